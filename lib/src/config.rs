@@ -1,0 +1,849 @@
+//! The site configuration: one TOML file, the same on every domain, describing the library, the
+//! ledger, the board, the drives, the domains and their windows, the controller and every command
+//! path, timeout and policy.
+//!
+//! Loading is strict: an unknown key, a missing key, a value of the wrong type or a value that
+//! makes no sense is an error naming the file and the dotted key (`drives[2].device`), and every
+//! problem in the file is reported at once. Nothing is guessed.
+
+use crate::duration;
+use crate::window::Window;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_PATH: &str = "/etc/ftl/ftl.toml";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this configuration was read from.
+    pub path: PathBuf,
+    /// The domain this file speaks for, when it fixes one (the simulator's per-domain files).
+    pub domain: Option<String>,
+    pub library: Library,
+    pub ledger: LedgerConfig,
+    pub board: Board,
+    pub drives: Vec<Drive>,
+    pub domains: BTreeMap<String, DomainConfig>,
+    pub controller: Controller,
+    pub netbackup: NetBackup,
+    pub commands: Commands,
+    pub timeouts: Timeouts,
+    pub schedule: Schedule,
+    pub hooks: Hooks,
+}
+
+#[derive(Debug, Clone)]
+pub struct Library {
+    pub name: String,
+    /// The robot's driver module, as `modinfo` names it.
+    pub driver: String,
+    /// What `modload` is given to load it again.
+    pub driver_path: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    pub dir: PathBuf,
+    pub lock_timeout: Duration,
+    pub journal_max_bytes: u64,
+    pub journal_keep: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Board {
+    pub id: u32,
+    /// The processor ids on the board (Starfire: 4 per board, board * 4 upwards).
+    pub cpus: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drive {
+    pub index: u32,
+    pub device: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct DomainConfig {
+    pub hosts: Vec<String>,
+    pub windows: Vec<Window>,
+    pub policies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Starfire,
+}
+
+#[derive(Debug, Clone)]
+pub struct Controller {
+    pub profile: Profile,
+    /// Prepended to every controller command, e.g. `ssh -o BatchMode=yes ssp@ssp0`.
+    pub prefix: Vec<String>,
+    pub showusage: String,
+    pub addboard: String,
+    pub deleteboard: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NetBackup {
+    pub vmoprcmd: String,
+    pub bpdbjobs: String,
+    pub bpps: String,
+    pub bppllist: String,
+    pub stop: Vec<String>,
+    pub start: Vec<String>,
+    /// R6: start NetBackup again on the releasing domain, without the library.
+    pub restart_after_release: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Commands {
+    pub mt: String,
+    pub modinfo: String,
+    pub modunload: String,
+    pub modload: String,
+    pub psrset: String,
+    pub pbind: String,
+    pub kill: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Timeouts {
+    pub command: Duration,
+    pub netbackup_stop: Duration,
+    pub netbackup_start: Duration,
+    pub stop_grace: Duration,
+    pub rewind: Duration,
+    pub deleteboard: Duration,
+    pub addboard: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub lead: Duration,
+    pub grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Hooks {
+    /// Start hooks exit non-zero while the library is elsewhere, so NetBackup retries the job.
+    pub fail_job_when_elsewhere: bool,
+    pub release_at_shutdown: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the configuration: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{}", display_problems(.path, .problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+    #[error(
+        "{path}: domain `{domain}` ({how}) is not declared under [domains]; declared: {declared}"
+    )]
+    UnknownDomain {
+        path: PathBuf,
+        domain: String,
+        how: &'static str,
+        declared: String,
+    },
+}
+
+/// One thing wrong with one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "key `{}`: {}", self.key, self.message)
+    }
+}
+
+fn display_problems(path: &Path, problems: &[Problem]) -> String {
+    match problems {
+        [one] => format!("{}: {one}", path.display()),
+        many => {
+            let mut out = format!("{}: {} problems:", path.display(), many.len());
+            for p in many {
+                out.push_str(&format!("\n  {p}"));
+            }
+            out
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Validates configuration text; `path` is only used in messages and kept in the result.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    message: e.to_string().trim_end().replace('\n', "\n  "),
+                })?;
+        let problems = RefCell::new(Vec::new());
+        let config = build(&Section::root(&table, &problems));
+        let problems = problems.into_inner();
+        match config {
+            Some(mut config) if problems.is_empty() => {
+                config.path = path.to_path_buf();
+                Ok(config)
+            }
+            _ => Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            }),
+        }
+    }
+
+    /// The local domain: `--domain`, else the file's own `domain`, else the host mapping, else
+    /// the host name itself. It must be declared.
+    pub fn local_domain(&self, flag: Option<&str>, hostname: &str) -> Result<String, ConfigError> {
+        let (domain, how) = if let Some(d) = flag {
+            (d.to_string(), "from --domain")
+        } else if let Some(d) = &self.domain {
+            (d.clone(), "from the file's `domain` key")
+        } else if let Some((d, _)) = self
+            .domains
+            .iter()
+            .find(|(_, c)| c.hosts.iter().any(|h| h == hostname))
+        {
+            (d.clone(), "from the host mapping")
+        } else {
+            (hostname.to_string(), "the host name")
+        };
+        if self.domains.contains_key(&domain) {
+            Ok(domain)
+        } else {
+            Err(ConfigError::UnknownDomain {
+                path: self.path.clone(),
+                domain,
+                how,
+                declared: self.domains.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
+        }
+    }
+
+    pub fn drive_indexes(&self) -> Vec<u32> {
+        self.drives.iter().map(|d| d.index).collect()
+    }
+}
+
+/// A view of one TOML table that remembers which keys were read, so that the rest can be
+/// reported as unknown, and collects problems instead of stopping at the first.
+struct Section<'a> {
+    prefix: String,
+    table: &'a toml::Table,
+    used: RefCell<BTreeSet<String>>,
+    problems: &'a RefCell<Vec<Problem>>,
+}
+
+impl<'a> Section<'a> {
+    fn root(table: &'a toml::Table, problems: &'a RefCell<Vec<Problem>>) -> Self {
+        Section {
+            prefix: String::new(),
+            table,
+            used: RefCell::default(),
+            problems,
+        }
+    }
+
+    fn key(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+
+    fn problem(&self, key: String, message: impl Into<String>) {
+        self.problems.borrow_mut().push(Problem {
+            key,
+            message: message.into(),
+        });
+    }
+
+    fn raw(&self, name: &str) -> Option<&'a toml::Value> {
+        self.used.borrow_mut().insert(name.to_string());
+        self.table.get(name)
+    }
+
+    fn required(&self, name: &str) -> Option<&'a toml::Value> {
+        let value = self.raw(name);
+        if value.is_none() {
+            self.problem(self.key(name), "missing (this key is required)");
+        }
+        value
+    }
+
+    fn wrong_type(&self, name: &str, expected: &str, found: &toml::Value) {
+        self.problem(
+            self.key(name),
+            format!("expected {expected}, found {}", found.type_str()),
+        );
+    }
+
+    fn string_value(&self, name: &str, value: &toml::Value) -> Option<String> {
+        match value {
+            toml::Value::String(s) if s.trim().is_empty() => {
+                self.problem(self.key(name), "must not be empty");
+                None
+            }
+            toml::Value::String(s) => Some(s.clone()),
+            other => {
+                self.wrong_type(name, "a string", other);
+                None
+            }
+        }
+    }
+
+    fn string(&self, name: &str) -> Option<String> {
+        self.required(name).and_then(|v| self.string_value(name, v))
+    }
+
+    fn string_or(&self, name: &str, default: &str) -> Option<String> {
+        match self.raw(name) {
+            None => Some(default.to_string()),
+            Some(v) => self.string_value(name, v),
+        }
+    }
+
+    fn absolute_path_or(&self, name: &str, default: &str) -> Option<String> {
+        let value = self.string_or(name, default)?;
+        if value.starts_with('/') {
+            Some(value)
+        } else {
+            self.problem(
+                self.key(name),
+                format!("`{value}` must be an absolute path"),
+            );
+            None
+        }
+    }
+
+    fn uint_value(&self, name: &str, value: &toml::Value, max: u64) -> Option<u64> {
+        match value {
+            toml::Value::Integer(i) if *i < 0 => {
+                self.problem(self.key(name), format!("must not be negative, found {i}"));
+                None
+            }
+            toml::Value::Integer(i) if *i as u64 > max => {
+                self.problem(self.key(name), format!("must be at most {max}, found {i}"));
+                None
+            }
+            toml::Value::Integer(i) => Some(*i as u64),
+            other => {
+                self.wrong_type(name, "a whole number", other);
+                None
+            }
+        }
+    }
+
+    fn uint(&self, name: &str, max: u64) -> Option<u64> {
+        self.required(name)
+            .and_then(|v| self.uint_value(name, v, max))
+    }
+
+    fn uint_or(&self, name: &str, default: u64, max: u64) -> Option<u64> {
+        match self.raw(name) {
+            None => Some(default),
+            Some(v) => self.uint_value(name, v, max),
+        }
+    }
+
+    fn bool_or(&self, name: &str, default: bool) -> Option<bool> {
+        match self.raw(name) {
+            None => Some(default),
+            Some(toml::Value::Boolean(b)) => Some(*b),
+            Some(other) => {
+                self.wrong_type(name, "true or false", other);
+                None
+            }
+        }
+    }
+
+    fn duration_or(&self, name: &str, default: &str) -> Option<Duration> {
+        let text = match self.raw(name) {
+            None => default.to_string(),
+            Some(toml::Value::String(s)) => s.clone(),
+            Some(other) => {
+                self.wrong_type(
+                    name,
+                    "a duration string like \"90s\", \"15m\" or \"1h30m\"",
+                    other,
+                );
+                return None;
+            }
+        };
+        duration::parse(&text)
+            .map_err(|e| self.problem(self.key(name), e))
+            .ok()
+    }
+
+    fn string_list_value(&self, name: &str, value: &toml::Value) -> Option<Vec<String>> {
+        let toml::Value::Array(items) = value else {
+            self.wrong_type(name, "a list of strings", value);
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                toml::Value::String(s) => out.push(s.clone()),
+                other => {
+                    self.problem(
+                        format!("{}[{i}]", self.key(name)),
+                        format!("expected a string, found {}", other.type_str()),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn string_list_or(&self, name: &str, default: &[&str]) -> Option<Vec<String>> {
+        match self.raw(name) {
+            None => Some(default.iter().map(|s| s.to_string()).collect()),
+            Some(v) => self.string_list_value(name, v),
+        }
+    }
+
+    /// A command given as an argument vector: a non-empty list whose program is absolute.
+    fn argv_or(&self, name: &str, default: &[&str]) -> Option<Vec<String>> {
+        let argv = self.string_list_or(name, default)?;
+        match argv.first() {
+            None => {
+                self.problem(self.key(name), "must name a program (the list is empty)");
+                None
+            }
+            Some(program) if !program.starts_with('/') => {
+                self.problem(
+                    self.key(name),
+                    format!("program `{program}` must be an absolute path"),
+                );
+                None
+            }
+            Some(_) => Some(argv),
+        }
+    }
+
+    fn table(&self, name: &str, required: bool) -> Option<Section<'a>> {
+        let key = self.key(name);
+        match self.raw(name) {
+            None if required => {
+                self.problem(key, "missing (this table is required)");
+                None
+            }
+            None => Some(Section {
+                prefix: key,
+                table: empty_table(),
+                used: RefCell::default(),
+                problems: self.problems,
+            }),
+            Some(toml::Value::Table(t)) => Some(Section {
+                prefix: key,
+                table: t,
+                used: RefCell::default(),
+                problems: self.problems,
+            }),
+            Some(other) => {
+                self.wrong_type(name, "a table", other);
+                None
+            }
+        }
+    }
+
+    fn sub(&self, key: String, table: &'a toml::Table) -> Section<'a> {
+        Section {
+            prefix: key,
+            table,
+            used: RefCell::default(),
+            problems: self.problems,
+        }
+    }
+
+    /// Reports every key that was not read.
+    fn finish(&self) {
+        let used = self.used.borrow();
+        for key in self.table.keys().filter(|k| !used.contains(*k)) {
+            self.problem(
+                self.key(key),
+                "unknown key (misspelt, or in the wrong table?)",
+            );
+        }
+    }
+}
+
+fn empty_table() -> &'static toml::Table {
+    static EMPTY: std::sync::OnceLock<toml::Table> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(toml::Table::new)
+}
+
+fn valid_domain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !name.starts_with('.')
+}
+
+fn build(root: &Section) -> Option<Config> {
+    let domain = match root.raw("domain") {
+        None => Some(None),
+        Some(v) => root.string_value("domain", v).map(Some),
+    };
+    let library = root.table("library", true).and_then(|s| {
+        let lib = Library {
+            name: s.string("name")?,
+            driver: s.string_or("driver", "sg")?,
+            driver_path: s.string_or("driver_path", "/kernel/drv/sg")?,
+        };
+        s.finish();
+        Some(lib)
+    });
+    let ledger = root.table("ledger", true).and_then(|s| {
+        let dir = s.string("dir")?;
+        if !dir.starts_with('/') {
+            s.problem(s.key("dir"), format!("`{dir}` must be an absolute path"));
+        }
+        let ledger = LedgerConfig {
+            dir: PathBuf::from(dir),
+            lock_timeout: s.duration_or("lock_timeout", "30s")?,
+            journal_max_bytes: s.uint_or("journal_max_bytes", 16 << 20, u64::MAX >> 1)?,
+            journal_keep: s.uint_or("journal_keep", 8, 1000)? as u32,
+        };
+        if ledger.journal_max_bytes < 4096 {
+            s.problem(s.key("journal_max_bytes"), "must be at least 4096");
+        }
+        s.finish();
+        Some(ledger)
+    });
+    let board = root.table("board", true).and_then(|s| {
+        let id = s.uint("id", 63)? as u32;
+        let default_cpus: Vec<u64> = (0..4).map(|n| u64::from(id) * 4 + n).collect();
+        let cpus = match s.raw("cpus") {
+            None => default_cpus,
+            Some(toml::Value::Array(items)) => {
+                let mut cpus = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    cpus.push(s.uint_value(&format!("cpus[{i}]"), item, 1023)?);
+                }
+                cpus
+            }
+            Some(other) => {
+                s.wrong_type("cpus", "a list of processor ids", other);
+                return None;
+            }
+        };
+        s.finish();
+        Some(Board {
+            id,
+            cpus: cpus.into_iter().map(|c| c as u32).collect(),
+        })
+    });
+    let drives = build_drives(root);
+    let domains = build_domains(root);
+    let controller = root.table("controller", true).and_then(|s| {
+        let profile = match s.string("profile")?.as_str() {
+            "starfire" => Profile::Starfire,
+            other => {
+                s.problem(
+                    s.key("profile"),
+                    format!("unknown profile `{other}` (known: starfire)"),
+                );
+                return None;
+            }
+        };
+        let c = Controller {
+            profile,
+            prefix: s.string_list_or("prefix", &[])?,
+            showusage: s.string_or("showusage", "/opt/SUNWssp/bin/showusage")?,
+            addboard: s.string_or("addboard", "/opt/SUNWssp/bin/addboard")?,
+            deleteboard: s.string_or("deleteboard", "/opt/SUNWssp/bin/deleteboard")?,
+        };
+        s.finish();
+        Some(c)
+    });
+    let netbackup = root.table("netbackup", false).and_then(|s| {
+        let nb = NetBackup {
+            vmoprcmd: s.absolute_path_or("vmoprcmd", "/usr/openv/volmgr/bin/vmoprcmd")?,
+            bpdbjobs: s
+                .absolute_path_or("bpdbjobs", "/usr/openv/netbackup/bin/admincmd/bpdbjobs")?,
+            bpps: s.absolute_path_or("bpps", "/usr/openv/netbackup/bin/bpps")?,
+            bppllist: s
+                .absolute_path_or("bppllist", "/usr/openv/netbackup/bin/admincmd/bppllist")?,
+            stop: s.argv_or("stop", &["/etc/rc0.d/K77netbackup", "stop"])?,
+            start: s.argv_or("start", &["/etc/rc2.d/S77netbackup", "start"])?,
+            restart_after_release: s.bool_or("restart_after_release", false)?,
+        };
+        s.finish();
+        Some(nb)
+    });
+    let commands = root.table("commands", false).and_then(|s| {
+        let c = Commands {
+            mt: s.absolute_path_or("mt", "/usr/bin/mt")?,
+            modinfo: s.absolute_path_or("modinfo", "/usr/sbin/modinfo")?,
+            modunload: s.absolute_path_or("modunload", "/usr/sbin/modunload")?,
+            modload: s.absolute_path_or("modload", "/usr/sbin/modload")?,
+            psrset: s.absolute_path_or("psrset", "/usr/sbin/psrset")?,
+            pbind: s.absolute_path_or("pbind", "/usr/sbin/pbind")?,
+            kill: s.absolute_path_or("kill", "/usr/bin/kill")?,
+        };
+        s.finish();
+        Some(c)
+    });
+    let timeouts = root.table("timeouts", false).and_then(|s| {
+        let t = Timeouts {
+            command: s.duration_or("command", "2m")?,
+            netbackup_stop: s.duration_or("netbackup_stop", "5m")?,
+            netbackup_start: s.duration_or("netbackup_start", "10m")?,
+            stop_grace: s.duration_or("stop_grace", "2m")?,
+            rewind: s.duration_or("rewind", "10m")?,
+            deleteboard: s.duration_or("deleteboard", "30m")?,
+            addboard: s.duration_or("addboard", "1h")?,
+        };
+        for (name, d) in [
+            ("command", t.command),
+            ("rewind", t.rewind),
+            ("addboard", t.addboard),
+            ("deleteboard", t.deleteboard),
+            ("netbackup_stop", t.netbackup_stop),
+            ("netbackup_start", t.netbackup_start),
+        ] {
+            if d.is_zero() {
+                s.problem(s.key(name), "a timeout of zero would fail every command");
+            }
+        }
+        s.finish();
+        Some(t)
+    });
+    let schedule = root.table("schedule", false).and_then(|s| {
+        let sc = Schedule {
+            lead: s.duration_or("lead", "30m")?,
+            grace: s.duration_or("grace", "30m")?,
+        };
+        s.finish();
+        Some(sc)
+    });
+    let hooks = root.table("hooks", false).and_then(|s| {
+        let h = Hooks {
+            fail_job_when_elsewhere: s.bool_or("fail_job_when_elsewhere", true)?,
+            release_at_shutdown: s.bool_or("release_at_shutdown", true)?,
+        };
+        s.finish();
+        Some(h)
+    });
+    root.finish();
+
+    let (domain, domains) = (domain?, domains?);
+    if let Some(d) = &domain {
+        if !domains.contains_key(d) {
+            root.problem(
+                "domain".into(),
+                format!(
+                    "`{d}` is not declared under [domains] (declared: {})",
+                    domains.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+    }
+    Some(Config {
+        path: PathBuf::new(),
+        domain,
+        library: library?,
+        ledger: ledger?,
+        board: board?,
+        drives: drives?,
+        domains,
+        controller: controller?,
+        netbackup: netbackup?,
+        commands: commands?,
+        timeouts: timeouts?,
+        schedule: schedule?,
+        hooks: hooks?,
+    })
+}
+
+fn build_drives(root: &Section) -> Option<Vec<Drive>> {
+    let value = root.required("drives")?;
+    let toml::Value::Array(items) = value else {
+        root.wrong_type("drives", "an array of tables ([[drives]])", value);
+        return None;
+    };
+    if items.is_empty() {
+        root.problem(
+            "drives".into(),
+            "the library has no drives (the list is empty)",
+        );
+        return None;
+    }
+    let mut drives = Vec::new();
+    let mut seen = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let key = format!("drives[{i}]");
+        let toml::Value::Table(t) = item else {
+            root.problem(key, format!("expected a table, found {}", item.type_str()));
+            continue;
+        };
+        let s = root.sub(key.clone(), t);
+        let index = s.uint("index", 1023);
+        let device = s.string("device");
+        s.finish();
+        let (Some(index), Some(device)) = (index, device) else {
+            continue;
+        };
+        if !device.starts_with('/') {
+            s.problem(
+                s.key("device"),
+                format!("`{device}` must be an absolute path like /dev/rmt/0"),
+            );
+            continue;
+        }
+        if let Some(first) = seen.insert(index, i) {
+            s.problem(
+                s.key("index"),
+                format!("drive index {index} is already used by drives[{first}]"),
+            );
+            continue;
+        }
+        drives.push(Drive {
+            index: index as u32,
+            device: PathBuf::from(device),
+        });
+    }
+    Some(drives)
+}
+
+fn build_domains(root: &Section) -> Option<BTreeMap<String, DomainConfig>> {
+    let section = root.table("domains", true)?;
+    if section.table.is_empty() {
+        root.problem("domains".into(), "no domain is declared");
+        return None;
+    }
+    let mut domains = BTreeMap::new();
+    let mut host_owner: BTreeMap<String, String> = BTreeMap::new();
+    for name in section.table.keys() {
+        if !valid_domain_name(name) {
+            section.problem(
+                section.key(name),
+                "a domain name may use letters, digits, `-`, `_` and `.` only",
+            );
+        }
+        let Some(s) = section.table(name, true) else {
+            continue;
+        };
+        let hosts = s.string_list_or("hosts", &[name.as_str()]);
+        let windows = s.string_list_or("windows", &[]).map(|texts| {
+            texts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| {
+                    Window::parse(t)
+                        .map_err(|e| s.problem(format!("{}[{i}]", s.key("windows")), e))
+                        .ok()
+                })
+                .collect::<Vec<_>>()
+        });
+        let policies = s.string_list_or("policies", &[]);
+        s.finish();
+        let (Some(hosts), Some(windows), Some(policies)) = (hosts, windows, policies) else {
+            continue;
+        };
+        for host in &hosts {
+            if let Some(other) = host_owner.insert(host.clone(), name.clone()) {
+                s.problem(
+                    s.key("hosts"),
+                    format!("host `{host}` is already mapped to domain `{other}`"),
+                );
+            }
+        }
+        domains.insert(
+            name.clone(),
+            DomainConfig {
+                hosts,
+                windows,
+                policies,
+            },
+        );
+    }
+    section.finish();
+    Some(domains)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub const MINIMAL: &str = r#"
+[library]
+name = "L3500"
+[ledger]
+dir = "/shared/ftl"
+[board]
+id = 7
+[[drives]]
+index = 0
+device = "/dev/rmt/0"
+[[drives]]
+index = 1
+device = "/dev/rmt/1"
+[domains.marmaduke]
+windows = ["Mon-Sun 20:00-01:00"]
+[domains.flinstones]
+hosts = ["flinstones", "fl.example.com"]
+windows = ["Mon-Sun 02:00-07:00"]
+[controller]
+profile = "starfire"
+prefix = ["ssh", "-o", "BatchMode=yes", "ssp@ssp0"]
+"#;
+
+    #[test]
+    fn minimal_file_gets_documented_defaults() {
+        let c = Config::parse(Path::new("/etc/ftl/ftl.toml"), MINIMAL).unwrap();
+        assert_eq!(c.board.cpus, vec![28, 29, 30, 31]);
+        assert_eq!(c.netbackup.stop, vec!["/etc/rc0.d/K77netbackup", "stop"]);
+        assert_eq!(c.timeouts.command, Duration::from_secs(120));
+        assert_eq!(c.drive_indexes(), vec![0, 1]);
+        assert!(c.hooks.fail_job_when_elsewhere);
+    }
+
+    #[test]
+    fn local_domain_order() {
+        let c = Config::parse(Path::new("f.toml"), MINIMAL).unwrap();
+        assert_eq!(
+            c.local_domain(Some("flinstones"), "x").unwrap(),
+            "flinstones"
+        );
+        assert_eq!(
+            c.local_domain(None, "fl.example.com").unwrap(),
+            "flinstones"
+        );
+        assert_eq!(c.local_domain(None, "marmaduke").unwrap(), "marmaduke");
+        let err = c.local_domain(None, "elsewhere").unwrap_err().to_string();
+        assert!(err.contains("elsewhere") && err.contains("f.toml"), "{err}");
+    }
+}

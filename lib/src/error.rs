@@ -1,0 +1,78 @@
+//! The documented exit codes and the one function that maps every error onto them.
+//!
+//! Library errors are typed per module (configuration, ledger, command execution, runbook);
+//! [`Error`] gathers them and [`Error::exit`] is the only place that decides which exit code an
+//! operator or a script sees (SPEC section 5).
+
+use crate::config::ConfigError;
+use crate::exec::ExecError;
+use crate::ledger::LedgerError;
+use crate::runbook::StepFailure;
+
+/// Exit codes, identical for every binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done, or nothing to do.
+    Done = 0,
+    /// A step failed; the ledger says where.
+    StepFailed = 1,
+    /// Usage or configuration error.
+    Usage = 2,
+    /// Another domain owns or is moving the library.
+    Busy = 3,
+    /// A precheck refused; nothing changed.
+    Refused = 4,
+    /// The ledger lock was not obtained in time.
+    LockTimeout = 5,
+    /// The ledger is unreadable (or cannot be used at all).
+    LedgerUnreadable = 6,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> Self {
+        std::process::ExitCode::from(exit.code())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Busy(String),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Step(#[from] Box<StepFailure>),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+}
+
+impl Error {
+    /// The exit code for this error: the single mapping of errors to SPEC section 5.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Config(_) | Error::Usage(_) => Exit::Usage,
+            Error::Ledger(e) => e.exit(),
+            Error::Busy(_) => Exit::Busy,
+            Error::Refused(_) => Exit::Refused,
+            Error::Step(_) | Error::Exec(_) => Exit::StepFailed,
+        }
+    }
+}
+
+impl From<StepFailure> for Error {
+    fn from(failure: StepFailure) -> Self {
+        Error::Step(Box::new(failure))
+    }
+}

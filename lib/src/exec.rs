@@ -1,0 +1,380 @@
+//! Running external commands: an argument vector (never a shell), an environment, a timeout,
+//! and the captured exit status, stdout and stderr.
+//!
+//! A command runs in its own process group so that a timeout kills everything it started. "Could
+//! not start" ([`ExecError::Spawn`]), "did not finish in time" ([`ExecError::Timeout`]) and
+//! "exited non-zero" ([`ExecError::Failed`]) are different errors, each carrying the command as
+//! the operator would type it and whatever it printed. The [`Runner`] trait is how the outside
+//! world is passed in: production uses [`SystemRunner`], tests may record.
+
+use std::fmt;
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A command as data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+impl Command {
+    pub fn new<S: AsRef<str>>(argv: impl IntoIterator<Item = S>, timeout: Duration) -> Command {
+        Command {
+            argv: argv.into_iter().map(|s| s.as_ref().to_string()).collect(),
+            env: Vec::new(),
+            timeout,
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Command {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn program(&self) -> &str {
+        self.argv.first().map(String::as_str).unwrap_or("")
+    }
+}
+
+impl fmt::Display for Command {
+    /// Shell-escaped, as an operator could paste it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (k, v) in &self.env {
+            write!(f, "{}{k}={}", if first { "" } else { " " }, shell_quote(v))?;
+            first = false;
+        }
+        for arg in &self.argv {
+            write!(f, "{}{}", if first { "" } else { " " }, shell_quote(arg))?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+pub fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./=:,@%+".contains(&b));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// What a finished command left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub status: Status,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Exited(i32),
+    Signalled(i32),
+}
+
+impl Status {
+    fn from_exit(status: ExitStatus) -> Status {
+        match (status.code(), status.signal()) {
+            (Some(code), _) => Status::Exited(code),
+            (None, Some(sig)) => Status::Signalled(sig),
+            (None, None) => Status::Exited(-1),
+        }
+    }
+
+    pub fn success(self) -> bool {
+        self == Status::Exited(0)
+    }
+
+    pub fn code(self) -> Option<i32> {
+        match self {
+            Status::Exited(c) => Some(c),
+            Status::Signalled(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Exited(c) => write!(f, "exit status {c}"),
+            Status::Signalled(s) => write!(f, "killed by signal {s}"),
+        }
+    }
+}
+
+impl Output {
+    /// stdout and stderr together, trimmed, for messages.
+    pub fn text(&self) -> String {
+        let mut out = self.stdout.trim_end().to_string();
+        let err = self.stderr.trim_end();
+        if !err.is_empty() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(err);
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExecError {
+    #[error("`{command}` could not be started: {reason}")]
+    Spawn { command: String, reason: String },
+    #[error("`{command}` did not finish within {} and was killed{}", crate::duration::format(*timeout), quote_output(stdout, stderr))]
+    Timeout {
+        command: String,
+        timeout: Duration,
+        stdout: String,
+        stderr: String,
+    },
+    #[error("`{command}` failed ({status}){}", quote_output(&output.stdout, &output.stderr))]
+    Failed {
+        command: String,
+        status: Status,
+        output: Output,
+    },
+    #[error("`{command}` printed what ftl cannot read: {reason}{}", quote_output(&output.stdout, &output.stderr))]
+    Unexpected {
+        command: String,
+        reason: String,
+        output: Output,
+    },
+}
+
+impl ExecError {
+    pub fn command(&self) -> &str {
+        match self {
+            ExecError::Spawn { command, .. }
+            | ExecError::Timeout { command, .. }
+            | ExecError::Failed { command, .. }
+            | ExecError::Unexpected { command, .. } => command,
+        }
+    }
+
+    pub fn output_text(&self) -> Option<String> {
+        match self {
+            ExecError::Spawn { .. } => None,
+            ExecError::Timeout { stdout, stderr, .. } => {
+                Some(format!("{stdout}{stderr}").trim_end().to_string())
+            }
+            ExecError::Failed { output, .. } | ExecError::Unexpected { output, .. } => {
+                Some(output.text())
+            }
+        }
+    }
+}
+
+fn quote_output(stdout: &str, stderr: &str) -> String {
+    let mut lines = String::new();
+    for line in stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter(|l| !l.trim().is_empty())
+        .take(12)
+    {
+        lines.push_str("\n    | ");
+        lines.push_str(line);
+    }
+    if lines.is_empty() {
+        lines
+    } else {
+        format!("; it said:{lines}")
+    }
+}
+
+/// Runs commands. Implementations must honour the command's timeout.
+pub trait Runner: Send + Sync {
+    fn run(&self, command: &Command) -> Result<Output, ExecError>;
+
+    /// Runs and requires exit status 0.
+    fn run_ok(&self, command: &Command) -> Result<Output, ExecError> {
+        let output = self.run(command)?;
+        if output.status.success() {
+            Ok(output)
+        } else {
+            Err(ExecError::Failed {
+                command: command.to_string(),
+                status: output.status,
+                output,
+            })
+        }
+    }
+}
+
+/// Runs real processes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemRunner;
+
+impl Runner for SystemRunner {
+    fn run(&self, command: &Command) -> Result<Output, ExecError> {
+        let shown = command.to_string();
+        let Some((program, args)) = command.argv.split_first() else {
+            return Err(ExecError::Spawn {
+                command: shown,
+                reason: "empty argument vector".into(),
+            });
+        };
+        let start = Instant::now();
+        let mut child = std::process::Command::new(program)
+            .args(args)
+            .envs(command.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| ExecError::Spawn {
+                command: shown.clone(),
+                reason: e.to_string(),
+            })?;
+        let stdout = reader(child.stdout.take());
+        let stderr = reader(child.stderr.take());
+        let status = wait_with_timeout(&mut child, command.timeout);
+        if status.is_none() {
+            // SIGKILL the whole group: grandchildren holding the pipes open die too.
+            unsafe {
+                libc::kill(-(child.id() as i32), libc::SIGKILL);
+            }
+            let _ = child.wait();
+        }
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
+        match status {
+            None => Err(ExecError::Timeout {
+                command: shown,
+                timeout: command.timeout,
+                stdout,
+                stderr,
+            }),
+            Some(status) => Ok(Output {
+                status: Status::from_exit(status),
+                stdout,
+                stderr,
+                elapsed: start.elapsed(),
+            }),
+        }
+    }
+}
+
+fn reader<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Waits for the child, at most `timeout`. A helper thread blocks in `waitpid` while this one
+/// waits on a channel, so the wake-up is immediate in both cases.
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // WNOWAIT leaves the child to be reaped by `Child::wait` below.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(_) => child.wait().ok(),
+        Err(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, timeout: Duration) -> Command {
+        Command::new(["/bin/sh", "-c", script], timeout)
+    }
+
+    #[test]
+    fn captures_status_and_both_streams() {
+        let out = SystemRunner
+            .run(&sh(
+                "echo out; echo err >&2; exit 3",
+                Duration::from_secs(5),
+            ))
+            .unwrap();
+        assert_eq!(out.status, Status::Exited(3));
+        assert_eq!(out.stdout, "out\n");
+        assert_eq!(out.stderr, "err\n");
+        let err = SystemRunner
+            .run_ok(&sh("echo nope >&2; exit 3", Duration::from_secs(5)))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("exit status 3") && err.to_string().contains("nope"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_hung_command_and_its_children_are_killed_at_the_timeout() {
+        let start = Instant::now();
+        let err = SystemRunner
+            .run(&sh(
+                "sleep 30 & sleep 30; echo never",
+                Duration::from_millis(300),
+            ))
+            .unwrap_err();
+        assert!(matches!(err, ExecError::Timeout { .. }), "{err}");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            start.elapsed()
+        );
+        assert!(
+            err.to_string().contains("did not finish within 300ms"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn not_started_is_not_the_same_as_failed() {
+        let err = SystemRunner
+            .run(&Command::new(
+                ["/nonexistent/vmoprcmd"],
+                Duration::from_secs(1),
+            ))
+            .unwrap_err();
+        assert!(matches!(err, ExecError::Spawn { .. }), "{err}");
+        assert!(err.to_string().contains("/nonexistent/vmoprcmd"));
+    }
+
+    #[test]
+    fn arguments_are_passed_literally_never_through_a_shell() {
+        let evil = "$(touch /tmp/ftl-pwned); `id` | rm -rf / ; 'quoted'";
+        let out = SystemRunner
+            .run(&Command::new(["/bin/echo", evil], Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(out.stdout.trim_end(), evil);
+        let shown = Command::new(["/bin/echo", evil], Duration::from_secs(1)).to_string();
+        assert_eq!(
+            shown,
+            r"/bin/echo '$(touch /tmp/ftl-pwned); `id` | rm -rf / ; '\''quoted'\'''"
+        );
+    }
+}

@@ -1,0 +1,228 @@
+//! The journal: one JSON line per committed transition, appended and fsynced, rotated by size
+//! with a bounded number of older files kept (`journal.jsonl.1` is the newest of those).
+//!
+//! Each line carries the whole record after the transition, so the journal alone can rebuild
+//! `state.json` (see [`super::Ledger::repair`]). Reading the history reads the file backwards
+//! from its end, so its cost depends on how many lines are asked for, not on the journal's size.
+
+use super::record::StateName;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// One journal line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub epoch: u64,
+    pub at: DateTime<Utc>,
+    pub domain: String,
+    pub host: String,
+    pub pid: u32,
+    pub event: String,
+    pub from: StateName,
+    pub to: StateName,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub detail: serde_json::Value,
+    pub record: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct Journal {
+    path: PathBuf,
+    max_bytes: u64,
+    keep: u32,
+}
+
+const CHUNK: u64 = 64 * 1024;
+
+impl Journal {
+    pub fn new(path: PathBuf, max_bytes: u64, keep: u32) -> Journal {
+        Journal {
+            path,
+            max_bytes,
+            keep,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one line and fsyncs it, rotating first when the line would pass the size limit.
+    pub fn append(&self, entry: &Entry) -> io::Result<()> {
+        let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
+        line.push(b'\n');
+        let size = fs::symlink_metadata(&self.path)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if size > 0 && size + line.len() as u64 > self.max_bytes {
+            self.rotate()?;
+        }
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&self.path)?;
+        file.write_all(&line)?;
+        file.sync_data()
+    }
+
+    fn rotated(&self, n: u32) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(format!(".{n}"));
+        PathBuf::from(name)
+    }
+
+    fn rotate(&self) -> io::Result<()> {
+        if self.keep == 0 {
+            fs::remove_file(&self.path)?;
+        } else {
+            for n in (1..self.keep).rev() {
+                match fs::rename(self.rotated(n), self.rotated(n + 1)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            fs::rename(&self.path, self.rotated(1))?;
+        }
+        super::storage::sync_dir(self.path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// The current file then the rotated ones, newest first.
+    fn files(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        std::iter::once(self.path.clone()).chain((1..=self.keep).map(|n| self.rotated(n)))
+    }
+
+    /// The last `n` lines that parse, oldest first, and how many lines did not parse.
+    pub fn tail(&self, n: usize) -> io::Result<(Vec<Entry>, usize)> {
+        let mut entries = Vec::new();
+        let mut bad = 0;
+        for path in self.files() {
+            if entries.len() >= n {
+                break;
+            }
+            let lines = match tail_lines(&path, n - entries.len()) {
+                Ok(lines) => lines,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let mut parsed = Vec::new();
+            for line in lines {
+                match serde_json::from_slice::<Entry>(&line) {
+                    Ok(entry) => parsed.push(entry),
+                    Err(_) => bad += 1,
+                }
+            }
+            parsed.append(&mut entries);
+            entries = parsed;
+        }
+        Ok((entries, bad))
+    }
+
+    /// The newest line whose record is valid, searching back through the rotated files.
+    pub fn last_good(&self, valid: impl Fn(&Entry) -> bool) -> io::Result<Option<Entry>> {
+        for path in self.files() {
+            let mut file = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let mut text = Vec::new();
+            file.read_to_end(&mut text)?;
+            let found = text
+                .split(|b| *b == b'\n')
+                .rev()
+                .filter_map(|line| serde_json::from_slice::<Entry>(line).ok())
+                .find(&valid);
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The last `n` complete, non-empty lines of a file, read backwards in chunks.
+fn tail_lines(path: &Path, n: usize) -> io::Result<Vec<Vec<u8>>> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut pos = len;
+    let mut buf: Vec<u8> = Vec::new();
+    while pos > 0 && buf.iter().filter(|b| **b == b'\n').count() <= n {
+        let read = CHUNK.min(pos);
+        pos -= read;
+        file.seek(SeekFrom::Start(pos))?;
+        let mut chunk = vec![0; read as usize];
+        file.read_exact(&mut chunk)?;
+        chunk.extend_from_slice(&buf);
+        buf = chunk;
+    }
+    let mut lines: Vec<&[u8]> = buf.split(|b| *b == b'\n').collect();
+    if pos > 0 {
+        lines.remove(0); // a partial line: the chunk boundary fell inside it
+    }
+    let lines: Vec<Vec<u8>> = lines
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    let skip = lines.len().saturating_sub(n);
+    Ok(lines.into_iter().skip(skip).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(epoch: u64) -> Entry {
+        Entry {
+            epoch,
+            at: Utc::now(),
+            domain: "d".into(),
+            host: "h".into(),
+            pid: 1,
+            event: "request".into(),
+            from: StateName::Free,
+            to: StateName::Free,
+            detail: serde_json::Value::Null,
+            record: serde_json::json!({"pad": "x".repeat(100)}),
+        }
+    }
+
+    #[test]
+    fn tail_spans_rotated_files_in_order() {
+        let dir = assert_fs::TempDir::new().unwrap();
+        let journal = Journal::new(dir.path().join("journal.jsonl"), 4096, 3);
+        for epoch in 1..=100 {
+            journal.append(&entry(epoch)).unwrap();
+        }
+        assert!(dir.path().join("journal.jsonl.1").exists());
+        assert!(
+            !dir.path().join("journal.jsonl.4").exists(),
+            "keeps at most 3 old files"
+        );
+        let (tail, bad) = journal.tail(40).unwrap();
+        assert_eq!(bad, 0);
+        let epochs: Vec<u64> = tail.iter().map(|e| e.epoch).collect();
+        assert_eq!(epochs, (61..=100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn tail_skips_a_torn_line_and_counts_it() {
+        let dir = assert_fs::TempDir::new().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let journal = Journal::new(path.clone(), 1 << 20, 3);
+        journal.append(&entry(1)).unwrap();
+        journal.append(&entry(2)).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"epoch\":3,\"at\n").unwrap();
+        let (tail, bad) = journal.tail(10).unwrap();
+        assert_eq!(tail.iter().map(|e| e.epoch).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(bad, 1);
+        assert_eq!(journal.last_good(|_| true).unwrap().unwrap().epoch, 2);
+    }
+}

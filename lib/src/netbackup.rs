@@ -1,0 +1,272 @@
+//! The backup application: NetBackup's commands as [`Command`]s, and parsers for what they print
+//! (`bpdbjobs -report -most_columns`, `vmoprcmd -d ds`, `bpps -x`).
+//!
+//! Parsers are strict: output ftl cannot read (another layout, another locale, a truncated
+//! table) is an error that quotes it, never a default that could move a library under a job.
+
+use crate::config::Config;
+use crate::exec::Command;
+use std::collections::BTreeMap;
+
+/// The `bpdbjobs` state of a running job.
+pub const JOB_ACTIVE: u32 = 1;
+
+/// NetBackup's commands for this site.
+pub struct NetBackup<'a> {
+    config: &'a Config,
+}
+
+impl<'a> NetBackup<'a> {
+    pub fn new(config: &'a Config) -> Self {
+        NetBackup { config }
+    }
+
+    fn t(&self) -> std::time::Duration {
+        self.config.timeouts.command
+    }
+
+    pub fn jobs(&self) -> Command {
+        Command::new(
+            [&self.config.netbackup.bpdbjobs, "-report", "-most_columns"],
+            self.t(),
+        )
+    }
+
+    pub fn drive_status(&self) -> Command {
+        Command::new([&self.config.netbackup.vmoprcmd, "-d", "ds"], self.t())
+    }
+
+    pub fn drive_down(&self, index: u32) -> Command {
+        Command::new(
+            [
+                self.config.netbackup.vmoprcmd.clone(),
+                "-down".into(),
+                index.to_string(),
+            ],
+            self.t(),
+        )
+    }
+
+    pub fn drive_up(&self, index: u32) -> Command {
+        Command::new(
+            [
+                self.config.netbackup.vmoprcmd.clone(),
+                "-up".into(),
+                index.to_string(),
+            ],
+            self.t(),
+        )
+    }
+
+    pub fn processes(&self) -> Command {
+        Command::new([&self.config.netbackup.bpps, "-x"], self.t())
+    }
+
+    pub fn stop(&self) -> Command {
+        Command::new(
+            &self.config.netbackup.stop,
+            self.config.timeouts.netbackup_stop,
+        )
+    }
+
+    pub fn start(&self) -> Command {
+        Command::new(
+            &self.config.netbackup.start,
+            self.config.timeouts.netbackup_start,
+        )
+    }
+
+    pub fn policy(&self, policy: &str) -> Command {
+        Command::new([&self.config.netbackup.bppllist, policy, "-U"], self.t())
+    }
+}
+
+/// One job from `bpdbjobs -report -most_columns`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: u64,
+    pub state: u32,
+    pub policy: String,
+    pub schedule: String,
+    pub client: String,
+}
+
+/// Parses `bpdbjobs -report -most_columns`: comma-separated, no header, the first fields being
+/// jobid, jobtype, state, status, policy, schedule, client, server, started.
+pub fn parse_jobs(stdout: &str) -> Result<Vec<Job>, String> {
+    let mut jobs = Vec::new();
+    for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() < 9 {
+            return Err(format!(
+                "line `{}` has {} fields, expected at least 9",
+                line.trim(),
+                fields.len()
+            ));
+        }
+        let number = |i: usize, what: &str| -> Result<u64, String> {
+            fields[i].trim().parse().map_err(|_| {
+                format!(
+                    "line `{}`: {what} `{}` is not a number",
+                    line.trim(),
+                    fields[i]
+                )
+            })
+        };
+        jobs.push(Job {
+            id: number(0, "jobid")?,
+            state: number(2, "state")? as u32,
+            policy: fields[4].trim().to_string(),
+            schedule: fields[5].trim().to_string(),
+            client: fields[6].trim().to_string(),
+        });
+    }
+    Ok(jobs)
+}
+
+pub fn active_jobs(jobs: &[Job]) -> Vec<&Job> {
+    jobs.iter().filter(|j| j.state == JOB_ACTIVE).collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Up,
+    Down,
+}
+
+/// Parses the DRIVE STATUS table of `vmoprcmd -d ds` into drive index -> control state. A robotic
+/// drive that is up shows its robot type (`TLD`, `ACS`, ...) or `UP`; a down one `DOWN` or
+/// `DOWN-TLD`.
+pub fn parse_drive_status(stdout: &str) -> Result<BTreeMap<u32, (Control, String)>, String> {
+    let mut lines = stdout.lines();
+    lines
+        .by_ref()
+        .find(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.first() == Some(&"Drv") && cols.get(2) == Some(&"Control")
+        })
+        .ok_or("no `Drv Type Control ...` header (is this the DRIVE STATUS table of `vmoprcmd -d ds`?)")?;
+    let mut drives = BTreeMap::new();
+    for line in lines {
+        if line.trim().is_empty() {
+            if drives.is_empty() {
+                continue;
+            }
+            break;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 3 {
+            return Err(format!("drive line `{}` is too short", line.trim()));
+        }
+        let index: u32 = fields[0].parse().map_err(|_| {
+            format!(
+                "drive line `{}`: `{}` is not a drive index",
+                line.trim(),
+                fields[0]
+            )
+        })?;
+        let raw = fields[2].to_string();
+        let control = if raw.starts_with("DOWN") {
+            Control::Down
+        } else if raw.chars().all(|c| c.is_ascii_uppercase() || c == '-') {
+            Control::Up
+        } else {
+            return Err(format!("drive {index}: unknown control state `{raw}`"));
+        };
+        if drives.insert(index, (control, raw)).is_some() {
+            return Err(format!("drive {index} is listed twice"));
+        }
+    }
+    Ok(drives)
+}
+
+/// A process listed by `bpps -x`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+    pub command: String,
+}
+
+/// Parses `bpps -x`: section titles (`NB Processes`, `MM Processes`), dashes, then `ps -f`
+/// lines (`root   306     1  0   Nov 24 ?   0:00 /usr/openv/netbackup/bin/bprd`).
+pub fn parse_processes(stdout: &str) -> Result<Vec<Process>, String> {
+    let mut processes = Vec::new();
+    for line in stdout.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty()
+            || trimmed.ends_with("Processes")
+            || trimmed.ends_with("Components")
+            || trimmed.chars().all(|c| c == '-')
+        {
+            continue;
+        }
+        let fields: Vec<&str> = trimmed.split_whitespace().collect();
+        let pid = fields
+            .get(1)
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("line `{trimmed}` has no process id"))?;
+        let time_at = fields
+            .iter()
+            .skip(4)
+            .position(|f| {
+                f.split_once(':').is_some_and(|(m, s)| {
+                    m.parse::<u32>().is_ok() && s.len() == 2 && s.parse::<u32>().is_ok()
+                })
+            })
+            .map(|p| p + 4)
+            .ok_or_else(|| format!("line `{trimmed}` has no TIME column"))?;
+        let command = fields[time_at + 1..].join(" ");
+        if command.is_empty() {
+            return Err(format!("line `{trimmed}` has no command"));
+        }
+        processes.push(Process { pid, command });
+    }
+    Ok(processes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_layout() {
+        let out = "1203,0,1,0,daily-oracle,incr,db1,marmaduke,1764104403,0000000123,,tld0,1,,1024,12\n1202,0,3,0,daily-fs,full,fs1,marmaduke,1764100000,0000000900,1764100900,tld0,1,,99,9\n";
+        let jobs = parse_jobs(out).unwrap();
+        assert_eq!(jobs.len(), 2);
+        let active = active_jobs(&jobs);
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].policy, "daily-oracle");
+        assert!(parse_jobs("").unwrap().is_empty());
+        assert!(parse_jobs("1203,0,1\n").is_err());
+        assert!(parse_jobs("Auftrag;Typ;Status;x;y;z;a;b;c\n").is_err());
+    }
+
+    #[test]
+    fn drive_status_layout() {
+        let out = "\n                                DRIVE STATUS\n\nDrv Type   Control  User      Label  RecMID  ExtMID  Ready   Wr.Enbl.  ReqId\n  0 dlt      TLD              No     -                No      -          0\n  1 dlt    DOWN-TLD           No     -                No      -          0\n\n                             ADDITIONAL DRIVE STATUS\n\nDrv DriveName  Shared  Assigned  Comment\n  0 dlt0       No      -\n";
+        let drives = parse_drive_status(out).unwrap();
+        assert_eq!(drives.len(), 2);
+        assert_eq!(drives[&0].0, Control::Up);
+        assert_eq!(drives[&1], (Control::Down, "DOWN-TLD".to_string()));
+        assert!(
+            parse_drive_status("The Media Manager device daemon (ltid) is not active\n").is_err()
+        );
+        assert!(parse_drive_status("Drv Type Control\n  0 dlt\n").is_err());
+        assert!(parse_drive_status("Drv Type Control\n  0 dlt bereit\n").is_err());
+    }
+
+    #[test]
+    fn processes_layout() {
+        let out = "NB Processes\n------------\n    root   306     1  0   Nov 24 ?        0:00 /usr/openv/netbackup/bin/bprd\n    root   311     1  0 22:01:07 ?        0:02 /usr/openv/netbackup/bin/bpdbm\n\nMM Processes\n------------\n    root   295     1  0   Nov 24 ?        0:00 /usr/openv/volmgr/bin/ltid -v\n";
+        let ps = parse_processes(out).unwrap();
+        assert_eq!(
+            ps.iter().map(|p| p.pid).collect::<Vec<_>>(),
+            vec![306, 311, 295]
+        );
+        assert_eq!(ps[2].command, "/usr/openv/volmgr/bin/ltid -v");
+        assert!(parse_processes("NB Processes\n------------\n")
+            .unwrap()
+            .is_empty());
+        assert!(parse_processes("root abc\n").is_err());
+    }
+}

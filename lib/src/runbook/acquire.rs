@@ -1,0 +1,289 @@
+//! Acquiring the library (SPEC section 2, A0 to A6): take it when it is free, ask for it (and
+//! optionally wait) when another domain has it, resume an interrupted acquire, or take it over
+//! by force from a domain that cannot release, after confirming the board with the controller.
+
+use super::precheck;
+use super::release::forced_detail;
+use super::{executor, Action, Context, OnFailure, Plan, PlanStep, Report, Runbook, Step};
+use crate::error::Error;
+use crate::ledger::record::{Event, Forced, Operation, Request, State, StepRef};
+use crate::platform::Location;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Default)]
+pub struct AcquireOptions {
+    /// Wait this long for the owner to release and for this domain to be idle.
+    pub wait: Option<Duration>,
+    /// `--force --reason TEXT`.
+    pub force: Option<String>,
+}
+
+pub fn runbook() -> Runbook {
+    Runbook {
+        operation: Operation::Acquire,
+        steps: vec![
+            Step {
+                id: "A1",
+                name: "stop NetBackup",
+                actions: vec![Action::StopNetBackup],
+                undo: vec![Action::StartNetBackup],
+                on_failure: OnFailure::RollBack,
+            },
+            Step {
+                id: "A2",
+                name: "unload the robot driver",
+                actions: vec![Action::UnloadDriver],
+                undo: vec![Action::LoadDriver],
+                on_failure: OnFailure::RollBack,
+            },
+            Step {
+                id: "A3",
+                name: "DR attach",
+                actions: vec![Action::Attach],
+                undo: vec![],
+                on_failure: OnFailure::AskController,
+            },
+            Step {
+                id: "A4",
+                name: "load the robot driver, start NetBackup",
+                actions: vec![Action::LoadDriver, Action::StartNetBackup],
+                undo: vec![],
+                on_failure: OnFailure::Broken,
+            },
+            Step {
+                id: "A5",
+                name: "drives up",
+                actions: vec![Action::DrivesUp],
+                undo: vec![],
+                on_failure: OnFailure::Broken,
+            },
+        ],
+    }
+}
+
+enum Decision {
+    Nothing(String),
+    Fresh,
+    Resume(usize),
+    Force,
+    Elsewhere(String),
+}
+
+fn decide(ctx: &Context, book: &Runbook, force: bool) -> Result<(Decision, bool), Error> {
+    let record = ctx.ledger.read()?;
+    let me = &ctx.domain;
+    let requested = record.request_of(me).is_some();
+    let decision = match &record.state {
+        State::Owned { owner } if owner == me => Decision::Nothing(format!("{me} already owns the library")),
+        State::Free => Decision::Fresh,
+        State::Acquiring { holder, step } | State::Broken { holder, step } if &holder.domain == me && step.operation == Operation::Acquire => {
+            Decision::Resume(book.position(&step.id).ok_or_else(|| Error::Usage(format!("the ledger names step {}, which this runbook does not have", step.id)))?)
+        }
+        state if state.holder().is_some_and(|h| &h.domain == me) => {
+            return Err(Error::Busy(format!(
+                "this domain has an unfinished release (ledger {}, step {}); run ftl-release to finish it first",
+                state.name(),
+                state.step().map(|s| s.id.as_str()).unwrap_or("?")
+            )))
+        }
+        _ if force => Decision::Force,
+        state => {
+            let who = state.owner().or(state.holder().map(|h| h.domain.as_str())).unwrap_or("another domain");
+            Decision::Elsewhere(format!("domain {who} has the library (ledger {})", state.name()))
+        }
+    };
+    Ok((decision, requested))
+}
+
+pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error> {
+    let _run = super::run_lock(ctx)?;
+    let book = runbook();
+    let started = Instant::now();
+    let out_of_time = || options.wait.is_none_or(|w| started.elapsed() >= w);
+    let mut pause = Duration::from_millis(100);
+    let mut announced = false;
+    loop {
+        match decide(ctx, &book, options.force.is_some())? {
+            (Decision::Nothing(why), _) => {
+                let epoch = ctx.ledger.read()?.epoch;
+                return Ok(Report::nothing(Operation::Acquire, &ctx.domain, why, epoch));
+            }
+            (Decision::Resume(at), _) => {
+                ctx.progress.note(&format!(
+                    "resuming the acquire at {} (a previous run stopped there)",
+                    book.steps[at].id
+                ));
+                return executor::execute(ctx, &book, at, json!({ "resumed": true }));
+            }
+            (Decision::Force, _) => {
+                return force_takeover(ctx, &book, options.force.as_deref().unwrap_or_default())
+            }
+            (Decision::Elsewhere(why), requested) => {
+                if !requested {
+                    let until = options
+                        .wait
+                        .and_then(|w| chrono::Duration::from_std(w).ok())
+                        .map(|w| ctx.clock.now() + w);
+                    let request = Request {
+                        domain: ctx.domain.clone(),
+                        at: ctx.clock.now(),
+                        until,
+                    };
+                    ctx.ledger.commit(
+                        &ctx.holder,
+                        &Event::Request(request),
+                        Value::Null,
+                        ctx.clock.now(),
+                    )?;
+                }
+                if out_of_time() {
+                    let waited = options
+                        .wait
+                        .map(|w| format!(" after waiting {}", crate::duration::format(w)))
+                        .unwrap_or_default();
+                    return Err(Error::Busy(format!(
+                        "{why}{waited}; a request from {} is recorded in the ledger, and the owner releases when it is idle \
+                         (rerun with --wait DURATION to wait for it)",
+                        ctx.domain
+                    )));
+                }
+                if !announced {
+                    ctx.progress.note(&format!(
+                        "{why}; request recorded, waiting for it to be released"
+                    ));
+                    announced = true;
+                }
+            }
+            (Decision::Fresh, _) => {
+                let jobs = precheck::jobs(ctx);
+                if jobs.ok || options.force.is_some() {
+                    return fresh(ctx, &book, options, jobs);
+                }
+                if out_of_time() {
+                    return Err(Error::Refused(format!(
+                        "acquiring restarts NetBackup on {}, which has work running: {} (nothing was changed)",
+                        ctx.domain, jobs.evidence
+                    )));
+                }
+                if !announced {
+                    ctx.progress.note(&format!(
+                        "the library is free; waiting for this domain to be idle ({})",
+                        jobs.evidence
+                    ));
+                    announced = true;
+                }
+            }
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 3 / 2).min(Duration::from_secs(10));
+    }
+}
+
+fn fresh(
+    ctx: &Context,
+    book: &Runbook,
+    options: &AcquireOptions,
+    jobs: precheck::Check,
+) -> Result<Report, Error> {
+    let record = ctx.ledger.read()?;
+    let (controller, _) = precheck::controller(ctx, &record);
+    let checks = [jobs, controller];
+    let opening = match (precheck::failures(&checks), &options.force) {
+        (Some(failed), None) => {
+            return Err(Error::Refused(format!("acquire prechecks failed (nothing was changed; --force --reason TEXT overrides):\n  {failed}")))
+        }
+        (failed, Some(reason)) => forced_detail(reason, failed),
+        (None, None) => Value::Null,
+    };
+    executor::execute(ctx, book, 0, opening)
+}
+
+/// Takes the library from a domain that cannot release: the controller's view of the board
+/// decides where the acquire starts.
+fn force_takeover(ctx: &Context, book: &Runbook, reason: &str) -> Result<Report, Error> {
+    let at = super::actions::locate(ctx).map_err(|e| {
+        Error::Refused(format!(
+            "--force needs the controller to confirm where the board is: {}",
+            e.message
+        ))
+    })?;
+    let from = match &at {
+        Location::Domain(d) if d == &ctx.domain => book.position("A4").expect("A4 exists"),
+        Location::Unassigned => 0,
+        Location::Domain(other) => {
+            ctx.progress.note(&format!(
+                "forced: detaching board {} from {other} on the controller",
+                ctx.config.board.id
+            ));
+            ctx.runner.run_ok(&ctx.platform.detach(other))?;
+            0
+        }
+    };
+    let step = &book.steps[from];
+    let mut detail = forced_detail(reason, None);
+    detail["board_was"] = json!(at.to_string());
+    let to = Forced::Begin {
+        holder: ctx.holder.clone(),
+        step: StepRef {
+            operation: Operation::Acquire,
+            id: step.id.into(),
+            name: step.name.into(),
+            started: ctx.clock.now(),
+        },
+    };
+    ctx.ledger.commit(
+        &ctx.holder,
+        &Event::Force {
+            domain: ctx.domain.clone(),
+            reason: reason.into(),
+            to,
+        },
+        detail,
+        ctx.clock.now(),
+    )?;
+    executor::execute(ctx, book, from, Value::Null)
+}
+
+pub fn plan(ctx: &Context, options: &AcquireOptions) -> Result<Plan, Error> {
+    let book = runbook();
+    let precheck = PlanStep {
+        id: "A0".into(),
+        name: "precheck".into(),
+        groups: vec![super::actions::Group {
+            parallel: false,
+            commands: vec![
+                crate::netbackup::NetBackup::new(ctx.config)
+                    .jobs()
+                    .to_string(),
+                ctx.platform.locate(&ctx.domain).to_string(),
+            ],
+        }],
+        on_failure: if options.force.is_some() {
+            "overridden by --force".into()
+        } else {
+            "refuse, exit 4".into()
+        },
+    };
+    let last = PlanStep {
+        id: "A6".into(),
+        name: format!("ledger: owned by {}", ctx.domain),
+        groups: vec![],
+        on_failure: String::new(),
+    };
+    let (decision, _) = decide(ctx, &book, options.force.is_some())?;
+    Ok(match decision {
+        Decision::Nothing(why) => Plan { operation: Operation::Acquire, domain: ctx.domain.clone(), note: why, steps: vec![] },
+        Decision::Fresh => Plan::new(ctx, &book, 0, String::new(), vec![precheck], last),
+        Decision::Resume(at) => Plan::new(ctx, &book, at, format!("resumes at {}", book.steps[at].id), vec![], last),
+        Decision::Force => Plan::new(ctx, &book, 0, "forced takeover: the controller's view of the board decides the first step (a board in another domain is detached there first)".into(), vec![], last),
+        Decision::Elsewhere(why) => Plan::new(
+            ctx,
+            &book,
+            0,
+            format!("{why}: a request is recorded{}, then these steps run once it is free", if options.wait.is_some() { " and ftl waits" } else { " and ftl exits 3" }),
+            vec![precheck],
+            last,
+        ),
+    })
+}

@@ -1,0 +1,495 @@
+//! The actions a runbook step is made of. Each action knows its commands (for `--dry-run`), how
+//! to run them, and how to check that they did what they should. Every action is idempotent:
+//! it first looks at the current state and does nothing when the work is already done, so a
+//! rerun resumes safely from any step.
+
+use super::{ActionError, Context};
+use crate::exec::{Command, Output};
+use crate::netbackup::{self, Control, NetBackup};
+use crate::os::{self, Tape};
+use crate::platform::Location;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `vmoprcmd -down I` for every drive, in parallel; `vmoprcmd -d ds` shows them DOWN.
+    DrivesDown,
+    /// `vmoprcmd -up I` for every drive, in parallel; `vmoprcmd -d ds` shows them UP.
+    DrivesUp,
+    /// The stop script, then `bpps -x` until empty; TERM, then KILL, what outlives the grace.
+    StopNetBackup,
+    /// The start script, unless the daemons already run; `bpps -x` shows them.
+    StartNetBackup,
+    /// `mt -f DEV rewind` then `mt -f DEV status` for every drive, in parallel: empty or at BOT.
+    RewindDrives,
+    /// `modinfo`, `modunload -i ID`, `modinfo` no longer lists the driver.
+    UnloadDriver,
+    /// `modload PATH` unless `modinfo` lists the driver already.
+    LoadDriver,
+    /// The controller detaches the board from this domain.
+    Detach,
+    /// The controller attaches the board to this domain.
+    Attach,
+}
+
+/// Commands shown by `--dry-run`: one group per line, parallel groups marked.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Group {
+    pub parallel: bool,
+    pub commands: Vec<String>,
+}
+
+fn group(commands: Vec<Command>, parallel: bool) -> Group {
+    Group {
+        parallel,
+        commands: commands.iter().map(|c| c.to_string()).collect(),
+    }
+}
+
+impl Action {
+    /// How many commands of this action run side by side.
+    pub fn width(&self, ctx: &Context) -> usize {
+        match self {
+            Action::DrivesDown | Action::DrivesUp | Action::RewindDrives => ctx.config.drives.len(),
+            _ => 1,
+        }
+    }
+
+    pub fn plan(&self, ctx: &Context) -> Vec<Group> {
+        let nb = NetBackup::new(ctx.config);
+        let drives = &ctx.config.drives;
+        let c = &ctx.config.commands;
+        let t = ctx.config.timeouts.command;
+        let driver = &ctx.config.library.driver;
+        match self {
+            Action::DrivesDown => vec![
+                group(
+                    drives.iter().map(|d| nb.drive_down(d.index)).collect(),
+                    true,
+                ),
+                group(vec![nb.drive_status()], false),
+            ],
+            Action::DrivesUp => vec![
+                group(drives.iter().map(|d| nb.drive_up(d.index)).collect(), true),
+                group(vec![nb.drive_status()], false),
+            ],
+            Action::StopNetBackup => vec![
+                group(vec![nb.processes(), nb.stop(), nb.processes()], false),
+                Group {
+                    parallel: false,
+                    commands: vec![format!(
+                        "(after {}: {} -TERM <remaining pids>, then {} -KILL <remaining pids>)",
+                        crate::duration::format(ctx.config.timeouts.stop_grace),
+                        c.kill,
+                        c.kill
+                    )],
+                },
+            ],
+            Action::StartNetBackup => vec![group(
+                vec![nb.processes(), nb.start(), nb.processes()],
+                false,
+            )],
+            Action::RewindDrives => vec![Group {
+                parallel: true,
+                commands: drives
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{} ; {}",
+                            mt(ctx, &d.device, "rewind"),
+                            mt(ctx, &d.device, "status")
+                        )
+                    })
+                    .collect(),
+            }],
+            Action::UnloadDriver => vec![Group {
+                parallel: false,
+                commands: vec![
+                    Command::new([&c.modinfo], t).to_string(),
+                    format!("{} -i <id of {driver} from modinfo>", c.modunload),
+                    Command::new([&c.modinfo], t).to_string(),
+                ],
+            }],
+            Action::LoadDriver => vec![group(
+                vec![
+                    Command::new([&c.modinfo], t),
+                    Command::new([&c.modload, &ctx.config.library.driver_path], t),
+                    Command::new([&c.modinfo], t),
+                ],
+                false,
+            )],
+            Action::Detach => vec![group(
+                vec![
+                    ctx.platform.locate(&ctx.domain),
+                    ctx.platform.detach(&ctx.domain),
+                    ctx.platform.locate(&ctx.domain),
+                ],
+                false,
+            )],
+            Action::Attach => vec![group(
+                vec![
+                    ctx.platform.locate(&ctx.domain),
+                    ctx.platform.attach(&ctx.domain),
+                    ctx.platform.locate(&ctx.domain),
+                ],
+                false,
+            )],
+        }
+    }
+
+    /// Runs the action; the text says what was found or done.
+    pub fn run(&self, ctx: &Context) -> Result<String, ActionError> {
+        match self {
+            Action::DrivesDown => set_drives(ctx, Control::Down),
+            Action::DrivesUp => set_drives(ctx, Control::Up),
+            Action::StopNetBackup => stop_netbackup(ctx),
+            Action::StartNetBackup => start_netbackup(ctx),
+            Action::RewindDrives => rewind_drives(ctx),
+            Action::UnloadDriver => unload_driver(ctx),
+            Action::LoadDriver => load_driver(ctx),
+            Action::Detach => move_board(ctx, false),
+            Action::Attach => move_board(ctx, true),
+        }
+    }
+}
+
+fn mt(ctx: &Context, device: &std::path::Path, op: &str) -> Command {
+    let timeout = if op == "rewind" {
+        ctx.config.timeouts.rewind
+    } else {
+        ctx.config.timeouts.command
+    };
+    Command::new(
+        [
+            ctx.config.commands.mt.as_str(),
+            "-f",
+            &device.display().to_string(),
+            op,
+        ],
+        timeout,
+    )
+}
+
+fn unexpected(command: &Command, output: &Output, reason: String) -> ActionError {
+    ActionError {
+        command: Some(command.to_string()),
+        message: format!("`{command}` printed what ftl cannot read: {reason}"),
+        output: Some(output.text()),
+    }
+}
+
+/// Runs `work` once per drive, all drives at once, and gathers every drive's error.
+fn per_drive<T: Send>(
+    ctx: &Context,
+    work: impl Fn(&crate::config::Drive) -> Result<T, ActionError> + Sync,
+) -> Result<Vec<T>, ActionError> {
+    let results: Vec<Result<T, ActionError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ctx
+            .config
+            .drives
+            .iter()
+            .map(|drive| scope.spawn(|| work(drive)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(ActionError::new("a drive worker panicked")))
+            })
+            .collect()
+    });
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(v) => ok.push(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    match errors.len() {
+        0 => Ok(ok),
+        1 => Err(errors.remove(0)),
+        n => Err(ActionError {
+            command: errors[0].command.clone(),
+            message: format!(
+                "{n} drives failed:\n  {}",
+                errors
+                    .iter()
+                    .map(|e| e.message.replace('\n', "\n  "))
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
+            ),
+            output: errors[0].output.clone(),
+        }),
+    }
+}
+
+fn drive_controls(
+    ctx: &Context,
+) -> Result<std::collections::BTreeMap<u32, (Control, String)>, ActionError> {
+    let cmd = NetBackup::new(ctx.config).drive_status();
+    let out = ctx.runner.run_ok(&cmd)?;
+    netbackup::parse_drive_status(&out.stdout).map_err(|e| unexpected(&cmd, &out, e))
+}
+
+fn set_drives(ctx: &Context, want: Control) -> Result<String, ActionError> {
+    let nb = NetBackup::new(ctx.config);
+    per_drive(ctx, |drive| {
+        let cmd = if want == Control::Down {
+            nb.drive_down(drive.index)
+        } else {
+            nb.drive_up(drive.index)
+        };
+        ctx.runner.run_ok(&cmd).map_err(ActionError::from)
+    })?;
+    let controls = drive_controls(ctx)?;
+    let wrong: Vec<String> = ctx
+        .config
+        .drives
+        .iter()
+        .filter_map(|d| match controls.get(&d.index) {
+            Some((c, _)) if *c == want => None,
+            Some((_, raw)) => Some(format!("drive {} shows {raw}", d.index)),
+            None => Some(format!("drive {} is not listed", d.index)),
+        })
+        .collect();
+    if !wrong.is_empty() {
+        return Err(ActionError {
+            command: Some(nb.drive_status().to_string()),
+            message: format!("after vmoprcmd, {}", wrong.join(", ")),
+            output: None,
+        });
+    }
+    Ok(format!(
+        "{} drives {}",
+        ctx.config.drives.len(),
+        if want == Control::Up { "UP" } else { "DOWN" }
+    ))
+}
+
+fn processes(ctx: &Context) -> Result<Vec<netbackup::Process>, ActionError> {
+    let cmd = NetBackup::new(ctx.config).processes();
+    let out = ctx.runner.run_ok(&cmd)?;
+    netbackup::parse_processes(&out.stdout).map_err(|e| unexpected(&cmd, &out, e))
+}
+
+/// Polls `bpps -x` until `done` holds or `limit` passes.
+fn poll_processes(
+    ctx: &Context,
+    limit: Duration,
+    done: impl Fn(&[netbackup::Process]) -> bool,
+) -> Result<Vec<netbackup::Process>, ActionError> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let found = processes(ctx)?;
+        if done(&found) || start.elapsed() >= limit {
+            return Ok(found);
+        }
+        std::thread::sleep(pause.min(limit.saturating_sub(start.elapsed())));
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+fn stop_netbackup(ctx: &Context) -> Result<String, ActionError> {
+    if processes(ctx)?.is_empty() {
+        return Ok("NetBackup was already stopped".into());
+    }
+    let stop = NetBackup::new(ctx.config).stop();
+    let script_note = match ctx.runner.run_ok(&stop) {
+        Ok(_) => String::new(),
+        Err(e) => {
+            ctx.progress
+                .note(&format!("{e}; stopping what remains by signal"));
+            format!(" ({} failed)", stop)
+        }
+    };
+    let grace = ctx.config.timeouts.stop_grace;
+    let mut left = poll_processes(ctx, grace, |p| p.is_empty())?;
+    for signal in ["-TERM", "-KILL"] {
+        if left.is_empty() {
+            break;
+        }
+        let mut argv = vec![ctx.config.commands.kill.clone(), signal.to_string()];
+        argv.extend(left.iter().map(|p| p.pid.to_string()));
+        let kill = Command::new(argv, ctx.config.timeouts.command);
+        ctx.progress.note(&format!(
+            "{} NetBackup process(es) outlived {}; running {kill}",
+            left.len(),
+            crate::duration::format(grace)
+        ));
+        // A process may exit between bpps and kill; the next bpps is what counts.
+        let _ = ctx.runner.run(&kill);
+        left = poll_processes(ctx, Duration::from_secs(5), |p| p.is_empty())?;
+    }
+    if !left.is_empty() {
+        let list: Vec<String> = left
+            .iter()
+            .map(|p| format!("{} {}", p.pid, p.command))
+            .collect();
+        return Err(ActionError {
+            command: Some(NetBackup::new(ctx.config).processes().to_string()),
+            message: format!(
+                "NetBackup processes survived stop, TERM and KILL: {}",
+                list.join(", ")
+            ),
+            output: None,
+        });
+    }
+    Ok(format!("NetBackup stopped{script_note}"))
+}
+
+fn start_netbackup(ctx: &Context) -> Result<String, ActionError> {
+    if !processes(ctx)?.is_empty() {
+        return Ok("NetBackup was already running".into());
+    }
+    ctx.runner.run_ok(&NetBackup::new(ctx.config).start())?;
+    let running = poll_processes(ctx, ctx.config.timeouts.netbackup_start, |p| !p.is_empty())?;
+    if running.is_empty() {
+        return Err(ActionError {
+            command: Some(NetBackup::new(ctx.config).processes().to_string()),
+            message: "the start script succeeded but bpps -x lists no NetBackup daemon".into(),
+            output: None,
+        });
+    }
+    Ok(format!("NetBackup running ({} processes)", running.len()))
+}
+
+fn rewind_drives(ctx: &Context) -> Result<String, ActionError> {
+    let states = per_drive(ctx, |drive| {
+        let rewind = mt(ctx, &drive.device, "rewind");
+        let out = ctx.runner.run(&rewind)?;
+        let empty = out.text().contains("no tape loaded or drive offline");
+        if !out.status.success() && !empty {
+            return Err(ActionError {
+                command: Some(rewind.to_string()),
+                message: format!(
+                    "drive {} ({}): `{rewind}` failed ({})",
+                    drive.index,
+                    drive.device.display(),
+                    out.status
+                ),
+                output: Some(out.text()),
+            });
+        }
+        let status = mt(ctx, &drive.device, "status");
+        let out = ctx.runner.run(&status)?;
+        match os::parse_mt_status(&out.stdout, &out.stderr) {
+            Ok(Tape::Away { file, block }) => Err(ActionError {
+                command: Some(status.to_string()),
+                message: format!(
+                    "drive {} ({}) is not at BOT after rewind: mt status says `file no= {file}   block no= {block}`",
+                    drive.index,
+                    drive.device.display()
+                ),
+                output: Some(out.text()),
+            }),
+            Ok(tape) => Ok(tape),
+            Err(e) => Err(ActionError {
+                command: Some(status.to_string()),
+                message: format!("drive {} ({}): `{status}` ({}) printed what ftl cannot read: {e}", drive.index, drive.device.display(), out.status),
+                output: Some(out.text()),
+            }),
+        }
+    })?;
+    let empty = states.iter().filter(|t| **t == Tape::Empty).count();
+    Ok(format!("{} at BOT, {empty} empty", states.len() - empty))
+}
+
+fn driver_id(ctx: &Context) -> Result<Option<u32>, ActionError> {
+    let cmd = Command::new([&ctx.config.commands.modinfo], ctx.config.timeouts.command);
+    let out = ctx.runner.run_ok(&cmd)?;
+    os::parse_modinfo(&out.stdout, &ctx.config.library.driver)
+        .map_err(|e| unexpected(&cmd, &out, e))
+}
+
+fn unload_driver(ctx: &Context) -> Result<String, ActionError> {
+    let driver = &ctx.config.library.driver;
+    let Some(id) = driver_id(ctx)? else {
+        return Ok(format!("{driver} was not loaded"));
+    };
+    let unload = Command::new(
+        [
+            ctx.config.commands.modunload.clone(),
+            "-i".into(),
+            id.to_string(),
+        ],
+        ctx.config.timeouts.command,
+    );
+    ctx.runner.run_ok(&unload)?;
+    if let Some(still) = driver_id(ctx)? {
+        return Err(ActionError {
+            command: Some(unload.to_string()),
+            message: format!("{driver} is still loaded (id {still}) after `{unload}`"),
+            output: None,
+        });
+    }
+    Ok(format!("{driver} (id {id}) unloaded"))
+}
+
+fn load_driver(ctx: &Context) -> Result<String, ActionError> {
+    let driver = &ctx.config.library.driver;
+    if let Some(id) = driver_id(ctx)? {
+        return Ok(format!("{driver} was already loaded (id {id})"));
+    }
+    let load = Command::new(
+        [
+            &ctx.config.commands.modload,
+            &ctx.config.library.driver_path,
+        ],
+        ctx.config.timeouts.command,
+    );
+    ctx.runner.run_ok(&load)?;
+    match driver_id(ctx)? {
+        Some(id) => Ok(format!("{driver} loaded (id {id})")),
+        None => Err(ActionError {
+            command: Some(load.to_string()),
+            message: format!("modinfo does not list {driver} after `{load}`"),
+            output: None,
+        }),
+    }
+}
+
+pub fn locate(ctx: &Context) -> Result<Location, ActionError> {
+    let cmd = ctx.platform.locate(&ctx.domain);
+    let out = ctx.runner.run(&cmd)?;
+    ctx.platform.parse_location(&out).map_err(|e| ActionError {
+        command: Some(cmd.to_string()),
+        message: e,
+        output: Some(out.text()),
+    })
+}
+
+fn move_board(ctx: &Context, attach: bool) -> Result<String, ActionError> {
+    let here = Location::Domain(ctx.domain.clone());
+    let (from, to) = if attach {
+        (Location::Unassigned, here)
+    } else {
+        (here, Location::Unassigned)
+    };
+    let board = ctx.config.board.id;
+    let now = locate(ctx)?;
+    if now == to {
+        return Ok(format!("board {board} was already {to}"));
+    }
+    if now != from {
+        return Err(ActionError::new(format!(
+            "board {board} is {now}, not {from} as expected; refusing to move it"
+        )));
+    }
+    let cmd = if attach {
+        ctx.platform.attach(&ctx.domain)
+    } else {
+        ctx.platform.detach(&ctx.domain)
+    };
+    ctx.runner.run_ok(&cmd)?;
+    let after = locate(ctx)?;
+    if after != to {
+        return Err(ActionError {
+            command: Some(cmd.to_string()),
+            message: format!("after `{cmd}` the board is {after}, not {to}"),
+            output: None,
+        });
+    }
+    Ok(format!("board {board} is now {to}"))
+}

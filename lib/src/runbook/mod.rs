@@ -1,0 +1,280 @@
+//! The hand-over runbooks (SPEC section 2) as data, and what they need to run.
+//!
+//! A [`Runbook`] is a list of [`Step`]s; each step is a list of [`Action`]s, the actions that
+//! undo it, and what a failure of it means ([`OnFailure`]). [`executor`] is the one place that
+//! runs, times, logs, journals and rolls back; [`release`] and [`acquire`] only decide which
+//! runbook to run from which step, after the prechecks of [`precheck`].
+
+pub mod acquire;
+pub mod actions;
+pub mod executor;
+pub mod precheck;
+pub mod progress;
+pub mod release;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::exec::{ExecError, Runner};
+use crate::ledger::record::{Failure, Holder, Operation};
+use crate::ledger::Ledger;
+use crate::platform::Platform;
+pub use actions::Action;
+pub use progress::Progress;
+use std::time::Duration;
+
+/// Everything a runbook touches, passed in.
+pub struct Context<'a> {
+    pub config: &'a Config,
+    pub domain: String,
+    pub holder: Holder,
+    pub runner: &'a dyn Runner,
+    pub clock: &'a dyn Clock,
+    pub ledger: &'a Ledger,
+    pub platform: Box<dyn Platform>,
+    pub progress: &'a dyn Progress,
+}
+
+/// What a failed step means for the hand-over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Nothing irreversible happened yet: undo this step and every earlier one.
+    RollBack,
+    /// The step moves the board: ask the controller where it is. Where the step wanted it, the
+    /// step is done after all; where it was, roll back; anywhere else, broken.
+    AskController,
+    /// No safe state to go back to: the ledger says `broken`.
+    Broken,
+    /// The hand-over is complete without this step; record the failure and go on.
+    Warn,
+}
+
+pub struct Step {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub actions: Vec<Action>,
+    pub undo: Vec<Action>,
+    pub on_failure: OnFailure,
+}
+
+pub struct Runbook {
+    pub operation: Operation,
+    pub steps: Vec<Step>,
+}
+
+impl Runbook {
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+}
+
+/// Why an action failed: the command involved (as typed), what was wrong, what it printed.
+#[derive(Debug, Clone)]
+pub struct ActionError {
+    pub command: Option<String>,
+    pub message: String,
+    pub output: Option<String>,
+}
+
+impl From<ExecError> for ActionError {
+    fn from(e: ExecError) -> Self {
+        ActionError {
+            command: Some(e.command().to_string()),
+            message: e.to_string(),
+            output: e.output_text(),
+        }
+    }
+}
+
+impl ActionError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ActionError {
+            command: None,
+            message: message.into(),
+            output: None,
+        }
+    }
+}
+
+/// A hand-over that stopped at a step, and where it left the library.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation} failed at {step} ({name}): {message}{}", match .left { Left::RolledBack => format!("\nrolled back: {}", rollback_note(*.operation)), Left::Broken => "\nthe ledger is now `broken`; fix the cause, then run the same command again to resume from this step (or use --force --reason TEXT)".to_string() })]
+pub struct StepFailure {
+    pub operation: Operation,
+    pub step: String,
+    pub name: String,
+    pub message: String,
+    pub command: Option<String>,
+    pub output: Option<String>,
+    pub left: Left,
+}
+
+fn rollback_note(op: Operation) -> &'static str {
+    match op {
+        Operation::Release => {
+            "NetBackup and the drives are back up and this domain still owns the library"
+        }
+        Operation::Acquire => "this domain's NetBackup is back as it was and the library is free",
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Left {
+    RolledBack,
+    Broken,
+}
+
+impl StepFailure {
+    pub fn to_failure(&self, at: chrono::DateTime<chrono::Utc>) -> Failure {
+        Failure {
+            step: format!("{} {}", self.step, self.name),
+            command: self.command.clone(),
+            message: self.message.clone(),
+            output: self.output.clone(),
+            at,
+        }
+    }
+}
+
+/// How long one step took, for the time line, the journal and the demo.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepTiming {
+    pub id: String,
+    pub name: String,
+    pub secs: f64,
+    /// How many commands ran side by side (the drives), 1 for sequential steps.
+    pub parallel: usize,
+    pub summary: String,
+}
+
+/// A completed hand-over (or a request that needed nothing done).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub operation: Operation,
+    pub domain: String,
+    pub outcome: String,
+    pub epoch: u64,
+    pub steps: Vec<StepTiming>,
+    pub total_secs: f64,
+}
+
+impl Report {
+    pub fn nothing(operation: Operation, domain: &str, why: String, epoch: u64) -> Report {
+        Report {
+            operation,
+            domain: domain.into(),
+            outcome: why,
+            epoch,
+            steps: Vec::new(),
+            total_secs: 0.0,
+        }
+    }
+}
+
+pub(crate) fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+/// Takes this domain's run lock for the whole sequence: one hand-over per domain at a time.
+/// When it is free, any `releasing`/`acquiring` record held by this domain belongs to a process
+/// that died, and may be resumed.
+pub fn run_lock(ctx: &Context) -> Result<crate::ledger::lock::LockGuard, crate::Error> {
+    let path = ctx.ledger.dir().join(format!("run.{}.lock", ctx.domain));
+    match crate::ledger::lock::try_lock(&path).map_err(crate::ledger::LedgerError::from)? {
+        Ok(mut guard) => {
+            guard.write_note(&format!("pid {} on {}", ctx.holder.pid, ctx.holder.host));
+            Ok(guard)
+        }
+        Err(note) => Err(crate::Error::Busy(format!(
+            "another ftl sequence is already running for domain {} ({}); {} is its lock",
+            ctx.domain,
+            if note.is_empty() {
+                "holder unknown".to_string()
+            } else {
+                note
+            },
+            path.display()
+        ))),
+    }
+}
+
+/// What `--dry-run` prints: every command in order, parallel groups marked.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Plan {
+    pub operation: Operation,
+    pub domain: String,
+    pub note: String,
+    pub steps: Vec<PlanStep>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanStep {
+    pub id: String,
+    pub name: String,
+    pub groups: Vec<actions::Group>,
+    pub on_failure: String,
+}
+
+impl Plan {
+    pub fn new(
+        ctx: &Context,
+        book: &Runbook,
+        from: usize,
+        note: String,
+        prelude: Vec<PlanStep>,
+        last: PlanStep,
+    ) -> Plan {
+        let mut steps = prelude;
+        steps.extend(book.steps.iter().skip(from).map(|s| PlanStep {
+            id: s.id.into(),
+            name: s.name.into(),
+            groups: s.actions.iter().flat_map(|a| a.plan(ctx)).collect(),
+            on_failure: match s.on_failure {
+                OnFailure::RollBack => "roll back".into(),
+                OnFailure::AskController => "ask the controller where the board is".into(),
+                OnFailure::Broken => "ledger broken; rerun resumes here".into(),
+                OnFailure::Warn => "warn and go on".into(),
+            },
+        }));
+        steps.push(last);
+        Plan {
+            operation: book.operation,
+            domain: ctx.domain.clone(),
+            note,
+            steps,
+        }
+    }
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} plan for domain {} (dry run: nothing is run or changed)",
+            self.operation, self.domain
+        )?;
+        if !self.note.is_empty() {
+            writeln!(f, "  {}", self.note)?;
+        }
+        for step in &self.steps {
+            let failure = if step.on_failure.is_empty() {
+                String::new()
+            } else {
+                format!("   [on failure: {}]", step.on_failure)
+            };
+            writeln!(f, "{} {}{failure}", step.id, step.name)?;
+            for group in &step.groups {
+                if group.parallel && group.commands.len() > 1 {
+                    writeln!(f, "  in parallel ({}):", group.commands.len())?;
+                    for c in &group.commands {
+                        writeln!(f, "    | {c}")?;
+                    }
+                } else {
+                    for c in &group.commands {
+                        writeln!(f, "    {c}")?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! Prechecks (R0, A0, and `ftl-status --check`): each check reports pass or fail with the
+//! evidence it saw, so an operator can act on a refusal without running anything by hand.
+//! Checks only read; none changes the platform or the ledger.
+
+use super::{actions, Context};
+use crate::exec::Command;
+use crate::ledger::record::{Record, State};
+use crate::netbackup::{self, NetBackup};
+use crate::os;
+use crate::platform::Location;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub evidence: String,
+}
+
+impl Check {
+    fn pass(name: &'static str, evidence: impl Into<String>) -> Check {
+        Check {
+            name,
+            ok: true,
+            evidence: evidence.into(),
+        }
+    }
+    fn fail(name: &'static str, evidence: impl Into<String>) -> Check {
+        Check {
+            name,
+            ok: false,
+            evidence: evidence.into(),
+        }
+    }
+}
+
+/// No active job on this domain's NetBackup.
+pub fn jobs(ctx: &Context) -> Check {
+    const NAME: &str = "no active job";
+    let cmd = NetBackup::new(ctx.config).jobs();
+    let out = match ctx.runner.run_ok(&cmd) {
+        Ok(out) => out,
+        Err(e) => return Check::fail(NAME, e.to_string()),
+    };
+    match netbackup::parse_jobs(&out.stdout) {
+        Err(e) => Check::fail(NAME, format!("`{cmd}` printed what ftl cannot read: {e}")),
+        Ok(jobs) => {
+            let active = netbackup::active_jobs(&jobs);
+            if active.is_empty() {
+                Check::pass(
+                    NAME,
+                    format!("bpdbjobs lists {} job(s), none active", jobs.len()),
+                )
+            } else {
+                let list: Vec<String> = active
+                    .iter()
+                    .map(|j| format!("job {} ({} {} on {})", j.id, j.policy, j.schedule, j.client))
+                    .collect();
+                Check::fail(
+                    NAME,
+                    format!("{} active: {}", active.len(), list.join(", ")),
+                )
+            }
+        }
+    }
+}
+
+/// Where the ledger says the board should be, when it says.
+fn expected(record: &Record) -> Option<Location> {
+    match &record.state {
+        State::Owned { owner } => Some(Location::Domain(owner.clone())),
+        State::Free => Some(Location::Unassigned),
+        _ => None,
+    }
+}
+
+/// The controller answers, and its view of the board agrees with the ledger.
+pub fn controller(ctx: &Context, record: &Record) -> (Check, Option<Location>) {
+    const NAME: &str = "controller agrees with the ledger";
+    match actions::locate(ctx) {
+        Err(e) => (
+            Check::fail(
+                NAME,
+                format!("controller unreachable or unreadable: {}", e.message),
+            ),
+            None,
+        ),
+        Ok(at) => {
+            let board = ctx.config.board.id;
+            let check = match expected(record) {
+                Some(want) if want == at => Check::pass(NAME, format!("board {board} is {at}, as the ledger says")),
+                Some(want) => Check::fail(NAME, format!("board {board} is {at}, but the ledger says it should be {want} (ledger {})", record.state.name())),
+                None => Check::pass(NAME, format!("board {board} is {at} (ledger {}, a sequence is in flight)", record.state.name())),
+            };
+            (check, Some(at))
+        }
+    }
+}
+
+fn listing(
+    ctx: &Context,
+    name: &'static str,
+    argv: &[&str],
+    parse: fn(&str, &[u32]) -> Result<Vec<String>, String>,
+    good: &str,
+) -> Check {
+    let cmd = Command::new(argv, ctx.config.timeouts.command);
+    match ctx.runner.run_ok(&cmd) {
+        Err(e) => Check::fail(name, e.to_string()),
+        Ok(out) => match parse(&out.stdout, &ctx.config.board.cpus) {
+            Err(e) => Check::fail(name, format!("`{cmd}` printed what ftl cannot read: {e}")),
+            Ok(found) if found.is_empty() => Check::pass(name, good),
+            Ok(found) => Check::fail(name, found.join("; ")),
+        },
+    }
+}
+
+/// No processor set holds a processor of the board (`psrset -i`).
+pub fn processor_sets(ctx: &Context) -> Check {
+    let cpus: Vec<String> = ctx.config.board.cpus.iter().map(u32::to_string).collect();
+    listing(
+        ctx,
+        "no processor set on the board",
+        &[&ctx.config.commands.psrset, "-i"],
+        os::parse_psrset,
+        &format!("no set holds processors {}", cpus.join(" ")),
+    )
+}
+
+/// No thread is bound to a processor of the board (`pbind -q`).
+pub fn bound_threads(ctx: &Context) -> Check {
+    listing(
+        ctx,
+        "no thread bound to the board",
+        &[&ctx.config.commands.pbind, "-q"],
+        os::parse_pbind,
+        "no process is bound to a board processor",
+    )
+}
+
+/// `modinfo` is readable and says whether the robot driver is loaded.
+pub fn driver(ctx: &Context) -> Check {
+    const NAME: &str = "robot driver readable";
+    let cmd = Command::new([&ctx.config.commands.modinfo], ctx.config.timeouts.command);
+    let driver = &ctx.config.library.driver;
+    match ctx.runner.run_ok(&cmd) {
+        Err(e) => Check::fail(NAME, e.to_string()),
+        Ok(out) => match os::parse_modinfo(&out.stdout, driver) {
+            Ok(Some(id)) => Check::pass(NAME, format!("{driver} is loaded (id {id})")),
+            Ok(None) => Check::pass(NAME, format!("{driver} is not loaded")),
+            Err(e) => Check::fail(NAME, format!("`{cmd}` printed what ftl cannot read: {e}")),
+        },
+    }
+}
+
+/// Every check, for `ftl-status --check`.
+pub fn all(ctx: &Context, record: &Record) -> Vec<Check> {
+    vec![
+        jobs(ctx),
+        controller(ctx, record).0,
+        processor_sets(ctx),
+        bound_threads(ctx),
+        driver(ctx),
+    ]
+}
+
+/// One line per failed check, for a refusal message.
+pub fn failures(checks: &[Check]) -> Option<String> {
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}", c.name, c.evidence))
+        .collect();
+    (!failed.is_empty()).then(|| failed.join("\n  "))
+}

@@ -1,0 +1,289 @@
+//! Releasing the library (SPEC section 2, R0 to R7): decide whether there is anything to do,
+//! resume an interrupted release, refuse on a failed precheck, or force a release for an owner
+//! that cannot do it itself.
+
+use super::precheck::{self, Check};
+use super::{executor, Action, Context, OnFailure, Plan, PlanStep, Report, Runbook, Step};
+use crate::error::Error;
+use crate::ledger::record::{Event, Forced, Operation, State};
+use crate::platform::Location;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseOptions {
+    /// Release only when no job is active; otherwise do nothing and succeed.
+    pub if_idle: bool,
+    /// `--force --reason TEXT`.
+    pub force: Option<String>,
+}
+
+pub fn runbook(ctx: &Context) -> Runbook {
+    let mut steps = vec![
+        Step {
+            id: "R1",
+            name: "drives down in NetBackup",
+            actions: vec![Action::DrivesDown],
+            undo: vec![Action::DrivesUp],
+            on_failure: OnFailure::RollBack,
+        },
+        Step {
+            id: "R2",
+            name: "stop NetBackup",
+            actions: vec![Action::StopNetBackup],
+            undo: vec![Action::StartNetBackup],
+            on_failure: OnFailure::RollBack,
+        },
+        Step {
+            id: "R3",
+            name: "drives at BOT",
+            actions: vec![Action::RewindDrives],
+            undo: vec![],
+            on_failure: OnFailure::RollBack,
+        },
+        Step {
+            id: "R4",
+            name: "unload the robot driver",
+            actions: vec![Action::UnloadDriver],
+            undo: vec![Action::LoadDriver],
+            on_failure: OnFailure::RollBack,
+        },
+        Step {
+            id: "R5",
+            name: "DR detach",
+            actions: vec![Action::Detach],
+            undo: vec![],
+            on_failure: OnFailure::AskController,
+        },
+    ];
+    if ctx.config.netbackup.restart_after_release {
+        steps.push(Step {
+            id: "R6",
+            name: "NetBackup back up without the library",
+            actions: vec![Action::LoadDriver, Action::StartNetBackup],
+            undo: vec![],
+            on_failure: OnFailure::Warn,
+        });
+    }
+    Runbook {
+        operation: Operation::Release,
+        steps,
+    }
+}
+
+/// What a release would start from: `Err` when there is nothing to do, with the reason.
+enum Start {
+    Fresh,
+    Resume(usize),
+    ForOther(String),
+}
+
+fn decide(ctx: &Context, book: &Runbook, force: bool) -> Result<Result<Start, String>, Error> {
+    let record = ctx.ledger.read()?;
+    let me = &ctx.domain;
+    Ok(match &record.state {
+        State::Owned { owner } if owner == me => Ok(Start::Fresh),
+        State::Free => Err("the library is free; nothing to release".into()),
+        State::Owned { owner } if force => Ok(Start::ForOther(owner.clone())),
+        State::Owned { owner } => {
+            return Err(Error::Busy(format!(
+                "domain {owner} owns the library, not {me}"
+            )))
+        }
+        State::Releasing { holder, step } | State::Broken { holder, step }
+            if &holder.domain == me && step.operation == Operation::Release =>
+        {
+            let at = book.position(&step.id).ok_or_else(|| {
+                Error::Usage(format!(
+                    "the ledger names step {}, which this runbook does not have",
+                    step.id
+                ))
+            })?;
+            Ok(Start::Resume(at))
+        }
+        state => {
+            let holder = state.holder().map(|h| h.domain.clone()).unwrap_or_default();
+            let step = state
+                .step()
+                .map(|s| format!("{} {} {}", s.operation, s.id, s.name))
+                .unwrap_or_default();
+            return Err(if &holder == me {
+                Error::Busy(format!("this domain has an unfinished {step} (ledger {}); run ftl-acquire to finish it first", state.name()))
+            } else {
+                Error::Busy(format!(
+                    "domain {holder} is moving the library ({step}, ledger {})",
+                    state.name()
+                ))
+            });
+        }
+    })
+}
+
+fn checks(ctx: &Context) -> Result<Vec<Check>, Error> {
+    let record = ctx.ledger.read()?;
+    Ok(vec![
+        precheck::jobs(ctx),
+        precheck::controller(ctx, &record).0,
+        precheck::processor_sets(ctx),
+        precheck::bound_threads(ctx),
+        precheck::driver(ctx),
+    ])
+}
+
+pub fn release(ctx: &Context, options: &ReleaseOptions) -> Result<Report, Error> {
+    let _run = super::run_lock(ctx)?;
+    let book = runbook(ctx);
+    let epoch = || ctx.ledger.read().map(|r| r.epoch).unwrap_or(0);
+    let start = match decide(ctx, &book, options.force.is_some())? {
+        Err(why) => {
+            return Ok(Report::nothing(
+                Operation::Release,
+                &ctx.domain,
+                why,
+                epoch(),
+            ))
+        }
+        Ok(start) => start,
+    };
+    match start {
+        Start::Resume(at) => {
+            ctx.progress.note(&format!(
+                "resuming the release at {} (a previous run stopped there)",
+                book.steps[at].id
+            ));
+            executor::execute(ctx, &book, at, json!({ "resumed": true }))
+        }
+        Start::ForOther(owner) => {
+            force_for_other(ctx, &owner, options.force.as_deref().unwrap_or_default())
+        }
+        Start::Fresh => {
+            if options.if_idle {
+                let jobs = precheck::jobs(ctx);
+                if !jobs.ok {
+                    return Ok(Report::nothing(
+                        Operation::Release,
+                        &ctx.domain,
+                        format!("not idle, not released: {}", jobs.evidence),
+                        epoch(),
+                    ));
+                }
+            }
+            let checks = checks(ctx)?;
+            let opening = match (precheck::failures(&checks), &options.force) {
+                (Some(failed), None) => return Err(Error::Refused(format!("release prechecks failed (nothing was changed; --force --reason TEXT overrides):\n  {failed}"))),
+                (failed, Some(reason)) => forced_detail(reason, failed),
+                (None, None) => Value::Null,
+            };
+            executor::execute(ctx, &book, 0, opening)
+        }
+    }
+}
+
+pub(crate) fn forced_detail(reason: &str, overridden: Option<String>) -> Value {
+    json!({
+        "forced": { "reason": reason, "user": crate::os::user_name(), "host": crate::os::hostname(), "overridden": overridden }
+    })
+}
+
+/// The owner cannot release (it is down): confirm the board with the controller, detach it from
+/// the owner there, and record the library free.
+fn force_for_other(ctx: &Context, owner: &str, reason: &str) -> Result<Report, Error> {
+    let at = super::actions::locate(ctx).map_err(|e| {
+        Error::Refused(format!(
+            "cannot confirm the board's position with the controller: {}",
+            e.message
+        ))
+    })?;
+    match &at {
+        Location::Domain(d) if d == owner => {
+            ctx.progress.note(&format!("forced: detaching board {} from {owner} on the controller", ctx.config.board.id));
+            ctx.runner.run_ok(&ctx.platform.detach(owner))?;
+        }
+        Location::Unassigned => {}
+        Location::Domain(d) => {
+            return Err(Error::Refused(format!("the ledger says {owner} owns the library but the board is in {d}; resolve that by hand first")))
+        }
+    }
+    let mut detail = forced_detail(reason, None);
+    detail["board_was"] = json!(at.to_string());
+    let record = ctx.ledger.commit(
+        &ctx.holder,
+        &Event::Force {
+            domain: ctx.domain.clone(),
+            reason: reason.into(),
+            to: Forced::Free,
+        },
+        detail,
+        ctx.clock.now(),
+    )?;
+    Ok(Report::nothing(
+        Operation::Release,
+        &ctx.domain,
+        format!("forced: {owner}'s library released (board was {at})"),
+        record.epoch,
+    ))
+}
+
+pub fn plan(ctx: &Context, options: &ReleaseOptions) -> Result<Plan, Error> {
+    let book = runbook(ctx);
+    let nb = crate::netbackup::NetBackup::new(ctx.config);
+    let c = &ctx.config.commands;
+    let precheck = PlanStep {
+        id: "R0".into(),
+        name: "precheck".into(),
+        groups: vec![super::actions::Group {
+            parallel: false,
+            commands: vec![
+                nb.jobs().to_string(),
+                ctx.platform.locate(&ctx.domain).to_string(),
+                format!("{} -i", c.psrset),
+                format!("{} -q", c.pbind),
+                c.modinfo.clone(),
+            ],
+        }],
+        on_failure: if options.force.is_some() {
+            "overridden by --force".into()
+        } else {
+            "refuse, exit 4".into()
+        },
+    };
+    let last = PlanStep {
+        id: "R7".into(),
+        name: "ledger: free".into(),
+        groups: vec![],
+        on_failure: String::new(),
+    };
+    Ok(match decide(ctx, &book, options.force.is_some())? {
+        Err(why) => Plan {
+            operation: Operation::Release,
+            domain: ctx.domain.clone(),
+            note: why,
+            steps: vec![],
+        },
+        Ok(Start::Fresh) => Plan::new(ctx, &book, 0, String::new(), vec![precheck], last),
+        Ok(Start::Resume(at)) => Plan::new(
+            ctx,
+            &book,
+            at,
+            format!("resumes at {}", book.steps[at].id),
+            vec![],
+            last,
+        ),
+        Ok(Start::ForOther(owner)) => Plan {
+            operation: Operation::Release,
+            domain: ctx.domain.clone(),
+            note: format!("forced release of {owner}'s library"),
+            steps: vec![PlanStep {
+                id: "F".into(),
+                name: "confirm and detach on the controller".into(),
+                groups: vec![super::actions::Group {
+                    parallel: false,
+                    commands: vec![
+                        ctx.platform.locate(&ctx.domain).to_string(),
+                        ctx.platform.detach(&owner).to_string(),
+                    ],
+                }],
+                on_failure: "exit 1, ledger unchanged".into(),
+            }],
+        },
+    })
+}

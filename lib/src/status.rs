@@ -1,0 +1,128 @@
+//! What `ftl-status` shows: the record in words or as JSON, the journal's last lines, the
+//! prechecks. Reading status reads `state.json` only (and the end of the journal for
+//! `--history`), so it costs the same on a ledger with a million journal lines as on a new one.
+
+use crate::ledger::journal::Entry;
+use crate::ledger::record::{Record, State};
+use crate::runbook::precheck::Check;
+use chrono::{DateTime, Utc};
+use std::fmt::Write;
+
+pub fn describe(record: &Record, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    let age = crate::duration::format(std::time::Duration::from_secs(
+        (now - record.since).num_seconds().max(0) as u64,
+    ));
+    let _ = match &record.state {
+        State::Free => writeln!(
+            out,
+            "library {}: free (since {}, {age} ago)",
+            record.library,
+            record.since.to_rfc3339()
+        ),
+        State::Owned { owner } => writeln!(
+            out,
+            "library {}: owned by {owner} (since {}, {age} ago)",
+            record.library,
+            record.since.to_rfc3339()
+        ),
+        State::Releasing { holder, step }
+        | State::Acquiring { holder, step }
+        | State::Broken { holder, step } => writeln!(
+            out,
+            "library {}: {} by {} at {} {} (step started {}; holder pid {} on {})",
+            record.library,
+            record.state.name(),
+            holder.domain,
+            step.id,
+            step.name,
+            step.started.to_rfc3339(),
+            holder.pid,
+            holder.host
+        ),
+    };
+    let _ = writeln!(out, "epoch {}", record.epoch);
+    for r in &record.requests {
+        let until = r
+            .until
+            .map(|u| format!(" until {}", u.to_rfc3339()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "request: {} since {}{until}",
+            r.domain,
+            r.at.to_rfc3339()
+        );
+    }
+    if let Some(e) = &record.last_error {
+        let _ = writeln!(
+            out,
+            "last error at {} ({}): {}",
+            e.step,
+            e.at.to_rfc3339(),
+            e.message
+        );
+        if let Some(c) = &e.command {
+            let _ = writeln!(out, "  command: {c}");
+        }
+    }
+    out
+}
+
+pub fn describe_history(entries: &[Entry], skipped: usize) -> String {
+    let mut out = String::new();
+    for e in entries {
+        let secs = e
+            .detail
+            .get("completed")
+            .and_then(|c| c.get("secs"))
+            .and_then(|s| s.as_f64());
+        let took = secs
+            .map(|s| format!("  (previous step {s:.1}s)"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:>6} {} {:<10} {} -> {}: {}{took}",
+            e.epoch,
+            e.at.format("%Y-%m-%d %H:%M:%S"),
+            e.domain,
+            e.from,
+            e.to,
+            e.event
+        );
+    }
+    if skipped > 0 {
+        let _ = writeln!(out, "({skipped} unreadable journal line(s) skipped)");
+    }
+    out
+}
+
+pub fn describe_checks(checks: &[Check]) -> String {
+    let mut out = String::new();
+    for c in checks {
+        let _ = writeln!(
+            out,
+            "[{}] {}: {}",
+            if c.ok { "pass" } else { "FAIL" },
+            c.name,
+            c.evidence
+        );
+    }
+    out
+}
+
+pub fn to_json(
+    record: &Record,
+    history: Option<(&[Entry], usize)>,
+    checks: Option<&[Check]>,
+) -> serde_json::Value {
+    let mut value = record.to_value();
+    if let Some((entries, skipped)) = history {
+        value["history"] = serde_json::to_value(entries).unwrap_or_default();
+        value["history_skipped"] = skipped.into();
+    }
+    if let Some(checks) = checks {
+        value["checks"] = serde_json::to_value(checks).unwrap_or_default();
+    }
+    value
+}
