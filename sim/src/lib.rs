@@ -1,1 +1,14 @@
+//! `ftl-sim`: a faithful simulated Starfire site (two or more domains, the SSP, a shared tape
+//! library) on one Linux machine, so that ftl runs and is tested end to end without a Sun
+//! Enterprise 10000, and administrators can rehearse a hand-over before trusting it.
+//!
+//! [`site`] builds a site, [`platform`] holds its state, [`fake`] is every fake command (one
+//! multi-call binary behind links named like the real commands), [`timing`] the realistic
+//! durations, [`demo`] the rehearsal a new user runs first.
 
+pub mod cli;
+pub mod demo;
+pub mod fake;
+pub mod platform;
+pub mod site;
+pub mod timing;

@@ -39,7 +39,14 @@ pub fn jobs(ctx: &Context) -> Check {
     let cmd = NetBackup::new(ctx.config).jobs();
     let out = match ctx.runner.run_ok(&cmd) {
         Ok(out) => out,
-        Err(e) => return Check::fail(NAME, e.to_string()),
+        Err(e) => {
+            // bpdbjobs needs NetBackup running; stopped, it cannot have a job either.
+            let ps = NetBackup::new(ctx.config).processes();
+            return match ctx.runner.run_ok(&ps).map(|o| netbackup::parse_processes(&o.stdout)) {
+                Ok(Ok(p)) if p.is_empty() => Check::pass(NAME, format!("NetBackup is not running on {} (bpps -x lists nothing), so no job is active", ctx.domain)),
+                _ => Check::fail(NAME, e.to_string()),
+            };
+        }
     };
     match netbackup::parse_jobs(&out.stdout) {
         Err(e) => Check::fail(NAME, format!("`{cmd}` printed what ftl cannot read: {e}")),

@@ -1,0 +1,249 @@
+//! The `ftl-sim` command line: `init`, `show`, `fault`, `job`, `demo`.
+
+use crate::fake::{CONTROLLER_COMMANDS, DOMAIN_COMMANDS};
+use crate::platform::{Module, Platform, Running, Site};
+use crate::site::{self, InitOptions};
+use crate::timing;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ftl-sim",
+    version,
+    about = "A simulated Starfire site for ftl: domains, the SSP and a shared tape library",
+    long_about = "A faithful stand-in for the platform ftl drives, so that everything runs and is \
+tested on one Linux machine, and a hand-over can be rehearsed before it is trusted.\n\n\
+`ftl-sim init DIR` builds a site: the platform state, a shared ledger recording the owner, one \
+ftl.toml per domain (DIR/<domain>/ftl.toml, which fixes its own domain) and the fake commands, \
+named like the real ones, in DIR/<domain>/bin/ (vmoprcmd, mt, modinfo, modunload, modload, bpps, \
+bpdbjobs, psrset, pbind, kill, netbackup-stop, netbackup-start) and DIR/controller/bin/ \
+(showusage, addboard, deleteboard; give them SUNW_HOSTNAME as on the SSP). The fake commands \
+print the real outputs, exit with the real codes, enforce the real preconditions and take the \
+real time divided by --speed.\n\n\
+Start with `ftl-sim demo`: a complete rehearsal on a fresh temporary site.",
+    after_help = "Exit codes: 0 done; 1 failed; 2 usage error."
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build a simulated site in DIR (which must not exist or be empty).
+    Init {
+        dir: PathBuf,
+        /// The domains, comma-separated; the first two get the windows Mon-Sun 20:00-01:00 and Mon-Sun 02:00-07:00.
+        #[arg(long, value_delimiter = ',', default_value = "marmaduke,flinstones")]
+        domains: Vec<String>,
+        /// The domain that owns the library at first (default: the first domain).
+        #[arg(long)]
+        owner: Option<String>,
+        /// How many tape drives (/dev/rmt/0 .. /dev/rmt/N-1).
+        #[arg(long, default_value_t = 7)]
+        drives: u32,
+        /// Divide every realistic duration by this (100: a hand-over in about 7 s; 1000: near-instant).
+        #[arg(long, default_value_t = timing::DEFAULT_SPEED)]
+        speed: f64,
+        /// Seed for the tape positions left by the last backups.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Print the platform state: the board, the drives, each domain.
+    Show {
+        dir: PathBuf,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inject faults, or `clear` them: bot:I, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN.
+    Fault {
+        dir: PathBuf,
+        #[arg(required = true, value_name = "NAME[:ARG]|clear")]
+        faults: Vec<String>,
+    },
+    /// Start or end a simulated NetBackup job on DOMAIN (listed as active by bpdbjobs).
+    Job {
+        dir: PathBuf,
+        domain: String,
+        #[arg(value_parser = ["start", "end"])]
+        action: String,
+    },
+    /// A complete rehearsal on a fresh temporary site, printing the time line.
+    Demo {
+        /// Simulation speed (the default finishes in well under a minute).
+        #[arg(long, default_value_t = timing::DEFAULT_SPEED)]
+        speed: f64,
+        /// Build the site here and keep it, instead of a temporary directory.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+        /// Print the time line as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Init {
+            dir,
+            domains,
+            owner,
+            drives,
+            speed,
+            seed,
+        } => site::init(
+            &dir,
+            &InitOptions {
+                domains,
+                owner,
+                drives,
+                speed,
+                board: 7,
+                seed,
+            },
+        )
+        .map(|site| {
+            println!("simulated site ready in {}", site.dir.display());
+            for entry in std::fs::read_dir(&site.dir).into_iter().flatten().flatten() {
+                let config = entry.path().join("ftl.toml");
+                if config.exists() {
+                    println!("  {}", config.display());
+                }
+            }
+        }),
+        Command::Show { dir, json } => Site::open(&dir).and_then(|s| s.read()).map(|p| {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
+            } else {
+                print!("{}", describe(&p));
+            }
+        }),
+        Command::Fault { dir, faults } => Site::open(&dir).and_then(|site| fault(&site, &faults)),
+        Command::Job {
+            dir,
+            domain,
+            action,
+        } => Site::open(&dir).and_then(|site| job(&site, &domain, action == "start")),
+        Command::Demo { speed, keep, json } => crate::demo::run(speed, keep, json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ftl-sim: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub fn describe(p: &Platform) -> String {
+    let mut out = format!(
+        "board {}: {}\n",
+        p.board.id,
+        p.board
+            .domain
+            .as_ref()
+            .map(|d| format!("in domain {d}"))
+            .unwrap_or_else(|| "in no domain".into())
+    );
+    out.push_str("drives:");
+    for d in &p.drives {
+        let what = if !d.tape {
+            "empty".to_string()
+        } else if d.position == 0 {
+            "at BOT".into()
+        } else {
+            format!("file {} block {}", d.position / 10_000, d.position % 10_000)
+        };
+        out.push_str(&format!(" [{}: {what}]", d.index));
+    }
+    out.push('\n');
+    for (name, d) in &p.domains {
+        let nb = if d.netbackup == Running::Running {
+            "running"
+        } else {
+            "stopped"
+        };
+        let sg = match (d.sg, d.sg_id) {
+            (Module::Loaded, Some(id)) => format!("loaded (id {id})"),
+            _ => "unloaded".into(),
+        };
+        out.push_str(&format!(
+            "{name}: NetBackup {nb}, sg {sg}, {} active job(s), drives {}\n",
+            d.jobs,
+            d.control.join(" ")
+        ));
+    }
+    if !p.faults.is_empty() {
+        out.push_str(&format!("faults: {}\n", p.faults.join(" ")));
+    }
+    out
+}
+
+fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
+    let p = site.read()?;
+    if faults.iter().any(|f| f == "clear") {
+        if faults.len() > 1 {
+            return Err("`clear` stands alone".into());
+        }
+        return site.update(|p| p.faults.clear());
+    }
+    for f in faults {
+        let (name, arg) = f
+            .split_once(':')
+            .map(|(n, a)| (n, Some(a)))
+            .unwrap_or((f.as_str(), None));
+        let valid = match (name, arg) {
+            ("bot", Some(i)) => i.parse::<usize>().is_ok_and(|i| i < p.drives.len()),
+            ("hang" | "fail", Some(cmd)) => {
+                DOMAIN_COMMANDS.contains(&cmd) || CONTROLLER_COMMANDS.contains(&cmd)
+            }
+            ("controller-down", None) => true,
+            ("sg-busy" | "bound", Some(d)) => p.domains.contains_key(d),
+            _ => false,
+        };
+        if !valid {
+            return Err(format!(
+                "unknown fault `{f}` (known: bot:I with I < {}, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN, clear)",
+                p.drives.len()
+            ));
+        }
+    }
+    site.update(|p| {
+        for f in faults {
+            if !p.faults.contains(f) {
+                p.faults.push(f.clone());
+            }
+        }
+    })
+}
+
+fn job(site: &Site, domain: &str, start: bool) -> Result<(), String> {
+    site.update(|p| {
+        let here = p.board_in(domain);
+        let d = p.domain_mut(domain)?;
+        if start {
+            if d.netbackup != Running::Running {
+                return Err(format!(
+                    "NetBackup is not running on {domain}; no job can start"
+                ));
+            }
+            d.jobs += 1;
+            if here {
+                // The job writes to a tape: that drive leaves BOT.
+                if let Some(drive) = p.drives.iter_mut().find(|d| d.tape) {
+                    drive.position += 5_000;
+                }
+            }
+            Ok(())
+        } else if d.jobs == 0 {
+            Err(format!("no job is active on {domain}"))
+        } else {
+            d.jobs -= 1;
+            Ok(())
+        }
+    })?
+}

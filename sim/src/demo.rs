@@ -1,0 +1,195 @@
+//! `ftl-sim demo`: a complete rehearsal on a fresh site. marmaduke's window ends and it releases
+//! the library, flinstones acquires it; then the library goes back. Every hand-over runs through
+//! the production code (`ftl::runbook::release` and `acquire` with the real command runner and
+//! clock) against the fake commands, and the time line is printed as it happens.
+
+use crate::platform::{Module, Running, Site};
+use crate::site::{self, InitOptions};
+use ftl::cli::Setup;
+use ftl::clock::SystemClock;
+use ftl::exec::SystemRunner;
+use ftl::ledger::record::Operation;
+use ftl::runbook::acquire::{self, AcquireOptions};
+use ftl::runbook::release::{self, ReleaseOptions};
+use ftl::runbook::{Progress, Report};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Prints each step to stdout as it ends, with the time since the demo began.
+struct Timeline {
+    start: Instant,
+    json: bool,
+    lines: Mutex<Vec<serde_json::Value>>,
+}
+
+impl Progress for Timeline {
+    fn step_started(&self, _: &str, _: Operation, _: &str, _: &str, _: usize) {}
+
+    fn step_finished(
+        &self,
+        domain: &str,
+        op: Operation,
+        id: &str,
+        name: &str,
+        elapsed: Duration,
+        outcome: Result<&str, &str>,
+    ) {
+        let at = self.start.elapsed().as_secs_f64();
+        let (ok, text) = match outcome {
+            Ok(t) => (true, t),
+            Err(t) => (false, t),
+        };
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).push(serde_json::json!({
+            "at": at, "domain": domain, "operation": op, "step": id, "name": name, "secs": elapsed.as_secs_f64(), "ok": ok, "result": text,
+        }));
+        if !self.json {
+            println!(
+                "  {at:>6.1}s  {domain:<11} {id:<3} {name:<40} {:>6.2}s  {}{text}",
+                elapsed.as_secs_f64(),
+                if ok { "" } else { "FAILED: " }
+            );
+            let _ = std::io::stdout().flush();
+        }
+    }
+
+    fn note(&self, text: &str) {
+        if !self.json {
+            println!("          {text}");
+        }
+    }
+}
+
+fn temp_site_dir() -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("ftl-sim-demo-{}-{stamp}", std::process::id()))
+}
+
+pub fn run(speed: f64, keep: Option<PathBuf>, json: bool) -> Result<(), String> {
+    let dir = keep.clone().unwrap_or_else(temp_site_dir);
+    let site = site::init(
+        &dir,
+        &InitOptions {
+            speed,
+            ..InitOptions::default()
+        },
+    )?;
+    let result = rehearse(&site, speed, json);
+    if keep.is_none() {
+        let _ = std::fs::remove_dir_all(&site.dir);
+    } else if !json {
+        println!("\nThe site is kept in {}; try `ftl-status --config {}/marmaduke/ftl.toml --history 30`.", site.dir.display(), site.dir.display());
+    }
+    result
+}
+
+fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
+    let timeline = Timeline {
+        start: Instant::now(),
+        json,
+        lines: Mutex::new(Vec::new()),
+    };
+    let load = |d: &str| Setup::load(&site.config_path(d), None).map_err(|e| e.to_string());
+    let (marmaduke, flinstones) = (load("marmaduke")?, load("flinstones")?);
+    let p = site.read()?;
+    if !json {
+        println!(
+            "ftl demo: a simulated E10000 site in {}",
+            site.dir.display()
+        );
+        println!(
+            "  library L3500, {} DLT7000 drives on board {}, owned by marmaduke; speed x{speed}",
+            p.drives.len(),
+            p.board.id
+        );
+        println!("  windows: marmaduke Mon-Sun 20:00-01:00, flinstones Mon-Sun 02:00-07:00\n");
+    }
+    let mut reports: Vec<Report> = Vec::new();
+    let mut step = |title: &str, setup: &Setup, op: Operation| -> Result<(), String> {
+        if !json {
+            println!("{title}");
+        }
+        let ctx = setup.context(&SystemRunner, &SystemClock, &timeline);
+        let report = match op {
+            Operation::Release => release::release(
+                &ctx,
+                &ReleaseOptions {
+                    if_idle: true,
+                    force: None,
+                },
+            ),
+            Operation::Acquire => acquire::acquire(
+                &ctx,
+                &AcquireOptions {
+                    wait: Some(Duration::from_secs(120)),
+                    force: None,
+                },
+            ),
+        }
+        .map_err(|e| e.to_string())?;
+        if !json {
+            println!(
+                "  => {} (epoch {}, {:.1}s)\n",
+                report.outcome, report.epoch, report.total_secs
+            );
+        }
+        reports.push(report);
+        Ok(())
+    };
+    step(
+        "01:00 marmaduke's window ends: it releases the library (ftl-release --if-idle)",
+        &marmaduke,
+        Operation::Release,
+    )?;
+    step(
+        "01:30 flinstones' window starts in 30 min: it acquires the library (ftl-acquire)",
+        &flinstones,
+        Operation::Acquire,
+    )?;
+    step(
+        "07:00 flinstones' window ends: it releases the library",
+        &flinstones,
+        Operation::Release,
+    )?;
+    step(
+        "19:30 marmaduke's window starts in 30 min: it takes the library back",
+        &marmaduke,
+        Operation::Acquire,
+    )?;
+
+    let p = site.read()?;
+    let m = p.domain("marmaduke")?;
+    let record = marmaduke.ledger.read().map_err(|e| e.to_string())?;
+    let healthy = p.board_in("marmaduke")
+        && m.netbackup == Running::Running
+        && m.sg == Module::Loaded
+        && m.control.iter().all(|c| c == "UP")
+        && record.state.owner() == Some("marmaduke");
+    let total: f64 = reports.iter().map(|r| r.total_secs).sum();
+    if json {
+        let lines = timeline
+            .lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        println!(
+            "{}",
+            serde_json::json!({ "timeline": lines, "reports": reports, "total_secs": total, "speed": speed, "healthy": healthy, "epoch": record.epoch })
+        );
+    } else {
+        println!("summary: 2 hand-overs in {total:.1}s at speed x{speed} (about {:.0} min on the real platform)", total * speed / 60.0);
+        println!("  the board is back in marmaduke, NetBackup running, sg loaded, drives {}; ledger epoch {}", m.control.join(" "), record.epoch);
+    }
+    if healthy {
+        Ok(())
+    } else {
+        Err(format!(
+            "the rehearsal did not end where it should:\n{}",
+            crate::cli::describe(&p)
+        ))
+    }
+}

@@ -1,0 +1,747 @@
+//! The fake commands: one multi-call binary (`ftl-sim`) behind links named like the real
+//! commands. A link in `DIR/<domain>/bin/` acts on that domain; a link in `DIR/controller/bin/`
+//! is the SSP, and takes the domain from `SUNW_HOSTNAME` as the real SSP commands do.
+//!
+//! Each command prints what the real one prints, exits as it exits, enforces its real
+//! preconditions (so a wrong order fails as it would on the machine), and sleeps its realistic
+//! duration (see [`crate::timing`]) outside the platform lock, so that concurrent calls from both
+//! domains proceed as they would.
+
+use crate::platform::{Module, Platform, Running, Site, DAEMONS};
+use crate::timing::{self, secs};
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DOMAIN_COMMANDS: &[&str] = &[
+    "vmoprcmd",
+    "mt",
+    "modinfo",
+    "modunload",
+    "modload",
+    "bpps",
+    "bpdbjobs",
+    "psrset",
+    "pbind",
+    "netbackup-stop",
+    "netbackup-start",
+    "kill",
+];
+pub const CONTROLLER_COMMANDS: &[&str] = &["showusage", "addboard", "deleteboard"];
+
+pub fn is_fake(name: &str) -> bool {
+    DOMAIN_COMMANDS.contains(&name) || CONTROLLER_COMMANDS.contains(&name)
+}
+
+/// What a fake command answers.
+pub struct Reply {
+    pub code: i32,
+    pub out: String,
+    pub err: String,
+}
+
+fn ok(out: impl Into<String>) -> Reply {
+    Reply {
+        code: 0,
+        out: out.into(),
+        err: String::new(),
+    }
+}
+
+fn fail(code: i32, err: impl Into<String>) -> Reply {
+    Reply {
+        code,
+        out: String::new(),
+        err: err.into(),
+    }
+}
+
+/// One invocation of a fake command.
+pub struct Call<'a> {
+    pub site: &'a Site,
+    pub name: String,
+    /// The domain the command runs on (for controller commands, the controller itself).
+    pub host: String,
+    pub args: Vec<String>,
+    speed: f64,
+    slept: Cell<f64>,
+}
+
+impl Call<'_> {
+    /// Sleeps `real` seconds of platform time, scaled by the site's speed.
+    fn sleep(&self, real: f64) {
+        let scaled = real / self.speed;
+        self.slept.set(self.slept.get() + scaled);
+        std::thread::sleep(Duration::from_secs_f64(scaled));
+    }
+
+    fn update<T>(&self, change: impl FnOnce(&mut Platform) -> T) -> Result<T, Reply> {
+        self.site
+            .update(change)
+            .map_err(|e| fail(1, format!("{}: simulator state: {e}\n", self.name)))
+    }
+}
+
+/// Where the site is, from the path this binary was called by (`DIR/<who>/bin/<name>`).
+pub fn locate(argv0: &str) -> Result<(Site, String), String> {
+    let path = if argv0.contains('/') {
+        PathBuf::from(argv0)
+    } else {
+        std::env::var_os("PATH")
+            .and_then(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join(argv0))
+                    .find(|c| c.exists())
+            })
+            .ok_or_else(|| format!("{argv0}: cannot find myself on PATH"))?
+    };
+    let path = if path.is_absolute() {
+        path
+    } else {
+        std::env::current_dir()
+            .map_err(|e| e.to_string())?
+            .join(path)
+    };
+    let who_dir = path
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("not inside a simulated site")?;
+    let who = who_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or("not inside a simulated site")?
+        .to_string();
+    let site_dir = who_dir.parent().ok_or("not inside a simulated site")?;
+    let site = Site::open(site_dir).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((site, who))
+}
+
+/// Runs the fake command named by `argv[0]`; returns its exit status.
+pub fn main(argv: Vec<String>) -> i32 {
+    let name = Path::new(&argv[0])
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let (site, who) = match locate(&argv[0]) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return 2;
+        }
+    };
+    let platform = match site.read() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return 2;
+        }
+    };
+    let call = Call {
+        site: &site,
+        name: name.clone(),
+        host: who.clone(),
+        args: argv[1..].to_vec(),
+        speed: platform.speed,
+        slept: Cell::new(0.0),
+    };
+    let started = chrono::Utc::now();
+    let reply = run(&call, &platform);
+    print!("{}", reply.out);
+    eprint!("{}", reply.err);
+    let acting = if who == "controller" {
+        std::env::var("SUNW_HOSTNAME").unwrap_or_default()
+    } else {
+        who
+    };
+    site.log_call(
+        &acting,
+        &argv.iter().skip(1).fold(vec![name], |mut v, a| {
+            v.push(a.clone());
+            v
+        }),
+        started,
+        call.slept.get(),
+        reply.code,
+    );
+    reply.code
+}
+
+fn run(call: &Call, platform: &Platform) -> Reply {
+    let name = call.name.as_str();
+    if platform.has_fault(&format!("hang:{name}")) {
+        call.site.log_call(
+            &call.host,
+            &[name.to_string()],
+            chrono::Utc::now(),
+            f64::INFINITY,
+            -1,
+        );
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    let controller = CONTROLLER_COMMANDS.contains(&name);
+    if controller && platform.has_fault("controller-down") {
+        return fail(
+            255,
+            "ssh: connect to host ssp0 port 22: Connection refused\n",
+        );
+    }
+    if platform.has_fault(&format!("fail:{name}")) {
+        return injected_failure(call, platform);
+    }
+    if controller != (call.host == "controller") {
+        return fail(
+            127,
+            format!(
+                "{name}: not found (this command runs on {})\n",
+                if controller {
+                    "the controller"
+                } else {
+                    "a domain"
+                }
+            ),
+        );
+    }
+    if !controller && !platform.domains.contains_key(&call.host) {
+        return fail(
+            2,
+            format!("{name}: {} is not a domain of this site\n", call.host),
+        );
+    }
+    let result = match name {
+        "vmoprcmd" => vmoprcmd(call, platform),
+        "mt" => mt(call, platform),
+        "modinfo" => modinfo(call, platform),
+        "modunload" => modunload(call, platform),
+        "modload" => modload(call, platform),
+        "bpps" => bpps(call, platform),
+        "bpdbjobs" => bpdbjobs(call, platform),
+        "psrset" => psrset(call),
+        "pbind" => pbind(call, platform),
+        "netbackup-stop" => netbackup_stop(call, platform),
+        "netbackup-start" => netbackup_start(call, platform),
+        "kill" => kill(call),
+        "showusage" => showusage(call, platform),
+        "deleteboard" => deleteboard(call, platform),
+        "addboard" => addboard(call, platform),
+        other => Ok(fail(127, format!("{other}: not a simulated command\n"))),
+    };
+    result.unwrap_or_else(|reply| reply)
+}
+
+fn injected_failure(call: &Call, platform: &Platform) -> Reply {
+    let board = platform.board.id;
+    match call.name.as_str() {
+        "netbackup-stop" => fail(1, "bprdreq: cannot connect to bprd (socket read failed)\nNetBackup daemons did not stop\n"),
+        "netbackup-start" => fail(1, "bprd: cannot bind to port 13720: Address already in use\n"),
+        "vmoprcmd" => fail(252, "vmoprcmd: cannot connect to vmd (70)\n"),
+        "mt" => fail(2, format!("{}: I/O error\n", call.args.get(1).map(String::as_str).unwrap_or("/dev/rmt/0"))),
+        "modunload" => fail(16, "can't unload the module: Device busy\n"),
+        "modload" => fail(1, "can't load module: Out of memory or no room in system tables\n"),
+        "deleteboard" => fail(1, format!("deleteboard: board {board}: drain failed: dr_daemon: operation failed: device busy\n")),
+        "addboard" => fail(1, format!("addboard: board {board}: POST failed (hpost exit status 1)\n")),
+        "showusage" => fail(1, "showusage: cannot contact the SSP daemon (ssp_resource)\n"),
+        other => fail(1, format!("{other}: I/O error\n")),
+    }
+}
+
+fn drive_arg(call: &Call, platform: &Platform, text: Option<&String>) -> Result<u32, Reply> {
+    let index = text.and_then(|t| t.parse::<u32>().ok()).ok_or_else(|| {
+        fail(
+            1,
+            format!("{}: missing or invalid drive index\n", call.name),
+        )
+    })?;
+    if index as usize >= platform.drives.len() {
+        return Err(fail(1, format!("Invalid drive index {index}\n")));
+    }
+    Ok(index)
+}
+
+fn vmoprcmd(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    let args: Vec<&str> = call.args.iter().map(String::as_str).collect();
+    let usage = || {
+        fail(1, "usage: vmoprcmd [-h device_host] [-d [pr | ds | ad]] [-up | -down | -reset drive_index] ...\n")
+    };
+    if platform
+        .domain(&call.host)
+        .map_err(|e| fail(2, e))?
+        .netbackup
+        == Running::Stopped
+    {
+        call.sleep(secs::VMOPRCMD_STATUS);
+        return Ok(fail(
+            1,
+            "The Media Manager device daemon (ltid) is not active\n",
+        ));
+    }
+    match args.as_slice() {
+        ["-d", "ds"] | ["-d"] => {
+            call.sleep(secs::VMOPRCMD_STATUS);
+            let p = call.site.read().map_err(|e| fail(1, e))?;
+            Ok(ok(drive_table(&p, &call.host)))
+        }
+        [op @ ("-down" | "-up"), index] => {
+            let index = drive_arg(call, platform, Some(&index.to_string()))?;
+            call.sleep(secs::VMOPRCMD_UPDOWN);
+            let state = if *op == "-up" { "UP" } else { "DOWN" };
+            call.update(|p| {
+                if let Ok(d) = p.domain_mut(&call.host) {
+                    d.control[index as usize] = state.into();
+                }
+            })?;
+            Ok(ok(""))
+        }
+        _ => Ok(usage()),
+    }
+}
+
+fn drive_table(p: &Platform, domain: &str) -> String {
+    let mut out = String::from("\n                                DRIVE STATUS\n\nDrv Type   Control  User      Label  RecMID  ExtMID  Ready   Wr.Enbl.  ReqId\n");
+    let here = p.board_in(domain);
+    let d = &p.domains[domain];
+    for drive in &p.drives {
+        let control = if d.control[drive.index as usize] == "UP" {
+            "TLD"
+        } else {
+            "DOWN-TLD"
+        };
+        let ready = if here && drive.tape { "Yes" } else { "No" };
+        out.push_str(&format!(
+            "{:>3} {:<6} {:<8} {:<9} {:<6} {:<7} {:<7} {:<7} {:<9} {}\n",
+            drive.index, "dlt", control, "-", "No", "-", "-", ready, "-", "-"
+        ));
+    }
+    out.push_str("\n                             ADDITIONAL DRIVE STATUS\n\nDrv DriveName            Shared    Assigned        Comment\n");
+    for drive in &p.drives {
+        out.push_str(&format!(
+            "{:>3} {:<20} {:<9} {:<15} {}\n",
+            drive.index,
+            format!("DLT7000.{:03}", drive.index),
+            "No",
+            "-",
+            ""
+        ));
+    }
+    out
+}
+
+fn mt(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    let args: Vec<&str> = call.args.iter().map(String::as_str).collect();
+    let usage = fail(1, "usage: mt [ -f device ] command [ count ]\n");
+    let ["-f", device, op, ..] = args.as_slice() else {
+        return Ok(usage);
+    };
+    let op = ["status", "rewind", "offline", "retension"]
+        .into_iter()
+        .find(|full| full.starts_with(op))
+        .ok_or_else(|| fail(1, format!("mt: unknown command: {op}\n")))?;
+    let index = device
+        .strip_prefix("/dev/rmt/")
+        .map(|rest| rest.trim_end_matches(|c: char| c.is_ascii_alphabetic()))
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|i| *i < platform.drives.len());
+    let (Some(index), true) = (index, platform.board_in(&call.host)) else {
+        return Ok(fail(1, format!("{device}: No such file or directory\n")));
+    };
+    if platform
+        .domain(&call.host)
+        .map_err(|e| fail(2, e))?
+        .netbackup
+        == Running::Running
+    {
+        return Ok(fail(1, format!("{device}: Device busy\n")));
+    }
+    let drive = &platform.drives[index];
+    if !drive.tape {
+        call.sleep(secs::MT_STATUS);
+        return Ok(fail(
+            1,
+            format!("{device}: no tape loaded or drive offline\n"),
+        ));
+    }
+    match op {
+        "status" => {
+            call.sleep(secs::MT_STATUS);
+            let p = call.site.read().map_err(|e| fail(1, e))?;
+            let position = p.drives[index].position;
+            Ok(ok(format!(
+                "Quantum DLT7000 tape drive:\n   sense key(0x0)= No Additional Sense   residual= 0   retries= 0\n   file no= {}   block no= {}\n",
+                position / 10_000,
+                position % 10_000
+            )))
+        }
+        "rewind" => {
+            call.sleep(timing::rewind_secs(drive.position));
+            let stuck = platform.has_fault(&format!("bot:{index}"));
+            call.update(|p| {
+                if !stuck {
+                    p.drives[index].position = 0;
+                }
+            })?;
+            Ok(ok(""))
+        }
+        _ => Ok(fail(2, format!("{device}: {op}: I/O error\n"))),
+    }
+}
+
+const OTHER_MODULES: &[(u32, &str, &str)] = &[
+    (5, "specfs", "filesystem for specfs"),
+    (7, "TS", "time sharing sched class"),
+    (12, "ufs", "filesystem for ufs"),
+    (62, "st", "SCSI tape Driver 1.187"),
+    (98, "ngdr", "DR driver 1.28"),
+];
+
+fn modinfo(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    call.sleep(secs::MODINFO);
+    let d = platform.domain(&call.host).map_err(|e| fail(2, e))?;
+    let mut out = String::from(" Id Loadaddr   Size Info Rev Module Name\n");
+    let mut lines: Vec<(u32, &str, &str)> = OTHER_MODULES.to_vec();
+    if let (Module::Loaded, Some(id)) = (d.sg, d.sg_id) {
+        lines.push((id, "sg", "SCSA Generic Revision: 3.4d"));
+    }
+    lines.sort_by_key(|l| l.0);
+    for (id, name, info) in lines {
+        out.push_str(&format!(
+            "{id:>3} {:>8} {:>6} {:>3} {:>3}  {name} ({info})\n",
+            format!("{:x}", 0xfc58_0000u32 + id * 0x1000),
+            format!("{:x}", 0x2d8c + id),
+            id % 120,
+            1
+        ));
+    }
+    Ok(ok(out))
+}
+
+fn modunload(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    let args: Vec<&str> = call.args.iter().map(String::as_str).collect();
+    let ["-i", id] = args.as_slice() else {
+        return Ok(fail(1, "usage: modunload -i module_id [-e exec_file]\n"));
+    };
+    let id: u32 = id
+        .parse()
+        .map_err(|_| fail(1, format!("modunload: invalid module id {id}\n")))?;
+    let d = platform.domain(&call.host).map_err(|e| fail(2, e))?;
+    if d.sg != Module::Loaded || d.sg_id != Some(id) {
+        call.sleep(secs::MODINFO);
+        return Ok(fail(22, "can't unload the module: Invalid argument\n"));
+    }
+    call.sleep(secs::MODUNLOAD);
+    let busy = platform.has_fault(&format!("sg-busy:{}", call.host))
+        || (d.netbackup == Running::Running && platform.board_in(&call.host));
+    if busy {
+        return Ok(fail(16, "can't unload the module: Device busy\n"));
+    }
+    call.update(|p| {
+        if let Ok(d) = p.domain_mut(&call.host) {
+            d.sg = Module::Unloaded;
+            d.sg_id = None;
+        }
+    })?;
+    Ok(ok(""))
+}
+
+fn modload(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    let [path] = call.args.as_slice() else {
+        return Ok(fail(1, "usage: modload [-p] [-e exec_file] filename\n"));
+    };
+    if !path.ends_with("/sg") && path != "sg" {
+        return Ok(fail(
+            1,
+            format!("can't load module {path}: No such file or directory\n"),
+        ));
+    }
+    if platform.domain(&call.host).map_err(|e| fail(2, e))?.sg == Module::Loaded {
+        return Ok(ok(""));
+    }
+    call.sleep(secs::MODLOAD);
+    call.update(|p| {
+        if p.domains
+            .get(&call.host)
+            .is_some_and(|d| d.sg == Module::Unloaded)
+        {
+            p.load_sg(&call.host);
+        }
+    })?;
+    Ok(ok(""))
+}
+
+fn bpps(call: &Call, _platform: &Platform) -> Result<Reply, Reply> {
+    call.sleep(secs::BPPS);
+    let p = call.site.read().map_err(|e| fail(1, e))?;
+    let d = p.domain(&call.host).map_err(|e| fail(2, e))?;
+    let mut out = String::new();
+    for (kind, title) in [("NB", "NB Processes"), ("MM", "MM Processes")] {
+        out.push_str(&format!("{title}\n{}\n", "-".repeat(title.len())));
+        for (pid, cmd) in &d.pids {
+            if DAEMONS.iter().any(|(k, c)| *k == kind && c == cmd) {
+                out.push_str(&format!(
+                    "    root {pid:>5}     1  0   Nov 25 ?        0:01 {cmd}\n"
+                ));
+            }
+        }
+        out.push('\n');
+    }
+    Ok(ok(out))
+}
+
+fn bpdbjobs(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    let args: Vec<&str> = call.args.iter().map(String::as_str).collect();
+    if !matches!(
+        args.as_slice(),
+        ["-report", "-most_columns"] | ["-most_columns", "-report"]
+    ) {
+        return Ok(fail(
+            1,
+            "usage: bpdbjobs [-report] [-most_columns | -all_columns] ...\n",
+        ));
+    }
+    let d = platform.domain(&call.host).map_err(|e| fail(2, e))?;
+    call.sleep(secs::BPDBJOBS);
+    if d.netbackup == Running::Stopped {
+        return Ok(fail(
+            25,
+            "cannot connect on socket\nEXIT STATUS 25: cannot connect on socket\n",
+        ));
+    }
+    let server = &call.host;
+    let mut out = String::new();
+    for k in 0..d.jobs {
+        out.push_str(&format!("{},0,1,0,daily-oracle,incr,db{k},{server},1764104403,0000000123,,{server}-dlt-robot-tld-0,1,,1024,12\n", 1300 + k));
+    }
+    out.push_str(&format!("1202,0,3,0,daily-fs,full,fs1,{server},1764100000,0000000900,1764100900,{server}-dlt-robot-tld-0,1,,9912,99\n"));
+    out.push_str(&format!("1201,0,3,0,daily-fs,full,fs2,{server},1764099000,0000000800,1764099800,{server}-dlt-robot-tld-0,1,,8817,87\n"));
+    Ok(ok(out))
+}
+
+fn psrset(call: &Call) -> Result<Reply, Reply> {
+    call.sleep(secs::PSRSET_PBIND);
+    Ok(ok(""))
+}
+
+fn pbind(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    call.sleep(secs::PSRSET_PBIND);
+    let mut out = String::from("process id 1021: 2\n");
+    if platform.has_fault(&format!("bound:{}", call.host)) {
+        out.push_str(&format!("process id 4242: {}\n", platform.board.id * 4 + 1));
+    }
+    Ok(ok(out))
+}
+
+fn rc_script(call: &Call, verb: &str) -> Result<(), Reply> {
+    match call.args.first().map(String::as_str) {
+        Some(v) if v == verb => Ok(()),
+        _ => Err(fail(
+            1,
+            format!("Usage: {} {{ start | stop }}\n", call.name),
+        )),
+    }
+}
+
+fn netbackup_stop(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    rc_script(call, "stop")?;
+    if platform
+        .domain(&call.host)
+        .map_err(|e| fail(2, e))?
+        .netbackup
+        == Running::Stopped
+    {
+        return Ok(ok(""));
+    }
+    call.sleep(secs::NETBACKUP_STOP);
+    call.update(|p| p.stop_netbackup(&call.host))?;
+    Ok(ok("stopping the NetBackup request daemon\nstopping the NetBackup database daemon\nstopping the Media Manager device daemon\n"))
+}
+
+fn netbackup_start(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    rc_script(call, "start")?;
+    if platform
+        .domain(&call.host)
+        .map_err(|e| fail(2, e))?
+        .netbackup
+        == Running::Running
+    {
+        return Ok(ok(""));
+    }
+    call.sleep(secs::NETBACKUP_START);
+    call.update(|p| {
+        if p.domains
+            .get(&call.host)
+            .is_some_and(|d| d.netbackup == Running::Stopped)
+        {
+            p.start_netbackup(&call.host);
+        }
+    })?;
+    Ok(ok("starting the Media Manager device daemon\nstarting the NetBackup database daemon\nstarting the NetBackup request daemon\n"))
+}
+
+/// `kill -SIGNAL PID...` for the simulated daemons only: it never signals a real process.
+fn kill(call: &Call) -> Result<Reply, Reply> {
+    let Some((signal, pids)) = call.args.split_first() else {
+        return Ok(fail(1, "usage: kill [ -signal ] pid ...\n"));
+    };
+    if !["-TERM", "-KILL", "-15", "-9", "-s"].contains(&signal.as_str()) {
+        return Ok(fail(1, format!("kill: {signal}: unknown signal\n")));
+    }
+    call.sleep(secs::KILL);
+    let pids: Vec<u32> = pids.iter().filter_map(|p| p.parse().ok()).collect();
+    let missing = call.update(|p| {
+        let mut missing = Vec::new();
+        let Ok(d) = p.domain_mut(&call.host) else {
+            return pids.clone();
+        };
+        for pid in &pids {
+            let before = d.pids.len();
+            d.pids.retain(|(p, _)| p != pid);
+            if d.pids.len() == before {
+                missing.push(*pid);
+            }
+        }
+        if d.pids.is_empty() && d.netbackup == Running::Running {
+            p.stop_netbackup(&call.host);
+        }
+        missing
+    })?;
+    let err: String = missing
+        .iter()
+        .map(|p| format!("kill: ({p}) - No such process\n"))
+        .collect();
+    Ok(Reply {
+        code: i32::from(!missing.is_empty()),
+        out: String::new(),
+        err,
+    })
+}
+
+fn board_arg(call: &Call, platform: &Platform) -> Result<(), Reply> {
+    let pos = call
+        .args
+        .iter()
+        .position(|a| a == "-b")
+        .ok_or_else(|| fail(1, format!("usage: {} -b board ...\n", call.name)))?;
+    let board: Option<u32> = call.args.get(pos + 1).and_then(|b| b.parse().ok());
+    if board != Some(platform.board.id) {
+        return Err(fail(
+            5,
+            format!(
+                "{}: board {} is not present or not eligible\n",
+                call.name,
+                call.args.get(pos + 1).map(String::as_str).unwrap_or("?")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn showusage(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    board_arg(call, platform)?;
+    call.sleep(secs::SHOWUSAGE);
+    let p = call.site.read().map_err(|e| fail(1, e))?;
+    Ok(match &p.board.domain {
+        Some(d) => ok(format!("{d}\n")),
+        None => Reply {
+            code: 3,
+            out: String::new(),
+            err: String::new(),
+        },
+    })
+}
+
+fn sunw_hostname(call: &Call, platform: &Platform) -> Result<String, Reply> {
+    let domain = std::env::var("SUNW_HOSTNAME")
+        .map_err(|_| fail(1, format!("{}: SUNW_HOSTNAME is not set\n", call.name)))?;
+    if !platform.domains.contains_key(&domain) {
+        return Err(fail(
+            5,
+            format!("{}: {domain} is not a domain of this platform\n", call.name),
+        ));
+    }
+    Ok(domain)
+}
+
+fn deleteboard(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    board_arg(call, platform)?;
+    let domain = sunw_hostname(call, platform)?;
+    let board = platform.board.id;
+    let Some(owner) = platform.board.domain.clone() else {
+        call.sleep(secs::SHOWUSAGE);
+        return Ok(ok(format!("board {board} is not assigned to a domain\n")));
+    };
+    if owner != domain {
+        return Ok(fail(
+            5,
+            format!("deleteboard: board {board} is in domain {owner}, not {domain}\n"),
+        ));
+    }
+    let d = platform.domain(&owner).map_err(|e| fail(2, e))?;
+    let mut refusals = Vec::new();
+    if d.sg == Module::Loaded {
+        refusals.push(format!(
+            "DR-unsafe driver sg (id {}) is loaded on {owner}; unload it first",
+            d.sg_id.unwrap_or(0)
+        ));
+    }
+    if d.netbackup == Running::Running {
+        refusals.push("device /dev/rmt/0 is held open by ltid (NetBackup is running)".to_string());
+    }
+    for drive in platform.drives.iter().filter(|d| d.tape && d.position != 0) {
+        refusals.push(format!("tape in /dev/rmt/{} is not at BOT", drive.index));
+    }
+    if platform.has_fault(&format!("bound:{owner}")) {
+        refusals.push(format!(
+            "thread of process 4242 is bound to cpu {}",
+            board * 4 + 1
+        ));
+    }
+    if !refusals.is_empty() {
+        call.sleep(secs::SHOWUSAGE);
+        return Ok(fail(1, format!("deleteboard: board {board}: cannot drain: {}\ndeleteboard: board {board} remains in domain {owner}\n", refusals.join("; "))));
+    }
+    call.sleep(secs::DELETEBOARD);
+    call.update(|p| p.board.domain = None)?;
+    Ok(ok(format!("board {board}: drain complete\nboard {board}: complete_detach done; the board is in no domain\n")))
+}
+
+fn addboard(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    board_arg(call, platform)?;
+    let pos = call.args.iter().position(|a| a == "-d");
+    let target = pos
+        .and_then(|p| call.args.get(p + 1))
+        .cloned()
+        .ok_or_else(|| fail(1, "usage: addboard -d domain -b board\n"))?;
+    let board = platform.board.id;
+    let d = platform.domains.get(&target).ok_or_else(|| {
+        fail(
+            5,
+            format!("addboard: {target} is not a domain of this platform\n"),
+        )
+    })?;
+    match &platform.board.domain {
+        Some(owner) if *owner == target => {
+            return Ok(ok(format!("board {board} is already in domain {target}\n")))
+        }
+        Some(owner) => {
+            return Ok(fail(
+                5,
+                format!(
+                    "addboard: board {board} is assigned to domain {owner}; it is not eligible\n"
+                ),
+            ))
+        }
+        None => {}
+    }
+    if d.netbackup == Running::Running && d.sg == Module::Loaded {
+        call.sleep(secs::SHOWUSAGE);
+        return Ok(fail(1, format!("addboard: domain {target}: NetBackup is running with the DR-unsafe driver sg loaded; stop it and unload sg first\n")));
+    }
+    call.sleep(secs::ADDBOARD);
+    call.update(|p| {
+        if p.board.domain.is_none() {
+            p.board.domain = Some(target.clone());
+        }
+    })?;
+    Ok(ok(format!("board {board}: POST passed\nboard {board}: complete_attach done; the board is in domain {target}\n")))
+}

@@ -1,0 +1,247 @@
+//! The simulated platform's state: where the board is, the shared drives and their tapes, each
+//! domain's NetBackup, robot driver, jobs and drive control states, and the injected faults.
+//!
+//! One JSON file (`DIR/platform.json`) guarded by its own lock (`DIR/platform.lock`): every fake
+//! command reads and writes it under the lock through [`Site::update`], so concurrent calls from
+//! both domains never lose a change, and the file is always replaced whole.
+
+use ftl::ledger::{lock, storage};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const STATE_FILE: &str = "platform.json";
+pub const LOCK_FILE: &str = "platform.lock";
+pub const CALLS_FILE: &str = "calls.jsonl";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Platform {
+    pub version: u32,
+    pub speed: f64,
+    pub board: Board,
+    pub drives: Vec<Drive>,
+    pub domains: BTreeMap<String, Domain>,
+    #[serde(default)]
+    pub faults: Vec<String>,
+    /// Next fake pid and next module id, so that each start or load gets fresh ones.
+    pub next_pid: u32,
+    pub next_module_id: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Board {
+    pub id: u32,
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drive {
+    pub index: u32,
+    pub tape: bool,
+    /// Blocks from BOT (0 = at BOT).
+    pub position: u64,
+    /// Derived from `position`; written for readers of `show --json`.
+    pub at_bot: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Running {
+    Running,
+    Stopped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Module {
+    Loaded,
+    Unloaded,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Domain {
+    pub netbackup: Running,
+    pub sg: Module,
+    pub sg_id: Option<u32>,
+    pub jobs: u32,
+    /// NetBackup's drive control states, `UP` or `DOWN`, one per drive index.
+    pub control: Vec<String>,
+    /// Fake pids of the NetBackup daemons while running.
+    #[serde(default)]
+    pub pids: Vec<(u32, String)>,
+}
+
+/// The daemons a running NetBackup master shows in `bpps -x`.
+pub const DAEMONS: &[(&str, &str)] = &[
+    ("NB", "/usr/openv/netbackup/bin/bprd"),
+    ("NB", "/usr/openv/netbackup/bin/bpdbm"),
+    ("NB", "/usr/openv/netbackup/bin/bpjobd"),
+    ("MM", "/usr/openv/volmgr/bin/ltid"),
+    ("MM", "/usr/openv/volmgr/bin/vmd"),
+    ("MM", "/usr/openv/volmgr/bin/tldd"),
+    ("MM", "/usr/openv/volmgr/bin/tldcd"),
+];
+
+impl Platform {
+    pub fn domain(&self, name: &str) -> Result<&Domain, String> {
+        self.domains
+            .get(name)
+            .ok_or_else(|| format!("no domain `{name}` in this site"))
+    }
+
+    pub fn domain_mut(&mut self, name: &str) -> Result<&mut Domain, String> {
+        self.domains
+            .get_mut(name)
+            .ok_or_else(|| format!("no domain `{name}` in this site"))
+    }
+
+    pub fn has_fault(&self, fault: &str) -> bool {
+        self.faults.iter().any(|f| f == fault)
+    }
+
+    pub fn board_in(&self, domain: &str) -> bool {
+        self.board.domain.as_deref() == Some(domain)
+    }
+
+    pub fn start_netbackup(&mut self, name: &str) {
+        let mut pid = self.next_pid;
+        let d = self
+            .domains
+            .get_mut(name)
+            .expect("domain checked by the caller");
+        d.netbackup = Running::Running;
+        d.pids = DAEMONS
+            .iter()
+            .map(|(_, cmd)| {
+                pid += 1;
+                (pid, cmd.to_string())
+            })
+            .collect();
+        self.next_pid = pid + 1;
+    }
+
+    pub fn stop_netbackup(&mut self, name: &str) {
+        if let Some(d) = self.domains.get_mut(name) {
+            d.netbackup = Running::Stopped;
+            d.pids.clear();
+            d.jobs = 0;
+        }
+    }
+
+    pub fn load_sg(&mut self, name: &str) {
+        let id = self.next_module_id;
+        self.next_module_id += 1;
+        if let Some(d) = self.domains.get_mut(name) {
+            d.sg = Module::Loaded;
+            d.sg_id = Some(id);
+        }
+    }
+
+    /// Keeps `at_bot` equal to what `position` says.
+    pub fn normalize(&mut self) {
+        for d in &mut self.drives {
+            d.at_bot = d.position == 0;
+        }
+    }
+}
+
+/// A simulated site on disk.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub dir: PathBuf,
+}
+
+impl Site {
+    pub fn open(dir: &Path) -> Result<Site, String> {
+        let site = Site {
+            dir: dir.to_path_buf(),
+        };
+        if !site.state_path().exists() {
+            return Err(format!(
+                "{} is not a simulated site (no {STATE_FILE}; create one with `ftl-sim init`)",
+                dir.display()
+            ));
+        }
+        Ok(site)
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join(STATE_FILE)
+    }
+
+    pub fn read(&self) -> Result<Platform, String> {
+        let path = self.state_path();
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| format!("{}: invalid platform state: {e}", path.display()))
+    }
+
+    pub fn write(&self, platform: &Platform) -> Result<(), String> {
+        let mut p = platform.clone();
+        p.normalize();
+        let mut text = serde_json::to_string_pretty(&p).expect("platform serializes");
+        text.push('\n');
+        storage::write_atomically(&self.state_path(), text.as_bytes())
+            .map_err(|e| format!("{}: {e}", self.state_path().display()))
+    }
+
+    /// Reads, changes and writes the state under the platform lock.
+    pub fn update<T>(&self, change: impl FnOnce(&mut Platform) -> T) -> Result<T, String> {
+        let _guard = lock::lock(&self.dir.join(LOCK_FILE), Duration::from_secs(30))
+            .map_err(|e| e.to_string())?;
+        let mut platform = self.read()?;
+        let result = change(&mut platform);
+        self.write(&platform)?;
+        Ok(result)
+    }
+
+    /// Appends one line to `calls.jsonl`: which fake command ran, for whom, how long it slept.
+    pub fn log_call(
+        &self,
+        domain: &str,
+        argv: &[String],
+        started: chrono::DateTime<chrono::Utc>,
+        secs: f64,
+        exit: i32,
+    ) {
+        use std::io::Write;
+        let line = serde_json::json!({
+            "at": started, "domain": domain, "command": argv.first(), "args": &argv[1..], "secs": secs, "exit": exit,
+        });
+        let _guard = lock::lock(&self.dir.join(LOCK_FILE), Duration::from_secs(30));
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.join(CALLS_FILE))
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+
+    /// Every call logged so far.
+    pub fn calls(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.join(CALLS_FILE))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub fn domain_dir(&self, domain: &str) -> PathBuf {
+        self.dir.join(domain)
+    }
+
+    pub fn config_path(&self, domain: &str) -> PathBuf {
+        self.domain_dir(domain).join("ftl.toml")
+    }
+
+    pub fn ledger_dir(&self) -> PathBuf {
+        self.dir.join("ledger")
+    }
+}

@@ -1,0 +1,270 @@
+//! `ftl-sim init`: builds a simulated site in a directory: the platform state, the shared ledger
+//! recording the owner, and per domain an `ftl.toml` (which fixes its own domain) whose command
+//! paths point at that domain's fake commands, plus the controller's fake commands.
+
+use crate::fake::{CONTROLLER_COMMANDS, DOMAIN_COMMANDS};
+use crate::platform::{Board, Domain, Drive, Module, Platform, Running, Site};
+use crate::timing;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub domains: Vec<String>,
+    pub owner: Option<String>,
+    pub drives: u32,
+    pub speed: f64,
+    pub board: u32,
+    /// Seeds the tape positions, so a site is reproducible.
+    pub seed: u64,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            domains: vec!["marmaduke".into(), "flinstones".into()],
+            owner: None,
+            drives: 7,
+            speed: timing::DEFAULT_SPEED,
+            board: 7,
+            seed: 1,
+        }
+    }
+}
+
+/// Default windows, one per domain in order (the SPEC's first two, then two more).
+const WINDOWS: &[&str] = &[
+    "Mon-Sun 20:00-01:00",
+    "Mon-Sun 02:00-07:00",
+    "Mon-Sun 08:00-12:00",
+    "Mon-Sun 13:00-17:00",
+];
+
+/// A small deterministic generator (xorshift), enough for tape positions.
+fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+fn toml_str(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serializes")
+}
+
+pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
+    if options.domains.len() < 2 {
+        return Err("a site needs at least two domains (--domains a,b)".into());
+    }
+    if options.drives == 0 || options.drives > 64 {
+        return Err("--drives must be between 1 and 64".into());
+    }
+    if !(options.speed.is_finite() && options.speed > 0.0) {
+        return Err("--speed must be a positive number".into());
+    }
+    for d in &options.domains {
+        if d.is_empty()
+            || d == "controller"
+            || d == "ledger"
+            || !d
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!("`{d}` cannot be a domain name here (letters, digits, - and _; not `controller` or `ledger`)"));
+        }
+    }
+    let owner = options
+        .owner
+        .clone()
+        .unwrap_or_else(|| options.domains[0].clone());
+    if !options.domains.contains(&owner) {
+        return Err(format!(
+            "--owner {owner} is not one of --domains {}",
+            options.domains.join(",")
+        ));
+    }
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .next()
+            .is_some()
+    {
+        return Err(format!(
+            "{} exists and is not empty; choose a new directory",
+            dir.display()
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let exe = std::env::current_exe()
+        .and_then(|e| e.canonicalize())
+        .map_err(|e| format!("cannot find the ftl-sim binary: {e}"))?;
+
+    let mut seed = options.seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let drives: Vec<Drive> = (0..options.drives)
+        .map(|index| {
+            let tape = index + 1 != options.drives || options.drives == 1;
+            let position = if tape && !next(&mut seed).is_multiple_of(4) {
+                10_000 + next(&mut seed) % (timing::TAPE_BLOCKS - 10_000)
+            } else {
+                0
+            };
+            Drive {
+                index,
+                tape,
+                position,
+                at_bot: position == 0,
+            }
+        })
+        .collect();
+    let mut platform = Platform {
+        version: 1,
+        speed: options.speed,
+        board: Board {
+            id: options.board,
+            domain: Some(owner.clone()),
+        },
+        drives,
+        domains: BTreeMap::new(),
+        faults: Vec::new(),
+        next_pid: 2000,
+        next_module_id: 141,
+    };
+    for d in &options.domains {
+        let control = if *d == owner { "UP" } else { "DOWN" };
+        platform.domains.insert(
+            d.clone(),
+            Domain {
+                netbackup: Running::Stopped,
+                sg: Module::Unloaded,
+                sg_id: None,
+                jobs: 0,
+                control: vec![control.into(); options.drives as usize],
+                pids: Vec::new(),
+            },
+        );
+        platform.start_netbackup(d);
+        platform.load_sg(d);
+    }
+    let site = Site { dir: dir.clone() };
+    site.write(&platform)?;
+
+    let mk = |p: &PathBuf| std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()));
+    let link = |bin: &PathBuf, name: &str| {
+        let path = bin.join(name);
+        std::os::unix::fs::symlink(&exe, &path).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let controller_bin = dir.join("controller").join("bin");
+    mk(&controller_bin)?;
+    for name in CONTROLLER_COMMANDS {
+        link(&controller_bin, name)?;
+    }
+    mk(&site.ledger_dir())?;
+    for d in &options.domains {
+        let bin = site.domain_dir(d).join("bin");
+        mk(&bin)?;
+        for name in DOMAIN_COMMANDS {
+            link(&bin, name)?;
+        }
+        let text = config_text(&dir, d, options);
+        std::fs::write(site.config_path(d), text)
+            .map_err(|e| format!("{}: {e}", site.config_path(d).display()))?;
+    }
+    let config = ftl::config::Config::load(&site.config_path(&owner)).map_err(|e| e.to_string())?;
+    let ledger = ftl::ledger::Ledger::open(&config).map_err(|e| e.to_string())?;
+    ledger
+        .init(
+            Some(&owner),
+            &ftl::os::current_holder(&owner),
+            chrono::Utc::now(),
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(site)
+}
+
+/// A timeout for the simulated site: the real figure scaled by the speed, never under 5 s, so
+/// that a hung fake command is caught quickly and a slow machine is not mistaken for one.
+fn scaled(real_secs: f64, speed: f64) -> String {
+    format!("{}ms", ((real_secs / speed).max(5.0) * 1000.0) as u64)
+}
+
+fn config_text(dir: &Path, domain: &str, o: &InitOptions) -> String {
+    let bin = dir.join(domain).join("bin");
+    let b = |name: &str| toml_str(&bin.join(name).display().to_string());
+    let c = |name: &str| {
+        toml_str(
+            &dir.join("controller")
+                .join("bin")
+                .join(name)
+                .display()
+                .to_string(),
+        )
+    };
+    let mut t = String::new();
+    t.push_str(&format!(
+        "# A simulated site made by `ftl-sim init`: this file speaks for domain {domain}.\n"
+    ));
+    t.push_str(&format!(
+        "domain = {}\n\n[library]\nname = \"L3500\"\n\n",
+        toml_str(domain)
+    ));
+    t.push_str(&format!(
+        "[ledger]\ndir = {}\nlock_timeout = \"10s\"\n\n",
+        toml_str(&dir.join("ledger").display().to_string())
+    ));
+    t.push_str(&format!("[board]\nid = {}\n\n", o.board));
+    for i in 0..o.drives {
+        t.push_str(&format!(
+            "[[drives]]\nindex = {i}\ndevice = \"/dev/rmt/{i}\"\n"
+        ));
+    }
+    for (n, d) in o.domains.iter().enumerate() {
+        let windows = WINDOWS
+            .get(n)
+            .map(|w| format!("[{}]", toml_str(w)))
+            .unwrap_or_else(|| "[]".into());
+        t.push_str(&format!(
+            "\n[domains.{d}]\nhosts = [{}]\nwindows = {windows}\n",
+            toml_str(&format!("{d}.sim"))
+        ));
+    }
+    t.push_str(&format!(
+        "\n[controller]\nprofile = \"starfire\"\nprefix = []\nshowusage = {}\naddboard = {}\ndeleteboard = {}\n",
+        c("showusage"),
+        c("addboard"),
+        c("deleteboard")
+    ));
+    t.push_str(&format!(
+        "\n[netbackup]\nvmoprcmd = {}\nbpdbjobs = {}\nbpps = {}\nstop = [{}, \"stop\"]\nstart = [{}, \"start\"]\n",
+        b("vmoprcmd"),
+        b("bpdbjobs"),
+        b("bpps"),
+        b("netbackup-stop"),
+        b("netbackup-start")
+    ));
+    t.push_str(&format!(
+        "\n[commands]\nmt = {}\nmodinfo = {}\nmodunload = {}\nmodload = {}\npsrset = {}\npbind = {}\nkill = {}\n",
+        b("mt"),
+        b("modinfo"),
+        b("modunload"),
+        b("modload"),
+        b("psrset"),
+        b("pbind"),
+        b("kill")
+    ));
+    let s = o.speed;
+    t.push_str(&format!(
+        "\n# Real timeouts divided by the speed ({s}), at least 5 s.\n[timeouts]\ncommand = \"{}\"\nnetbackup_stop = \"{}\"\nnetbackup_start = \"{}\"\nstop_grace = \"{}\"\nrewind = \"{}\"\ndeleteboard = \"{}\"\naddboard = \"{}\"\n",
+        scaled(120.0, s),
+        scaled(300.0, s),
+        scaled(600.0, s),
+        scaled(120.0, s),
+        scaled(600.0, s),
+        scaled(1800.0, s),
+        scaled(3600.0, s)
+    ));
+    t.push_str("\n[schedule]\nlead = \"30m\"\ngrace = \"30m\"\n");
+    t
+}
