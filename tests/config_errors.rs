@@ -2,8 +2,11 @@
 
 use ftl_tests::*;
 
+/// How to break the minimal file.
+type Breaker = Box<dyn Fn(String) -> String>;
+
 /// (what is wrong, how to break the minimal file, the key the message must name)
-fn cases() -> Vec<(&'static str, Box<dyn Fn(String) -> String>, &'static str)> {
+fn cases() -> Vec<(&'static str, Breaker, &'static str)> {
     vec![
         (
             "unknown top-level key",
