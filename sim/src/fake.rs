@@ -430,8 +430,9 @@ fn modunload(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
         return Ok(fail(22, "can't unload the module: Invalid argument\n"));
     }
     call.sleep(secs::MODUNLOAD);
-    let busy = platform.has_fault(&format!("sg-busy:{}", call.host))
-        || (d.netbackup == Running::Running && platform.board_in(&call.host));
+    // NetBackup's robot daemons keep the driver open while they run.
+    let busy =
+        platform.has_fault(&format!("sg-busy:{}", call.host)) || d.netbackup == Running::Running;
     if busy {
         return Ok(fail(16, "can't unload the module: Device busy\n"));
     }
@@ -733,9 +734,14 @@ fn addboard(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
         }
         None => {}
     }
-    if d.netbackup == Running::Running && d.sg == Module::Loaded {
+    if d.sg == Module::Loaded {
         call.sleep(secs::SHOWUSAGE);
-        return Ok(fail(1, format!("addboard: domain {target}: NetBackup is running with the DR-unsafe driver sg loaded; stop it and unload sg first\n")));
+        let netbackup = if d.netbackup == Running::Running {
+            " (and held by the running NetBackup)"
+        } else {
+            ""
+        };
+        return Ok(fail(1, format!("addboard: domain {target}: the DR-unsafe driver sg is loaded{netbackup}; unload it before attaching board {board}\n")));
     }
     call.sleep(secs::ADDBOARD);
     call.update(|p| {

@@ -119,3 +119,132 @@ impl Default for MiniSite {
         MiniSite::new()
     }
 }
+
+/// A simulated site made by `ftl-sim init` in a temporary directory.
+pub struct SimSite {
+    pub dir: assert_fs::TempDir,
+}
+
+impl SimSite {
+    /// A default site (marmaduke owns, flinstones waits, 7 drives) at near-instant speed.
+    pub fn new() -> SimSite {
+        SimSite::with_args(&["--speed", "1000"])
+    }
+
+    pub fn with_args(args: &[&str]) -> SimSite {
+        let dir = assert_fs::TempDir::new().unwrap();
+        let out = run(cmd("ftl-sim")
+            .arg("init")
+            .arg(dir.path().join("site"))
+            .args(args));
+        assert_eq!(code(&out), 0, "ftl-sim init: {}", stderr(&out));
+        SimSite { dir }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("site")
+    }
+
+    pub fn config(&self, domain: &str) -> PathBuf {
+        self.path().join(domain).join("ftl.toml")
+    }
+
+    pub fn state_json(&self) -> PathBuf {
+        self.path().join("ledger").join("state.json")
+    }
+
+    /// A fake command of `domain` (or of `controller`), scrubbed environment.
+    pub fn fake(&self, who: &str, name: &str) -> Command {
+        let mut c = Command::new(self.path().join(who).join("bin").join(name));
+        c.env_clear();
+        c.env("PATH", "/usr/bin:/bin");
+        c.stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// A controller command acting for `domain` (SUNW_HOSTNAME set, as on the SSP).
+    pub fn ssp(&self, domain: &str, name: &str) -> Command {
+        let mut c = self.fake("controller", name);
+        c.env("SUNW_HOSTNAME", domain);
+        c
+    }
+
+    /// An ftl binary acting as `domain`.
+    pub fn ftl(&self, domain: &str, name: &str) -> Command {
+        let mut c = cmd(name);
+        c.arg("--config").arg(self.config(domain));
+        c
+    }
+
+    pub fn sim(&self, args: &[&str]) -> Output {
+        run(cmd("ftl-sim")
+            .arg(args[0])
+            .arg(self.path())
+            .args(&args[1..]))
+    }
+
+    /// The platform state (`ftl-sim show --json`).
+    pub fn platform(&self) -> serde_json::Value {
+        let out = self.sim(&["show", "--json"]);
+        assert_eq!(code(&out), 0, "ftl-sim show: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("show --json is JSON")
+    }
+
+    /// The ledger record (`ftl-status --json`).
+    pub fn ledger(&self, domain: &str) -> serde_json::Value {
+        let out = run(self.ftl(domain, "ftl-status").arg("--json"));
+        assert_eq!(code(&out), 0, "ftl-status: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+    }
+
+    pub fn board_domain(&self) -> Option<String> {
+        self.platform()["board"]["domain"]
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// Every fake command call logged so far.
+    pub fn calls(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.path().join("calls.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("calls.jsonl is JSON lines"))
+            .collect()
+    }
+
+    pub fn count_calls(&self, command: &str) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c["command"] == command)
+            .count()
+    }
+
+    /// The raw bytes of the platform state and the ledger, to compare before and after.
+    pub fn snapshot(&self) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let read = |p: PathBuf| std::fs::read(p).unwrap_or_default();
+        (
+            read(self.path().join("platform.json")),
+            read(self.state_json()),
+            read(self.path().join("ledger").join("journal.jsonl")),
+        )
+    }
+}
+
+impl Default for SimSite {
+    fn default() -> Self {
+        SimSite::new()
+    }
+}
+
+/// Runs and asserts exit `want`, returning stdout.
+pub fn expect(mut c: Command, want: i32) -> String {
+    let out = run(&mut c);
+    assert_eq!(
+        code(&out),
+        want,
+        "{c:?}\nstdout: {}\nstderr: {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}

@@ -1,0 +1,261 @@
+//! The fake commands print the real layouts: each output is compared line by line with the
+//! real command's layout, and read back with ftl's own parsers.
+
+use ftl_tests::*;
+
+fn out_of(site: &SimSite, who: &str, name: &str, args: &[&str]) -> std::process::Output {
+    let mut c = site.fake(who, name);
+    c.args(args);
+    run(c)
+}
+
+#[test]
+fn mt_status_layouts() {
+    let site = SimSite::new();
+    expect(
+        {
+            let mut c = site.fake("marmaduke", "netbackup-stop");
+            c.arg("stop");
+            c
+        },
+        0,
+    );
+    let out = out_of(&site, "marmaduke", "mt", &["-f", "/dev/rmt/0", "rewind"]);
+    assert_eq!(code(&out), 0);
+    let out = out_of(&site, "marmaduke", "mt", &["-f", "/dev/rmt/0", "status"]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(
+        stdout(&out),
+        "Quantum DLT7000 tape drive:\n   sense key(0x0)= No Additional Sense   residual= 0   retries= 0\n   file no= 0   block no= 0\n"
+    );
+    assert_eq!(
+        ftl::os::parse_mt_status(&stdout(&out), ""),
+        Ok(ftl::os::Tape::AtBot)
+    );
+    // The last drive of a default site has no tape.
+    let out = out_of(&site, "marmaduke", "mt", &["-f", "/dev/rmt/6", "status"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        stderr(&out),
+        "/dev/rmt/6: no tape loaded or drive offline\n"
+    );
+    assert_eq!(
+        ftl::os::parse_mt_status("", &stderr(&out)),
+        Ok(ftl::os::Tape::Empty)
+    );
+    // A drive away from BOT.
+    let p = site.platform();
+    let away = p["drives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["at_bot"] == false && d["tape"] == true)
+        .expect("a drive away from BOT");
+    let dev = format!("/dev/rmt/{}", away["index"]);
+    let out = out_of(&site, "marmaduke", "mt", &["-f", &dev, "stat"]);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[2].starts_with("   file no= ") && lines[2].contains("   block no= "),
+        "{lines:?}"
+    );
+    assert!(matches!(
+        ftl::os::parse_mt_status(&stdout(&out), ""),
+        Ok(ftl::os::Tape::Away { .. })
+    ));
+    // A device of a board in another domain is missing; an unknown command is refused.
+    let out = out_of(&site, "flinstones", "mt", &["-f", "/dev/rmt/0", "status"]);
+    assert_eq!(
+        (code(&out), stderr(&out).as_str()),
+        (1, "/dev/rmt/0: No such file or directory\n")
+    );
+    let out = out_of(&site, "marmaduke", "mt", &["-f", "/dev/rmt/0", "dance"]);
+    assert_eq!(
+        (code(&out), stderr(&out).as_str()),
+        (1, "mt: unknown command: dance\n")
+    );
+}
+
+#[test]
+fn modinfo_layout() {
+    let site = SimSite::new();
+    let out = out_of(&site, "marmaduke", "modinfo", &[]);
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(" Id Loadaddr   Size Info Rev Module Name")
+    );
+    let sg = lines.find(|l| l.contains(" sg ")).expect("sg is listed");
+    let fields: Vec<&str> = sg.split_whitespace().collect();
+    assert_eq!(
+        &fields[5..],
+        &["sg", "(SCSA", "Generic", "Revision:", "3.4d)"]
+    );
+    assert!(
+        fields[0].parse::<u32>().is_ok() && u32::from_str_radix(fields[1], 16).is_ok(),
+        "{sg}"
+    );
+    assert!(
+        sg.starts_with("141 "),
+        "ids are right-aligned in three columns: {sg:?}"
+    );
+    assert_eq!(ftl::os::parse_modinfo(&text, "sg"), Ok(Some(141)));
+}
+
+#[test]
+fn vmoprcmd_layout() {
+    let site = SimSite::new();
+    expect(
+        {
+            let mut c = site.fake("marmaduke", "vmoprcmd");
+            c.args(["-down", "1"]);
+            c
+        },
+        0,
+    );
+    let out = out_of(&site, "marmaduke", "vmoprcmd", &["-d", "ds"]);
+    let text = stdout(&out);
+    assert!(text.contains("                                DRIVE STATUS\n"));
+    assert!(text.contains(
+        "\nDrv Type   Control  User      Label  RecMID  ExtMID  Ready   Wr.Enbl.  ReqId\n"
+    ));
+    let row = |i: u32| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(&i.to_string()))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(row(0).split_whitespace().nth(2), Some("TLD"));
+    assert_eq!(row(1).split_whitespace().nth(2), Some("DOWN-TLD"));
+    let parsed = ftl::netbackup::parse_drive_status(&text).unwrap();
+    assert_eq!(
+        parsed.len(),
+        7,
+        "the ADDITIONAL DRIVE STATUS section is not mistaken for drives"
+    );
+    assert_eq!(parsed[&1].0, ftl::netbackup::Control::Down);
+    let out = out_of(&site, "marmaduke", "vmoprcmd", &["-down", "9"]);
+    assert_eq!(code(&out), 1);
+    expect(
+        {
+            let mut c = site.fake("marmaduke", "netbackup-stop");
+            c.arg("stop");
+            c
+        },
+        0,
+    );
+    let out = out_of(&site, "marmaduke", "vmoprcmd", &["-d", "ds"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        stderr(&out),
+        "The Media Manager device daemon (ltid) is not active\n"
+    );
+}
+
+#[test]
+fn bpdbjobs_bpps_pbind_layouts() {
+    let site = SimSite::new();
+    assert_eq!(code(&site.sim(&["job", "marmaduke", "start"])), 0);
+    let out = out_of(
+        &site,
+        "marmaduke",
+        "bpdbjobs",
+        &["-report", "-most_columns"],
+    );
+    let text = stdout(&out);
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert!(fields.len() >= 9, "{line}");
+        assert!(
+            fields[0].parse::<u64>().is_ok() && fields[2].parse::<u32>().is_ok(),
+            "{line}"
+        );
+        assert_eq!(fields[7], "marmaduke", "the server column");
+    }
+    let jobs = ftl::netbackup::parse_jobs(&text).unwrap();
+    assert_eq!(ftl::netbackup::active_jobs(&jobs).len(), 1);
+    let out = out_of(&site, "marmaduke", "bpps", &["-x"]);
+    let text = stdout(&out);
+    assert!(text.starts_with("NB Processes\n------------\n"));
+    assert!(text.contains("\nMM Processes\n------------\n"));
+    assert!(text
+        .lines()
+        .any(|l| l.ends_with("/usr/openv/volmgr/bin/ltid")));
+    assert_eq!(ftl::netbackup::parse_processes(&text).unwrap().len(), 7);
+    let out = out_of(&site, "marmaduke", "pbind", &["-q"]);
+    assert!(stdout(&out).lines().all(|l| l.starts_with("process id ")));
+    assert!(ftl::os::parse_pbind(&stdout(&out), &[28, 29, 30, 31])
+        .unwrap()
+        .is_empty());
+    let out = out_of(&site, "marmaduke", "psrset", &["-i"]);
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, ""));
+}
+
+#[test]
+fn showusage_layout_and_exit_codes() {
+    let site = SimSite::new();
+    let mut c = site.ssp("flinstones", "showusage");
+    c.args(["-b", "7", "-s"]);
+    assert_eq!(expect(c, 0), "marmaduke\n");
+    assert!(
+        !site.path().join("marmaduke/bin/showusage").exists(),
+        "controller commands live on the controller"
+    );
+}
+
+/// 20 invocations at once from both domains; the state stays valid and no change is lost.
+#[test]
+fn concurrent_invocations_keep_the_state_valid() {
+    let site = SimSite::new();
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            let mut c = match i % 4 {
+                0 | 1 => {
+                    let mut c = site.fake("marmaduke", "vmoprcmd");
+                    c.args(["-down", &(i % 7).to_string()]);
+                    c
+                }
+                2 => {
+                    let mut c = site.fake("flinstones", "vmoprcmd");
+                    c.args(["-up", &(i % 7).to_string()]);
+                    c
+                }
+                _ => {
+                    let mut c = site.ssp("flinstones", "showusage");
+                    c.args(["-b", "7", "-s"]);
+                    c
+                }
+            };
+            c.stdout(std::process::Stdio::null()).spawn().unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let p = site.platform();
+    let m: Vec<&str> = p["domains"]["marmaduke"]["control"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let f: Vec<&str> = p["domains"]["flinstones"]["control"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for i in 0..20usize {
+        match i % 4 {
+            0 | 1 => assert_eq!(m[i % 7], "DOWN", "marmaduke drive {} lost its -down", i % 7),
+            2 => assert_eq!(f[i % 7], "UP", "flinstones drive {} lost its -up", i % 7),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        site.count_calls("vmoprcmd") + site.count_calls("showusage"),
+        20,
+        "every call is logged"
+    );
+}
