@@ -248,3 +248,58 @@ pub fn expect(mut c: Command, want: i32) -> String {
     );
     stdout(&out)
 }
+
+impl SimSite {
+    /// Changes one key of `[timeouts]` in every domain's configuration.
+    pub fn set_timeout(&self, key: &str, value: &str) {
+        for entry in std::fs::read_dir(self.path()).unwrap().flatten() {
+            let path = entry.path().join("ftl.toml");
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                let text: String = text
+                    .lines()
+                    .map(|l| {
+                        if l.starts_with(&format!("{key} = ")) {
+                            format!("{key} = \"{value}\"")
+                        } else {
+                            l.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                std::fs::write(&path, text + "\n").unwrap();
+            }
+        }
+    }
+
+    /// Kills every process still running a fake command of this site (a hung one whose caller
+    /// was killed), so that a test leaves nothing behind.
+    pub fn kill_strays(&self) {
+        let site = self.path().display().to_string();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).starts_with(&site) {
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+
+    /// Journal entries of the ledger, oldest first.
+    pub fn journal(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.path().join("ledger").join("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("journal lines are JSON"))
+            .collect()
+    }
+}
+
+impl Drop for SimSite {
+    fn drop(&mut self) {
+        self.kill_strays();
+    }
+}

@@ -1,0 +1,513 @@
+//! The hand-over runbooks end to end on the simulator: release then acquire, dry runs, requests
+//! and --wait, refusals, failures with rollback, hung commands, and crashes between steps.
+
+use ftl_tests::*;
+use std::time::{Duration, Instant};
+
+fn release(site: &SimSite, domain: &str, args: &[&str]) -> std::process::Output {
+    run({
+        let mut c = site.ftl(domain, "ftl-release");
+        c.args(args);
+        c
+    })
+}
+
+fn acquire(site: &SimSite, domain: &str, args: &[&str]) -> std::process::Output {
+    run({
+        let mut c = site.ftl(domain, "ftl-acquire");
+        c.args(args);
+        c
+    })
+}
+
+fn assert_healthy_owner(site: &SimSite, domain: &str) {
+    let p = site.platform();
+    assert_eq!(p["board"]["domain"], domain, "{p}");
+    let d = &p["domains"][domain];
+    assert_eq!(d["netbackup"], "running", "{d}");
+    assert_eq!(d["sg"], "loaded", "{d}");
+    assert!(
+        d["control"].as_array().unwrap().iter().all(|c| c == "UP"),
+        "{d}"
+    );
+    let l = site.ledger(domain);
+    assert_eq!(l["state"], "owned", "{l}");
+    assert_eq!(l["owner"], domain, "{l}");
+}
+
+#[test]
+fn release_then_acquire_moves_the_library_and_journals_every_step() {
+    let site = SimSite::new();
+    let before = site.ledger("marmaduke")["epoch"].as_u64().unwrap();
+    let out = release(&site, "marmaduke", &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("released"));
+    let l = site.ledger("marmaduke");
+    assert_eq!(l["state"], "free");
+    // One transition per step (R1..R5) plus the finish.
+    assert_eq!(l["epoch"].as_u64().unwrap(), before + 6);
+    assert_eq!(site.board_domain(), None);
+    let out = acquire(&site, "flinstones", &["--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["steps"].as_array().unwrap().len(), 5);
+    assert_healthy_owner(&site, "flinstones");
+    assert_eq!(
+        site.ledger("flinstones")["epoch"].as_u64().unwrap(),
+        before + 12
+    );
+    // The journal: contiguous epochs, every step begun, and each step's duration recorded.
+    let journal = site.journal();
+    let epochs: Vec<u64> = journal
+        .iter()
+        .map(|e| e["epoch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(epochs, (1..=before + 12).collect::<Vec<_>>());
+    for id in ["R1", "R2", "R3", "R4", "R5", "A1", "A2", "A3", "A4", "A5"] {
+        assert!(
+            journal
+                .iter()
+                .any(|e| e["event"].as_str().unwrap().contains(&format!(" {id} "))),
+            "{id} not journaled"
+        );
+        let timed = journal.iter().any(|e| {
+            e["detail"]["completed"]["id"] == id
+                && e["detail"]["completed"]["secs"].as_f64().is_some()
+        });
+        assert!(timed, "{id} has no duration in the journal");
+    }
+    let finish = journal.last().unwrap();
+    assert_eq!(finish["event"], "finish");
+    assert_eq!(finish["detail"]["steps"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        site.platform()["domains"]["marmaduke"]["netbackup"],
+        "stopped",
+        "R6 is off by default"
+    );
+}
+
+#[test]
+fn dry_runs_change_nothing_and_print_every_command() {
+    let site = SimSite::new();
+    let before = site.snapshot();
+    let out = release(&site, "marmaduke", &["--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let plan = stdout(&out);
+    for needle in [
+        "R0 precheck",
+        "in parallel (7)",
+        "vmoprcmd -down 6",
+        "mt -f /dev/rmt/3 rewind",
+        "modunload -i",
+        "deleteboard -b 7",
+        "R7 ledger: free",
+    ] {
+        assert!(plan.contains(needle), "plan lacks {needle}:\n{plan}");
+    }
+    let out = acquire(&site, "flinstones", &["--dry-run", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["A0", "A1", "A2", "A3", "A4", "A5", "A6"]);
+    assert_eq!(
+        site.snapshot(),
+        before,
+        "a dry run changed the platform or the ledger"
+    );
+    assert_eq!(
+        site.count_calls("bpdbjobs") + site.count_calls("showusage"),
+        0,
+        "a dry run runs nothing"
+    );
+}
+
+#[test]
+fn acquire_while_another_domain_owns_exits_3_or_waits_for_the_release() {
+    let site = SimSite::new();
+    let out = acquire(&site, "flinstones", &[]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("marmaduke"), "{}", stderr(&out));
+    let l = site.ledger("marmaduke");
+    assert_eq!(
+        l["requests"][0]["domain"], "flinstones",
+        "the request is recorded"
+    );
+    let waiter = site
+        .ftl("flinstones", "ftl-acquire")
+        .args(["--wait", "60s"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = release(&site, "marmaduke", &["--if-idle"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "the waiting acquire: {}", stderr(&out));
+    assert_healthy_owner(&site, "flinstones");
+    assert!(
+        site.ledger("flinstones")["requests"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "the request is fulfilled"
+    );
+}
+
+#[test]
+fn nothing_to_do_exits_0() {
+    let site = SimSite::new();
+    let out = acquire(&site, "marmaduke", &[]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("already owns"));
+    let out = release(&site, "flinstones", &[]);
+    assert_eq!(
+        code(&out),
+        3,
+        "a domain that does not own cannot release: {}",
+        stderr(&out)
+    );
+    assert_eq!(code(&release(&site, "marmaduke", &[])), 0);
+    let out = release(&site, "marmaduke", &[]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("nothing to release"));
+}
+
+#[test]
+fn an_active_job_refuses_with_4_and_changes_nothing() {
+    let site = SimSite::new();
+    assert_eq!(code(&site.sim(&["job", "marmaduke", "start"])), 0);
+    let before = site.snapshot();
+    let out = release(&site, "marmaduke", &[]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 active: job 1300"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(site.snapshot(), before);
+    let out = release(&site, "marmaduke", &["--if-idle"]);
+    assert_eq!(
+        code(&out),
+        0,
+        "--if-idle does nothing and succeeds: {}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("not idle"));
+    assert_eq!(site.snapshot(), before);
+}
+
+#[test]
+fn a_drive_stuck_away_from_bot_rolls_back_and_names_the_drive() {
+    let site = SimSite::new();
+    let p = site.platform();
+    let stuck = p["drives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["at_bot"] == false && d["tape"] == true)
+        .unwrap()["index"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(code(&site.sim(&["fault", &format!("bot:{stuck}")])), 0);
+    let out = release(&site, "marmaduke", &[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("drive {stuck} (/dev/rmt/{stuck}) is not at BOT")),
+        "{err}"
+    );
+    assert!(err.contains("mt status says `file no="), "{err}");
+    assert!(err.contains("rolled back"), "{err}");
+    assert_healthy_owner(&site, "marmaduke");
+    let l = site.ledger("marmaduke");
+    assert!(
+        l["last_error"]["step"].as_str().unwrap().starts_with("R3"),
+        "{l}"
+    );
+    assert!(
+        l["last_error"]["command"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("mt -f /dev/rmt/{stuck} status")),
+        "{l}"
+    );
+}
+
+#[test]
+fn a_hung_command_fails_after_its_timeout_and_is_named() {
+    let site = SimSite::new();
+    site.set_timeout("command", "1s");
+    assert_eq!(code(&site.sim(&["fault", "hang:modunload"])), 0);
+    let start = Instant::now();
+    let out = release(&site, "marmaduke", &[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        start.elapsed()
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("modunload -i 141` did not finish within 1s and was killed"),
+        "{err}"
+    );
+    assert_healthy_owner(&site, "marmaduke");
+}
+
+#[test]
+fn the_controller_down_refuses_at_the_precheck_and_loses_nothing() {
+    let site = SimSite::new();
+    assert_eq!(code(&site.sim(&["fault", "controller-down"])), 0);
+    let before = site.snapshot();
+    let out = release(&site, "marmaduke", &[]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Connection refused"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(site.snapshot(), before);
+    let out = run(site.ftl("marmaduke", "ftl-status").arg("--check"));
+    assert_eq!(code(&out), 4);
+    assert!(
+        stdout(&out).contains("[FAIL] controller agrees with the ledger"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_failed_detach_with_the_board_still_here_rolls_back() {
+    let site = SimSite::new();
+    assert_eq!(code(&site.sim(&["fault", "fail:deleteboard"])), 0);
+    let out = release(&site, "marmaduke", &[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("drain failed") && stderr(&out).contains("rolled back"),
+        "{}",
+        stderr(&out)
+    );
+    assert_healthy_owner(&site, "marmaduke");
+}
+
+#[test]
+fn a_busy_robot_driver_rolls_back() {
+    let site = SimSite::new();
+    assert_eq!(code(&site.sim(&["fault", "sg-busy:marmaduke"])), 0);
+    let out = release(&site, "marmaduke", &[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("Device busy"), "{}", stderr(&out));
+    assert_healthy_owner(&site, "marmaduke");
+}
+
+#[test]
+fn a_bound_thread_is_refused_by_the_precheck() {
+    let site = SimSite::new();
+    assert_eq!(code(&site.sim(&["fault", "bound:marmaduke"])), 0);
+    let before = site.snapshot();
+    let out = release(&site, "marmaduke", &[]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("process 4242 is bound to board processor 29"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(site.snapshot(), before);
+}
+
+#[test]
+fn a_netbackup_that_will_not_stop_is_terminated_then_killed() {
+    let site = SimSite::new();
+    site.set_timeout("stop_grace", "200ms");
+    assert_eq!(code(&site.sim(&["fault", "fail:netbackup-stop"])), 0);
+    let out = release(&site, "marmaduke", &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("kill -TERM"), "{}", stderr(&out));
+    assert!(site.count_calls("kill") >= 1);
+}
+
+/// For every step, its command hangs; the ftl process is killed in that step; the rerun resumes
+/// there and completes the hand-over.
+#[test]
+fn a_process_killed_in_any_step_is_resumed_by_the_rerun() {
+    let cases = [
+        ("release", "R1", "vmoprcmd"),
+        ("release", "R2", "netbackup-stop"),
+        ("release", "R3", "mt"),
+        ("release", "R4", "modunload"),
+        ("release", "R5", "deleteboard"),
+        ("acquire", "A1", "netbackup-stop"),
+        ("acquire", "A2", "modunload"),
+        ("acquire", "A3", "addboard"),
+        ("acquire", "A4", "modload"),
+        ("acquire", "A5", "vmoprcmd"),
+    ];
+    for (op, step, hang) in cases {
+        let site = SimSite::new();
+        let (domain, binary) = if op == "release" {
+            ("marmaduke", "ftl-release")
+        } else {
+            ("flinstones", "ftl-acquire")
+        };
+        if op == "acquire" {
+            assert_eq!(code(&release(&site, "marmaduke", &[])), 0);
+        }
+        assert_eq!(code(&site.sim(&["fault", &format!("hang:{hang}")])), 0);
+        let mut child = site
+            .ftl(domain, binary)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        loop {
+            let l = site.ledger(domain);
+            if l["step"]["id"] == step {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{op} never reached {step}: {l}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        site.kill_strays();
+        let l = site.ledger(domain);
+        assert_eq!(
+            l["step"]["id"], step,
+            "{op}: the ledger names the step it died in"
+        );
+        assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+        let out = run(site.ftl(domain, binary));
+        assert_eq!(
+            code(&out),
+            0,
+            "{op} {step}: the rerun failed: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains(&format!("resuming the {op} at {step}")),
+            "{}",
+            stderr(&out)
+        );
+        if op == "acquire" {
+            assert_healthy_owner(&site, "flinstones");
+        } else {
+            assert_eq!(site.ledger(domain)["state"], "free");
+            assert_eq!(site.board_domain(), None);
+        }
+    }
+}
+
+/// marmaduke dies in R5 and stays away: flinstones takes over by force, after the controller
+/// confirms where the board is; the reason, user and host are journaled.
+#[test]
+fn a_forced_takeover_from_a_dead_holder() {
+    let site = SimSite::new();
+    assert_eq!(code(&site.sim(&["fault", "hang:deleteboard"])), 0);
+    let mut child = site
+        .ftl("marmaduke", "ftl-release")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while site.ledger("marmaduke")["step"]["id"] != "R5" {
+        assert!(start.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    site.kill_strays();
+    assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+    let out = acquire(&site, "flinstones", &[]);
+    assert_eq!(
+        code(&out),
+        3,
+        "without --force the holder's record is respected: {}",
+        stderr(&out)
+    );
+    let out = acquire(
+        &site,
+        "flinstones",
+        &[
+            "--force",
+            "--reason",
+            "marmaduke panicked during the detach",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_healthy_owner(&site, "flinstones");
+    let forced = site
+        .journal()
+        .into_iter()
+        .find(|e| e["event"] == "forced")
+        .expect("the takeover is journaled");
+    assert_eq!(
+        forced["detail"]["forced"]["reason"],
+        "marmaduke panicked during the detach"
+    );
+    assert!(
+        forced["detail"]["forced"]["user"].is_string()
+            && forced["detail"]["forced"]["host"].is_string()
+    );
+    assert_eq!(forced["detail"]["board_was"], "in domain marmaduke");
+}
+
+/// An owner that cannot release: the forced release detaches the board on the controller, and
+/// fails with the controller's own words, changing nothing, while the board cannot be drained.
+#[test]
+fn a_forced_release_for_an_owner_that_cannot() {
+    let site = SimSite::new();
+    let before = site.ledger("marmaduke");
+    let out = release(
+        &site,
+        "flinstones",
+        &["--force", "--reason", "marmaduke is hung"],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot drain"), "{}", stderr(&out));
+    assert_eq!(site.ledger("marmaduke"), before, "nothing changed");
+    // The operator quiesces marmaduke by hand (its console still works), then forces again.
+    expect(
+        {
+            let mut c = site.fake("marmaduke", "netbackup-stop");
+            c.arg("stop");
+            c
+        },
+        0,
+    );
+    for i in 0..7 {
+        let dev = format!("/dev/rmt/{i}");
+        let _ = run({
+            let mut c = site.fake("marmaduke", "mt");
+            c.args(["-f", &dev, "rewind"]);
+            c
+        });
+    }
+    expect(
+        {
+            let mut c = site.fake("marmaduke", "modunload");
+            c.args(["-i", "141"]);
+            c
+        },
+        0,
+    );
+    let out = release(
+        &site,
+        "flinstones",
+        &["--force", "--reason", "marmaduke is hung"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(site.ledger("flinstones")["state"], "free");
+    assert_eq!(site.board_domain(), None);
+    assert_eq!(code(&acquire(&site, "flinstones", &[])), 0);
+    assert_healthy_owner(&site, "flinstones");
+}
