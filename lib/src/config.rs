@@ -132,6 +132,10 @@ pub struct Hooks {
     /// Start hooks exit non-zero while the library is elsewhere, so NetBackup retries the job.
     pub fail_job_when_elsewhere: bool,
     pub release_at_shutdown: bool,
+    /// How long a hook's background acquire waits for the owner's release and for idleness.
+    pub acquire_wait: Duration,
+    /// How long an end hook's background release waits for this domain to be idle.
+    pub release_wait: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -653,6 +657,8 @@ fn build(root: &Section) -> Option<Config> {
         let h = Hooks {
             fail_job_when_elsewhere: s.bool_or("fail_job_when_elsewhere", true)?,
             release_at_shutdown: s.bool_or("release_at_shutdown", true)?,
+            acquire_wait: s.duration_or("acquire_wait", "2h")?,
+            release_wait: s.duration_or("release_wait", "30m")?,
         };
         s.finish();
         Some(h)

@@ -56,6 +56,9 @@ pub enum Error {
     Step(#[from] Box<StepFailure>),
     #[error(transparent)]
     Exec(#[from] ExecError),
+    /// Work outside a runbook (the boot check) that failed.
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl Error {
@@ -66,7 +69,7 @@ impl Error {
             Error::Ledger(e) => e.exit(),
             Error::Busy(_) => Exit::Busy,
             Error::Refused(_) => Exit::Refused,
-            Error::Step(_) | Error::Exec(_) => Exit::StepFailed,
+            Error::Step(_) | Error::Exec(_) | Error::Failed(_) => Exit::StepFailed,
         }
     }
 }

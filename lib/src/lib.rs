@@ -15,10 +15,15 @@ pub mod exec;
 pub mod ledger;
 pub mod logging;
 pub mod netbackup;
+pub mod notify;
 pub mod os;
+pub mod plan;
 pub mod platform;
+pub mod rc;
 pub mod runbook;
+pub mod schedule;
 pub mod status;
+pub mod tick;
 pub mod window;
 
 pub use error::{Error, Exit};

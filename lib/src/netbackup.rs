@@ -270,3 +270,102 @@ mod tests {
         assert!(parse_processes("root abc\n").is_err());
     }
 }
+
+const WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// Reads the `Daily Windows:` of every `Schedule:` block of `bppllist POLICY -U`, whose lines
+/// look like `Sunday     18:00:00  -->  Monday     06:00:00`.
+pub fn parse_policy_windows(stdout: &str) -> Result<Vec<crate::window::Window>, String> {
+    let mut windows = Vec::new();
+    let mut in_windows = false;
+    let mut schedules = 0;
+    for line in stdout.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("Schedule:") {
+            schedules += 1;
+            in_windows = false;
+            continue;
+        }
+        if trimmed.starts_with("Daily Windows:") {
+            in_windows = true;
+            continue;
+        }
+        if !in_windows {
+            continue;
+        }
+        let Some((from, to)) = trimmed.split_once("-->") else {
+            in_windows = false;
+            continue;
+        };
+        let point = |text: &str| -> Result<u32, String> {
+            let mut parts = text.split_whitespace();
+            let (Some(day), Some(time), None) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(format!(
+                    "window line `{trimmed}`: expected DAY HH:MM:SS on each side of -->"
+                ));
+            };
+            let day = WEEKDAYS
+                .iter()
+                .position(|d| d.eq_ignore_ascii_case(day))
+                .ok_or_else(|| format!("window line `{trimmed}`: `{day}` is not a day"))?;
+            let hms: Vec<u32> = time
+                .split(':')
+                .map(|n| {
+                    n.parse()
+                        .map_err(|_| format!("window line `{trimmed}`: bad time `{time}`"))
+                })
+                .collect::<Result<_, _>>()?;
+            let [h, m, s] = hms[..] else {
+                return Err(format!("window line `{trimmed}`: bad time `{time}`"));
+            };
+            if h > 24 || m > 59 || s > 59 {
+                return Err(format!("window line `{trimmed}`: bad time `{time}`"));
+            }
+            Ok(day as u32 * crate::window::MINUTES_PER_DAY + h * 60 + m + u32::from(s > 0))
+        };
+        let (start, end) = (point(from)?, point(to)?);
+        let week = crate::window::MINUTES_PER_WEEK;
+        let length = (end + week - start) % week;
+        if length > 0 {
+            windows.push(crate::window::Window::from_parts(
+                start / crate::window::MINUTES_PER_DAY,
+                start % crate::window::MINUTES_PER_DAY,
+                length,
+            ));
+        }
+    }
+    if schedules == 0 {
+        return Err("no `Schedule:` block (is this the output of `bppllist POLICY -U`?)".into());
+    }
+    Ok(windows)
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    pub const POLICY: &str = "------------------------------------------------------------\n\nPolicy Name:       daily-oracle\n\n  Policy Type:         Standard\n  Active:              yes\n\n  Schedule:          full\n    Type:            Full Backup\n    Frequency:       every 7 days\n    Daily Windows:\n          Sunday     18:00:00  -->  Monday     06:00:00\n\n  Schedule:          incr\n    Type:            Differential Incremental Backup\n    Daily Windows:\n          Monday     20:00:00  -->  Tuesday    01:00:00\n          Tuesday    20:00:00  -->  Wednesday  01:00:00\n";
+
+    #[test]
+    fn reads_every_schedule_window() {
+        let w = parse_policy_windows(POLICY).unwrap();
+        let texts: Vec<String> = w.iter().map(|w| w.to_string()).collect();
+        assert_eq!(
+            texts,
+            vec!["Sun 18:00-06:00", "Mon 20:00-01:00", "Tue 20:00-01:00"]
+        );
+        assert!(parse_policy_windows("Policy Name: x\n").is_err());
+        assert!(parse_policy_windows(
+            "  Schedule: a\n    Daily Windows:\n      Someday 18:00:00 --> Monday 06:00:00\n"
+        )
+        .is_err());
+    }
+}

@@ -126,3 +126,85 @@ pub fn to_json(
     }
     value
 }
+
+/// Metrics for node_exporter's textfile collector: who owns the library, the state, the epoch,
+/// the time since the last transition and the last hand-over durations, so that a stranded or
+/// broken library raises an alert.
+pub fn prometheus(
+    config: &crate::config::Config,
+    record: &Record,
+    recent: &[Entry],
+    now: DateTime<Utc>,
+) -> String {
+    let lib = &record.library;
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP ftl_library_owner 1 for the domain that owns (or is releasing) the library, 0 for the others.");
+    let _ = writeln!(out, "# TYPE ftl_library_owner gauge");
+    for domain in config.domains.keys() {
+        let _ = writeln!(
+            out,
+            "ftl_library_owner{{library=\"{lib}\",domain=\"{domain}\"}} {}",
+            u8::from(record.state.owner() == Some(domain.as_str()))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP ftl_library_state 1 for the ledger's current state."
+    );
+    let _ = writeln!(out, "# TYPE ftl_library_state gauge");
+    for state in ["free", "owned", "releasing", "acquiring", "broken"] {
+        let _ = writeln!(
+            out,
+            "ftl_library_state{{library=\"{lib}\",state=\"{state}\"}} {}",
+            u8::from(record.state.name().to_string() == state)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP ftl_ledger_epoch The ledger's epoch (one more per transition)."
+    );
+    let _ = writeln!(out, "# TYPE ftl_ledger_epoch counter");
+    let _ = writeln!(
+        out,
+        "ftl_ledger_epoch{{library=\"{lib}\"}} {}",
+        record.epoch
+    );
+    let _ = writeln!(
+        out,
+        "# HELP ftl_seconds_since_transition Seconds since the state last changed."
+    );
+    let _ = writeln!(out, "# TYPE ftl_seconds_since_transition gauge");
+    let _ = writeln!(
+        out,
+        "ftl_seconds_since_transition{{library=\"{lib}\"}} {}",
+        (now - record.since).num_seconds().max(0)
+    );
+    let _ = writeln!(out, "# HELP ftl_requests Domains asking for the library.");
+    let _ = writeln!(out, "# TYPE ftl_requests gauge");
+    let _ = writeln!(
+        out,
+        "ftl_requests{{library=\"{lib}\"}} {}",
+        record.requests.len()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP ftl_last_handover_seconds Duration of the last completed release and acquire."
+    );
+    let _ = writeln!(out, "# TYPE ftl_last_handover_seconds gauge");
+    for (operation, to) in [("release", "free"), ("acquire", "owned")] {
+        let last = recent
+            .iter()
+            .rev()
+            .find(|e| e.event == "finish" && e.to.to_string() == to);
+        if let Some(secs) = last
+            .and_then(|e| e.detail.get("total_secs"))
+            .and_then(|s| s.as_f64())
+        {
+            let _ = writeln!(
+                out,
+                "ftl_last_handover_seconds{{library=\"{lib}\",operation=\"{operation}\"}} {secs}"
+            );
+        }
+    }
+    out
+}

@@ -280,7 +280,9 @@ impl SimSite {
                 continue;
             };
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmdline).starts_with(&site) {
+            // Fake commands (argv[0] in the site) and ftl-notify's background workers (--config in it).
+            if pid != std::process::id() as i32 && String::from_utf8_lossy(&cmdline).contains(&site)
+            {
                 unsafe {
                     libc::kill(pid, libc::SIGKILL);
                 }

@@ -1,0 +1,425 @@
+//! The NetBackup notify hooks, all in one binary (`ftl-notify`) installed under the script names.
+//!
+//! Start hooks (`session_start_notify`, `bpstart_notify[.POLICY[.SCHEDULE]]`,
+//! `parent_start_notify`) answer at once when the library is here: one configuration parse and
+//! one read of `state.json`, no journal, no controller, no thread. When it is elsewhere they
+//! record a request, start a detached background acquire (which waits for the owner's release
+//! and for this domain to be idle, since acquiring restarts NetBackup) and exit 1 so that
+//! NetBackup fails the job now and retries it later (`hooks.fail_job_when_elsewhere = false`
+//! exits 0 instead). End hooks (`session_notify`, `bpend_notify`, `backup_exit_notify`,
+//! `parent_end_notify`) start a detached background release that waits for the domain to be
+//! idle, then releases if the domain's window is closed or another domain has asked. A hook
+//! never stops NetBackup itself: its own job is still running while it runs. Many hooks fired
+//! at once start one background worker of each kind (a per-domain lock decides), and one
+//! hand-over (the run lock decides). Hooks write nothing on stdout.
+
+use crate::error::Error;
+use crate::ledger::lock;
+use crate::ledger::record::{Event, Request, State};
+use crate::runbook::acquire::{self, AcquireOptions};
+use crate::runbook::release::{self, ReleaseOptions};
+use crate::runbook::{precheck, Context};
+use crate::schedule;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The hook scripts ftl answers to, with the arguments NetBackup passes them.
+pub const HOOKS: &[(&str, &str)] = &[
+    ("session_start_notify", ""),
+    ("session_notify", ""),
+    ("bpstart_notify", "CLIENT POLICY SCHEDULE SCHEDTYPE"),
+    ("bpend_notify", "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS"),
+    (
+        "backup_exit_notify",
+        "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS [STREAM DONE_TRYING]",
+    ),
+    (
+        "parent_start_notify",
+        "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS STREAM",
+    ),
+    (
+        "parent_end_notify",
+        "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS STREAM",
+    ),
+];
+
+/// What the site's own hook, set aside by install.sh, is renamed to.
+pub const SITE_SUFFIX: &str = ".ftl-site";
+
+const SCHEDULE_TYPES: &[&str] = &["FULL", "INCR", "CINC", "UBAK", "UARC"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Start,
+    End,
+}
+
+/// A validated hook call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// The hook's base name (`bpstart_notify` for `bpstart_notify.daily.full`).
+    pub hook: &'static str,
+    pub kind: Kind,
+    pub args: Vec<String>,
+}
+
+/// The base hook a script name stands for: `bpstart_notify.POLICY.SCHEDULE` is `bpstart_notify`.
+pub fn hook_of(name: &str) -> Option<&'static str> {
+    HOOKS.iter().map(|(h, _)| *h).find(|h| {
+        name == *h
+            || (name.starts_with(h)
+                && name[h.len()..].starts_with('.')
+                && (*h == "bpstart_notify" || *h == "bpend_notify"))
+    })
+}
+
+/// Validates NetBackup's positional arguments for `name`.
+pub fn parse(name: &str, args: &[String]) -> Result<Call, String> {
+    let hook = hook_of(name).ok_or_else(|| {
+        format!(
+            "`{name}` is not a NetBackup notify script ftl answers to (known: {})",
+            HOOKS.iter().map(|h| h.0).collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let usage = HOOKS
+        .iter()
+        .find(|h| h.0 == hook)
+        .map(|h| h.1)
+        .unwrap_or("");
+    let bad = |why: String| format!("{name}: {why} (expected: {name} {usage})");
+    let counts: &[usize] = match hook {
+        "session_start_notify" | "session_notify" => &[0],
+        "bpstart_notify" => &[4],
+        "bpend_notify" => &[5],
+        "backup_exit_notify" => &[5, 7],
+        _ => &[6],
+    };
+    if !counts.contains(&args.len()) {
+        return Err(bad(format!("{} argument(s) given", args.len())));
+    }
+    for (i, what) in ["CLIENT", "POLICY", "SCHEDULE"].iter().enumerate() {
+        if let Some(a) = args.get(i) {
+            if a.is_empty()
+                || a.starts_with('-')
+                || a.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(bad(format!("{what} `{a}` is not a NetBackup name")));
+            }
+        }
+    }
+    if let Some(t) = args.get(3) {
+        if !SCHEDULE_TYPES.contains(&t.as_str()) {
+            return Err(bad(format!(
+                "SCHEDTYPE `{t}` is not one of {}",
+                SCHEDULE_TYPES.join(", ")
+            )));
+        }
+    }
+    if let Some(s) = args.get(4) {
+        if s.parse::<u32>().is_err() {
+            return Err(bad(format!("STATUS `{s}` is not a status code")));
+        }
+    }
+    if let Some(s) = args.get(5) {
+        if s.parse::<i64>().is_err() {
+            return Err(bad(format!("STREAM `{s}` is not a stream number")));
+        }
+    }
+    if let Some(d) = args.get(6) {
+        if d != "0" && d != "1" {
+            return Err(bad(format!("DONE_TRYING `{d}` is not 0 or 1")));
+        }
+    }
+    let kind = if matches!(
+        hook,
+        "session_start_notify" | "bpstart_notify" | "parent_start_notify"
+    ) {
+        Kind::Start
+    } else {
+        Kind::End
+    };
+    Ok(Call {
+        hook,
+        kind,
+        args: args.to_vec(),
+    })
+}
+
+/// Runs the site's own hook, set aside by install.sh, before ftl's work; its output is the
+/// site's business and goes where it always went. Returns its exit code.
+pub fn run_site_hook(invoked_as: &Path, args: &[String], timeout: Duration) -> Option<i32> {
+    let mut site = invoked_as.as_os_str().to_owned();
+    site.push(SITE_SUFFIX);
+    let site = PathBuf::from(site);
+    if !site.is_file() {
+        return None;
+    }
+    let mut child = match std::process::Command::new(&site).args(args).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "ftl-notify: cannot run the site's hook {}: {e}",
+                site.display()
+            );
+            return Some(1);
+        }
+    };
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status.code().unwrap_or(1)),
+            Ok(None) if start.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                eprintln!(
+                    "ftl-notify: the site's hook {} did not finish within {}",
+                    site.display(),
+                    crate::duration::format(timeout)
+                );
+                return Some(1);
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => return Some(1),
+        }
+    }
+}
+
+/// What a hook decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The library is here (start) or nothing needs doing (end).
+    Here,
+    /// The library is elsewhere: a request and a background acquire were arranged.
+    Elsewhere { worker_started: bool },
+    /// A background release was arranged.
+    ReleaseScheduled { worker_started: bool },
+}
+
+/// The fast, common part of every hook: read the record and decide. `spawn` starts a detached
+/// background worker (`acquire` or `release`) and is only called when one is needed.
+pub fn answer(
+    ctx: &Context,
+    call: &Call,
+    spawn: &mut dyn FnMut(&str) -> Result<(), Error>,
+) -> Result<Answer, Error> {
+    let record = ctx.ledger.read()?;
+    let mine = matches!(&record.state, State::Owned { owner } if *owner == ctx.domain);
+    match call.kind {
+        Kind::Start if mine => Ok(Answer::Here),
+        Kind::Start => {
+            if record.request_of(&ctx.domain).is_none()
+                && record.state.owner() != Some(ctx.domain.as_str())
+            {
+                let request = Request {
+                    domain: ctx.domain.clone(),
+                    at: ctx.clock.now(),
+                    until: None,
+                };
+                match ctx.ledger.commit(
+                    &ctx.holder,
+                    &Event::Request(request),
+                    serde_json::json!({ "hook": call.hook }),
+                    ctx.clock.now(),
+                ) {
+                    Ok(_) | Err(crate::ledger::LedgerError::Forbidden(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(Answer::Elsewhere {
+                worker_started: start_worker(ctx, "acquire", spawn)?,
+            })
+        }
+        Kind::End if mine => Ok(Answer::ReleaseScheduled {
+            worker_started: start_worker(ctx, "release", spawn)?,
+        }),
+        Kind::End => Ok(Answer::Here),
+    }
+}
+
+fn worker_lock(ctx: &Context, kind: &str) -> PathBuf {
+    ctx.ledger
+        .dir()
+        .join(format!("notify-{kind}.{}.lock", ctx.domain))
+}
+
+/// Starts a worker unless one of that kind (or a hand-over of this domain) is already running.
+fn start_worker(
+    ctx: &Context,
+    kind: &str,
+    spawn: &mut dyn FnMut(&str) -> Result<(), Error>,
+) -> Result<bool, Error> {
+    let busy = |path: PathBuf| -> Result<bool, Error> {
+        Ok(lock::try_lock(&path)
+            .map_err(crate::ledger::LedgerError::from)?
+            .is_err())
+    };
+    if busy(worker_lock(ctx, kind))?
+        || busy(ctx.ledger.dir().join(format!("run.{}.lock", ctx.domain)))?
+    {
+        return Ok(false);
+    }
+    spawn(kind)?;
+    Ok(true)
+}
+
+/// The detached background worker. Exactly one of each kind runs per domain; a second one exits.
+pub fn background(
+    ctx: &Context,
+    kind: &str,
+    acquire_wait: Duration,
+    release_wait: Duration,
+) -> Result<String, Error> {
+    let path = worker_lock(ctx, kind);
+    let Ok(_guard) = lock::try_lock(&path).map_err(crate::ledger::LedgerError::from)? else {
+        return Ok(format!("another background {kind} is already running"));
+    };
+    match kind {
+        "acquire" => Ok(acquire::acquire(
+            ctx,
+            &AcquireOptions {
+                wait: Some(acquire_wait),
+                force: None,
+            },
+        )?
+        .outcome),
+        _ => release_when_due(ctx, release_wait),
+    }
+}
+
+/// Waits (at most `limit`) for this domain to be idle, then releases if its window is closed or
+/// another domain has asked.
+fn release_when_due(ctx: &Context, limit: Duration) -> Result<String, Error> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let record = ctx.ledger.read()?;
+        if !matches!(&record.state, State::Owned { owner } if *owner == ctx.domain) {
+            return Ok("the library is no longer owned by this domain".into());
+        }
+        let now = ctx.clock.now();
+        let windows = schedule::windows(ctx.config, &ctx.domain, ctx.runner)?;
+        let occ = schedule::occurrences(
+            &ctx.domain,
+            &windows,
+            now - chrono::Duration::days(8),
+            now + chrono::Duration::days(8),
+            &chrono::Local,
+        );
+        let lead = chrono::Duration::from_std(ctx.config.schedule.lead).unwrap_or_default();
+        let window_open = schedule::wanted(&occ, now, lead).is_some();
+        let asked = record
+            .requests
+            .iter()
+            .any(|r| r.domain != ctx.domain && r.until.is_none_or(|u| u > now));
+        if window_open && !asked {
+            return Ok(
+                "the window is open and no other domain has asked; keeping the library".into(),
+            );
+        }
+        if precheck::jobs(ctx).ok {
+            return Ok(release::release(
+                ctx,
+                &ReleaseOptions {
+                    if_idle: true,
+                    force: None,
+                },
+            )?
+            .outcome);
+        }
+        if start.elapsed() >= limit {
+            return Ok(format!(
+                "still busy after {}; the window tick will release later",
+                crate::duration::format(limit)
+            ));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_secs(15));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn names_and_suffixes() {
+        assert_eq!(hook_of("bpstart_notify"), Some("bpstart_notify"));
+        assert_eq!(hook_of("bpstart_notify.daily"), Some("bpstart_notify"));
+        assert_eq!(hook_of("bpstart_notify.daily.full"), Some("bpstart_notify"));
+        assert_eq!(hook_of("bpend_notify.daily"), Some("bpend_notify"));
+        assert_eq!(hook_of("session_notify"), Some("session_notify"));
+        assert_eq!(hook_of("session_notify.x"), None);
+        assert_eq!(hook_of("bpstart_notifyx"), None);
+        assert_eq!(hook_of("ftl-notify"), None);
+    }
+
+    #[test]
+    fn valid_arguments() {
+        assert_eq!(
+            parse("session_start_notify", &[]).unwrap().kind,
+            Kind::Start
+        );
+        assert_eq!(parse("session_notify", &[]).unwrap().kind, Kind::End);
+        assert_eq!(
+            parse("bpstart_notify.p.s", &s(&["db1", "p", "s", "FULL"]))
+                .unwrap()
+                .kind,
+            Kind::Start
+        );
+        assert_eq!(
+            parse("bpend_notify", &s(&["db1", "p", "s", "INCR", "0"]))
+                .unwrap()
+                .kind,
+            Kind::End
+        );
+        assert!(parse("backup_exit_notify", &s(&["db1", "p", "s", "CINC", "73"])).is_ok());
+        assert!(parse(
+            "backup_exit_notify",
+            &s(&["db1", "p", "s", "CINC", "0", "-1", "1"])
+        )
+        .is_ok());
+        assert!(parse(
+            "parent_start_notify",
+            &s(&["db1", "p", "s", "UBAK", "0", "-1"])
+        )
+        .is_ok());
+        assert!(parse(
+            "parent_end_notify",
+            &s(&["db1", "p", "s", "UARC", "0", "-1"])
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn malformed_arguments() {
+        for (name, args) in [
+            ("session_start_notify", s(&["x"])),
+            ("bpstart_notify", s(&["db1", "p", "s"])),
+            ("bpstart_notify", s(&["db1", "p", "s", "WEEKLY"])),
+            ("bpstart_notify", s(&["-rf", "p", "s", "FULL"])),
+            ("bpstart_notify", s(&["", "p", "s", "FULL"])),
+            ("bpend_notify", s(&["db1", "p", "s", "FULL", "ok"])),
+            (
+                "backup_exit_notify",
+                s(&["db1", "p", "s", "FULL", "0", "-1"]),
+            ),
+            (
+                "backup_exit_notify",
+                s(&["db1", "p", "s", "FULL", "0", "x", "1"]),
+            ),
+            (
+                "backup_exit_notify",
+                s(&["db1", "p", "s", "FULL", "0", "0", "2"]),
+            ),
+            ("parent_end_notify", s(&["db1", "p", "s", "FULL", "0"])),
+            ("rm", s(&[])),
+        ] {
+            let err = parse(name, &args).expect_err(&format!("{name} {args:?}"));
+            assert!(err.contains(name), "{err}");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! `ftl-window show`: every domain's windows, the hand-overs they plan over the coming days, and
+//! overlapping windows (two domains that both expect the library at once).
+
+use crate::error::Error;
+use crate::runbook::Context;
+use crate::schedule::{self, Occurrence};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use std::fmt::Write;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Handover {
+    pub at: DateTime<Utc>,
+    pub action: &'static str,
+    pub domain: String,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Plan {
+    pub now: DateTime<Utc>,
+    pub windows: Vec<(String, Vec<String>)>,
+    pub occurrences: Vec<Occurrence>,
+    pub handovers: Vec<Handover>,
+    pub overlaps: Vec<(Occurrence, Occurrence)>,
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn build<Tz: TimeZone>(
+        ctx: &Context,
+        now: DateTime<Utc>,
+        days: u32,
+        tz: &Tz,
+    ) -> Result<Plan, Error> {
+        let until = now + Duration::days(i64::from(days));
+        let lead = Duration::from_std(ctx.config.schedule.lead).unwrap_or_default();
+        let grace = Duration::from_std(ctx.config.schedule.grace).unwrap_or_default();
+        let mut windows = Vec::new();
+        let mut all = Vec::new();
+        let mut notes = Vec::new();
+        for (name, d) in &ctx.config.domains {
+            // Policy windows are read from the local NetBackup only: another domain's policies
+            // live on its own master server.
+            let list = if *name == ctx.domain {
+                schedule::windows(ctx.config, name, ctx.runner)?
+            } else {
+                if !d.policies.is_empty() {
+                    notes.push(format!("{name}'s policy windows ({}) are read on {name}; only its configured windows are shown", d.policies.join(", ")));
+                }
+                d.windows.clone()
+            };
+            windows.push((name.clone(), list.iter().map(|w| w.to_string()).collect()));
+            all.extend(schedule::occurrences(name, &list, now - grace, until, tz));
+        }
+        all.sort_by_key(|o| o.start);
+        let mut handovers = Vec::new();
+        for o in &all {
+            if o.start - lead >= now - grace && o.start - lead < until {
+                handovers.push(Handover {
+                    at: o.start - lead,
+                    action: "acquire",
+                    domain: o.domain.clone(),
+                    note: format!("window {} opens at {}", o.window, local(o.start, tz)),
+                });
+            }
+            if o.end >= now && o.end < until {
+                handovers.push(Handover {
+                    at: o.end,
+                    action: "release",
+                    domain: o.domain.clone(),
+                    note: format!(
+                        "window {} ends; once idle, at the latest {}",
+                        o.window,
+                        local(o.end + grace, tz)
+                    ),
+                });
+            }
+        }
+        handovers.sort_by_key(|h| h.at);
+        let overlaps = schedule::overlaps(&all)
+            .into_iter()
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect();
+        Ok(Plan {
+            now,
+            windows,
+            occurrences: all,
+            handovers,
+            overlaps,
+            notes,
+        })
+    }
+
+    pub fn render<Tz: TimeZone>(&self, tz: &Tz) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "now {} (local time)", local(self.now, tz));
+        let _ = writeln!(out, "windows:");
+        for (d, w) in &self.windows {
+            let _ = writeln!(
+                out,
+                "  {d:<12} {}",
+                if w.is_empty() {
+                    "(none)".into()
+                } else {
+                    w.join(", ")
+                }
+            );
+        }
+        let _ = writeln!(out, "planned hand-overs:");
+        for h in &self.handovers {
+            let _ = writeln!(
+                out,
+                "  {}  {:<7} {:<12} {}",
+                local(h.at, tz),
+                h.action,
+                h.domain,
+                h.note
+            );
+        }
+        if self.overlaps.is_empty() {
+            let _ = writeln!(out, "overlaps: none");
+        }
+        for (a, b) in &self.overlaps {
+            let _ = writeln!(
+                out,
+                "OVERLAP: {} {}..{} and {} {}..{}: both expect the library",
+                a.domain,
+                local(a.start, tz),
+                local(a.end, tz),
+                b.domain,
+                local(b.start, tz),
+                local(b.end, tz)
+            );
+        }
+        for n in &self.notes {
+            let _ = writeln!(out, "note: {n}");
+        }
+        out
+    }
+}
+
+fn local<Tz: TimeZone>(t: DateTime<Utc>, tz: &Tz) -> String {
+    t.with_timezone(tz)
+        .naive_local()
+        .format("%a %Y-%m-%d %H:%M")
+        .to_string()
+}

@@ -1,0 +1,235 @@
+//! When each domain wants the library: its windows (from the configuration and from its
+//! NetBackup policies) turned into dated occurrences in the host's local time.
+//!
+//! A window is wall-clock time, as in NetBackup. On a daylight-saving day a window keeps its
+//! wall-clock start and end: a start that falls in the hour skipped in spring moves to the first
+//! minute that exists after it, and a time in the hour repeated in autumn means its first
+//! occurrence. A window across the change is therefore an hour shorter or longer in real time.
+
+use crate::config::Config;
+use crate::exec::Runner;
+use crate::netbackup::{self, NetBackup};
+use crate::window::Window;
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
+
+/// One dated opening of a domain's window.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Occurrence {
+    pub domain: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub window: String,
+}
+
+/// The local wall-clock time `naive` as an instant (see the module notes for DST).
+fn resolve<Tz: TimeZone>(tz: &Tz, naive: NaiveDateTime) -> DateTime<Utc> {
+    let mut t = naive;
+    for _ in 0..=180 {
+        match tz.from_local_datetime(&t) {
+            LocalResult::Single(x) => return x.with_timezone(&Utc),
+            LocalResult::Ambiguous(first, _) => return first.with_timezone(&Utc),
+            LocalResult::None => t += Duration::minutes(1),
+        }
+    }
+    Utc.from_utc_datetime(&naive)
+}
+
+/// Every occurrence of `windows` that overlaps `[from, to)`, sorted by start, overlapping
+/// occurrences merged.
+pub fn occurrences<Tz: TimeZone>(
+    domain: &str,
+    windows: &[Window],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    tz: &Tz,
+) -> Vec<Occurrence> {
+    let first = from.with_timezone(tz).date_naive() - Duration::days(8);
+    let last = to.with_timezone(tz).date_naive() + Duration::days(1);
+    let mut found = Vec::new();
+    let mut date = first;
+    while date <= last {
+        let weekday = date.weekday().num_days_from_monday();
+        for w in windows {
+            for (open, length) in w.openings() {
+                if open / crate::window::MINUTES_PER_DAY != weekday {
+                    continue;
+                }
+                let start_naive = date.and_hms_opt(0, 0, 0).expect("midnight exists")
+                    + Duration::minutes(i64::from(open % crate::window::MINUTES_PER_DAY));
+                let end_naive = start_naive + Duration::minutes(i64::from(length));
+                let (start, end) = (resolve(tz, start_naive), resolve(tz, end_naive));
+                if end > from && start < to && end > start {
+                    found.push(Occurrence {
+                        domain: domain.into(),
+                        start,
+                        end,
+                        window: w.to_string(),
+                    });
+                }
+            }
+        }
+        date += Duration::days(1);
+    }
+    found.sort_by_key(|o| o.start);
+    let mut merged: Vec<Occurrence> = Vec::new();
+    for o in found {
+        match merged.last_mut() {
+            Some(prev) if o.start <= prev.end => {
+                if o.end > prev.end {
+                    prev.end = o.end;
+                    prev.window = format!("{} + {}", prev.window, o.window);
+                }
+            }
+            _ => merged.push(o),
+        }
+    }
+    merged
+}
+
+/// A domain's windows: the configured ones and those of its NetBackup policies.
+pub fn windows(
+    config: &Config,
+    domain: &str,
+    runner: &dyn Runner,
+) -> Result<Vec<Window>, crate::Error> {
+    let Some(d) = config.domains.get(domain) else {
+        return Ok(Vec::new());
+    };
+    let mut all = d.windows.clone();
+    for policy in &d.policies {
+        let cmd = NetBackup::new(config).policy(policy);
+        let out = runner.run_ok(&cmd)?;
+        let found = netbackup::parse_policy_windows(&out.stdout).map_err(|reason| {
+            crate::exec::ExecError::Unexpected {
+                command: cmd.to_string(),
+                reason,
+                output: out.clone(),
+            }
+        })?;
+        all.extend(found);
+    }
+    Ok(all)
+}
+
+/// The occurrence that makes `domain` want the library now: `start - lead <= now < end`.
+pub fn wanted(
+    occurrences: &[Occurrence],
+    now: DateTime<Utc>,
+    lead: Duration,
+) -> Option<&Occurrence> {
+    occurrences
+        .iter()
+        .find(|o| o.start - lead <= now && now < o.end)
+}
+
+/// The latest occurrence that has ended by `now`.
+pub fn last_ended(occurrences: &[Occurrence], now: DateTime<Utc>) -> Option<&Occurrence> {
+    occurrences
+        .iter()
+        .filter(|o| o.end <= now)
+        .max_by_key(|o| o.end)
+}
+
+/// Pairs of occurrences of different domains that overlap.
+pub fn overlaps(all: &[Occurrence]) -> Vec<(&Occurrence, &Occurrence)> {
+    let mut found = Vec::new();
+    for (i, a) in all.iter().enumerate() {
+        for b in &all[i + 1..] {
+            if a.domain != b.domain && a.start < b.end && b.start < a.end {
+                found.push((a, b));
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::FixedOffset;
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+    }
+
+    #[test]
+    fn occurrences_cross_midnight_and_merge() {
+        let w = vec![
+            Window::parse("Mon-Sun 20:00-01:00").unwrap(),
+            Window::parse("Wed 23:00-02:00").unwrap(),
+        ];
+        let occ = occurrences(
+            "m",
+            &w,
+            utc(2026, 11, 25, 0, 0),
+            utc(2026, 11, 27, 0, 0),
+            &Utc,
+        );
+        let spans: Vec<(DateTime<Utc>, DateTime<Utc>)> =
+            occ.iter().map(|o| (o.start, o.end)).collect();
+        assert_eq!(
+            spans,
+            vec![
+                (utc(2026, 11, 24, 20, 0), utc(2026, 11, 25, 1, 0)),
+                (utc(2026, 11, 25, 20, 0), utc(2026, 11, 26, 2, 0)),
+                (utc(2026, 11, 26, 20, 0), utc(2026, 11, 27, 1, 0)),
+            ]
+        );
+        assert!(occ[1].window.contains("Wed 23:00-02:00"));
+    }
+
+    #[test]
+    fn wanted_includes_the_lead_and_last_ended() {
+        let w = vec![Window::parse("Mon-Sun 02:00-07:00").unwrap()];
+        let occ = occurrences(
+            "f",
+            &w,
+            utc(2026, 11, 25, 0, 0),
+            utc(2026, 11, 26, 0, 0),
+            &Utc,
+        );
+        let lead = Duration::minutes(30);
+        assert!(wanted(&occ, utc(2026, 11, 25, 1, 29), lead).is_none());
+        assert!(wanted(&occ, utc(2026, 11, 25, 1, 30), lead).is_some());
+        assert!(wanted(&occ, utc(2026, 11, 25, 7, 0), lead).is_none());
+        assert_eq!(
+            last_ended(&occ, utc(2026, 11, 25, 8, 0)).unwrap().end,
+            utc(2026, 11, 25, 7, 0)
+        );
+    }
+
+    #[test]
+    fn local_time_zone_offsets_apply() {
+        let tz = FixedOffset::east_opt(3600).unwrap();
+        let w = vec![Window::parse("Wed 22:00-23:00").unwrap()];
+        let occ = occurrences(
+            "m",
+            &w,
+            utc(2026, 11, 25, 0, 0),
+            utc(2026, 11, 26, 0, 0),
+            &tz,
+        );
+        assert_eq!(occ[0].start, utc(2026, 11, 25, 21, 0));
+    }
+
+    #[test]
+    fn overlaps_between_domains_are_found() {
+        let a = occurrences(
+            "a",
+            &[Window::parse("Mon-Sun 20:00-02:00").unwrap()],
+            utc(2026, 11, 25, 0, 0),
+            utc(2026, 11, 26, 0, 0),
+            &Utc,
+        );
+        let b = occurrences(
+            "b",
+            &[Window::parse("Mon-Sun 01:00-07:00").unwrap()],
+            utc(2026, 11, 25, 0, 0),
+            utc(2026, 11, 26, 0, 0),
+            &Utc,
+        );
+        let mut all = [a, b].concat();
+        all.sort_by_key(|o| o.start);
+        assert!(!overlaps(&all).is_empty());
+    }
+}
