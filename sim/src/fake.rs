@@ -26,6 +26,7 @@ pub const DOMAIN_COMMANDS: &[&str] = &[
     "netbackup-stop",
     "netbackup-start",
     "kill",
+    "bppllist",
 ];
 pub const CONTROLLER_COMMANDS: &[&str] = &["showusage", "addboard", "deleteboard"];
 
@@ -223,6 +224,12 @@ fn run(call: &Call, platform: &Platform) -> Reply {
         "netbackup-stop" => netbackup_stop(call, platform),
         "netbackup-start" => netbackup_start(call, platform),
         "kill" => kill(call),
+        "bppllist" => Ok(crate::policies::bppllist(
+            call.site,
+            &call.host,
+            &call.args,
+            |s| call.sleep(s),
+        )),
         "showusage" => showusage(call, platform),
         "deleteboard" => deleteboard(call, platform),
         "addboard" => addboard(call, platform),

@@ -10,5 +10,6 @@ pub mod cli;
 pub mod demo;
 pub mod fake;
 pub mod platform;
+pub mod policies;
 pub mod site;
 pub mod timing;

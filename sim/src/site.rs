@@ -168,6 +168,23 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
         for name in DOMAIN_COMMANDS {
             link(&bin, name)?;
         }
+        let policies = site.domain_dir(d).join("policies");
+        mk(&policies)?;
+        let n = options.domains.iter().position(|x| x == d).unwrap_or(0);
+        if let Some(w) = WINDOWS.get(n) {
+            let hm = |t: &str| -> (u32, u32) {
+                let (h, m) = t.split_once(':').unwrap_or(("0", "0"));
+                (h.parse().unwrap_or(0), m.parse().unwrap_or(0))
+            };
+            let (start, end) = w
+                .rsplit_once(' ')
+                .map(|(_, r)| r)
+                .and_then(|r| r.split_once('-'))
+                .unwrap_or(("00:00", "00:00"));
+            for (name, text) in crate::policies::policies(d, hm(start), hm(end)) {
+                std::fs::write(policies.join(&name), text).map_err(|e| format!("{name}: {e}"))?;
+            }
+        }
         let text = config_text(&dir, d, options);
         std::fs::write(site.config_path(d), text)
             .map_err(|e| format!("{}: {e}", site.config_path(d).display()))?;
@@ -237,10 +254,11 @@ fn config_text(dir: &Path, domain: &str, o: &InitOptions) -> String {
         c("deleteboard")
     ));
     t.push_str(&format!(
-        "\n[netbackup]\nvmoprcmd = {}\nbpdbjobs = {}\nbpps = {}\nstop = [{}, \"stop\"]\nstart = [{}, \"start\"]\n",
+        "\n[netbackup]\nvmoprcmd = {}\nbpdbjobs = {}\nbpps = {}\nbppllist = {}\nstop = [{}, \"stop\"]\nstart = [{}, \"start\"]\n",
         b("vmoprcmd"),
         b("bpdbjobs"),
         b("bpps"),
+        b("bppllist"),
         b("netbackup-stop"),
         b("netbackup-start")
     ));

@@ -305,3 +305,79 @@ impl Drop for SimSite {
         self.kill_strays();
     }
 }
+
+impl SimSite {
+    /// Rewrites `domain`'s configuration.
+    pub fn edit_config(&self, domain: &str, edit: impl FnOnce(String) -> String) {
+        let path = self.config(domain);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, edit(text)).unwrap();
+    }
+
+    /// Sets `domain`'s windows (a TOML list, e.g. `["Mon-Sun 00:00-24:00"]`).
+    pub fn set_windows(&self, domain: &str, list: &str) {
+        for d in ["marmaduke", "flinstones"] {
+            self.edit_config(d, |text| {
+                let mut in_domain = false;
+                text.lines()
+                    .map(|l| {
+                        if l.starts_with("[domains.") {
+                            in_domain = l == format!("[domains.{domain}]");
+                        }
+                        if in_domain && l.starts_with("windows = ") {
+                            format!("windows = {list}")
+                        } else {
+                            l.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    + "\n"
+            });
+        }
+    }
+
+    /// Waits until `check` holds, at most `secs` seconds.
+    pub fn wait_for(&self, secs: u64, what: &str, check: impl Fn(&SimSite) -> bool) {
+        let start = std::time::Instant::now();
+        while !check(self) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(secs),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// A directory of links named like NetBackup's notify scripts, pointing at ftl-notify.
+pub struct HookDir {
+    pub dir: assert_fs::TempDir,
+}
+
+impl HookDir {
+    pub fn new() -> HookDir {
+        let dir = assert_fs::TempDir::new().unwrap();
+        HookDir { dir }
+    }
+
+    /// The hook `name` (a link to ftl-notify), run with FTL_CONFIG set to `config`.
+    pub fn hook(&self, name: &str, config: &Path) -> Command {
+        let link = self.dir.path().join(name);
+        if !link.exists() {
+            std::os::unix::fs::symlink(bin("ftl-notify"), &link).unwrap();
+        }
+        let mut c = Command::new(&link);
+        c.env_clear();
+        c.env("PATH", "/usr/bin:/bin");
+        c.env("FTL_CONFIG", config);
+        c.stdin(std::process::Stdio::null());
+        c
+    }
+}
+
+impl Default for HookDir {
+    fn default() -> Self {
+        HookDir::new()
+    }
+}
