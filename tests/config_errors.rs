@@ -8,61 +8,21 @@ type Breaker = Box<dyn Fn(String) -> String>;
 /// (what is wrong, how to break the minimal file, the key the message must name)
 fn cases() -> Vec<(&'static str, Breaker, &'static str)> {
     vec![
-        (
-            "unknown top-level key",
-            Box::new(|c| format!("colour = \"blue\"\n{c}")),
-            "colour",
-        ),
-        (
-            "unknown key in a table",
-            Box::new(|c| c.replace("[ledger]\n", "[ledger]\ndri = \"/x\"\n")),
-            "ledger.dri",
-        ),
-        (
-            "missing ledger.dir",
-            Box::new(|c| c.replace("[ledger]\ndir", "[ledger]\n#dir")),
-            "ledger.dir",
-        ),
-        (
-            "missing library.name",
-            Box::new(|c| c.replace("name = \"L3500\"", "")),
-            "library.name",
-        ),
-        (
-            "missing [controller]",
-            Box::new(|c| c.replace("[controller]\nprofile = \"starfire\"\n", "")),
-            "controller",
-        ),
-        (
-            "wrong type",
-            Box::new(|c| c.replace("id = 7", "id = \"seven\"")),
-            "board.id",
-        ),
-        (
-            "negative board id",
-            Box::new(|c| c.replace("id = 7", "id = -1")),
-            "board.id",
-        ),
-        (
-            "duplicate drive index",
-            Box::new(|c| c.replace("index = 1", "index = 0")),
-            "drives[1].index",
-        ),
-        (
-            "relative device path",
-            Box::new(|c| c.replace("\"/dev/rmt/1\"", "\"rmt/1\"")),
-            "drives[1].device",
-        ),
+        ("unknown top-level key", Box::new(|c| format!("colour = \"blue\"\n{c}")), "colour"),
+        ("unknown key in a table", Box::new(|c| c.replace("[ledger]\n", "[ledger]\ndri = \"/x\"\n")), "ledger.dri"),
+        ("missing ledger.dir", Box::new(|c| c.replace("[ledger]\ndir", "[ledger]\n#dir")), "ledger.dir"),
+        ("missing library.name", Box::new(|c| c.replace("name = \"L3500\"", "")), "library.name"),
+        ("missing [controller]", Box::new(|c| c.replace("[controller]\nprofile = \"starfire\"\n", "")), "controller"),
+        ("wrong type", Box::new(|c| c.replace("id = 7", "id = \"seven\"")), "board.id"),
+        ("negative board id", Box::new(|c| c.replace("id = 7", "id = -1")), "board.id"),
+        ("duplicate drive index", Box::new(|c| c.replace("index = 1", "index = 0")), "drives[1].index"),
+        ("relative device path", Box::new(|c| c.replace("\"/dev/rmt/1\"", "\"rmt/1\"")), "drives[1].device"),
         (
             "window that does not parse",
             Box::new(|c| c.replace("Mon-Sun 02:00-07:00", "Mon-Sun 2am-7am")),
             "domains.flinstones.windows[0]",
         ),
-        (
-            "domain not declared",
-            Box::new(|c| c.replace("domain = \"marmaduke\"", "domain = \"barney\"")),
-            "domain",
-        ),
+        ("domain not declared", Box::new(|c| c.replace("domain = \"marmaduke\"", "domain = \"barney\"")), "domain"),
         (
             "empty drive list",
             Box::new(|c| {
@@ -72,16 +32,8 @@ fn cases() -> Vec<(&'static str, Breaker, &'static str)> {
             }),
             "drives",
         ),
-        (
-            "duration without unit",
-            Box::new(|c| format!("{c}[timeouts]\nrewind = \"10\"\n")),
-            "timeouts.rewind",
-        ),
-        (
-            "relative ledger dir",
-            Box::new(|c| c.replace("dir = \"/", "dir = \"")),
-            "ledger.dir",
-        ),
+        ("duration without unit", Box::new(|c| format!("{c}[timeouts]\nrewind = \"10\"\n")), "timeouts.rewind"),
+        ("relative ledger dir", Box::new(|c| c.replace("dir = \"/", "dir = \"")), "ledger.dir"),
         (
             "unknown controller profile",
             Box::new(|c| c.replace("profile = \"starfire\"", "profile = \"sunfire\"")),
@@ -92,31 +44,14 @@ fn cases() -> Vec<(&'static str, Breaker, &'static str)> {
             Box::new(|c| format!("{c}[netbackup]\nvmoprcmd = \"vmoprcmd\"\n")),
             "netbackup.vmoprcmd",
         ),
-        (
-            "empty stop command",
-            Box::new(|c| format!("{c}[netbackup]\nstop = []\n")),
-            "netbackup.stop",
-        ),
+        ("empty stop command", Box::new(|c| format!("{c}[netbackup]\nstop = []\n")), "netbackup.stop"),
         (
             "host in two domains",
-            Box::new(|c| {
-                c.replace(
-                    "[domains.flinstones]\n",
-                    "[domains.flinstones]\nhosts = [\"marmaduke\"]\n",
-                )
-            }),
+            Box::new(|c| c.replace("[domains.flinstones]\n", "[domains.flinstones]\nhosts = [\"marmaduke\"]\n")),
             "domains.marmaduke.hosts",
         ),
-        (
-            "bad domain name",
-            Box::new(|c| c.replace("[domains.flinstones]", "[domains.\"fl/in\"]")),
-            "domains.fl/in",
-        ),
-        (
-            "zero timeout",
-            Box::new(|c| format!("{c}[timeouts]\naddboard = \"0s\"\n")),
-            "timeouts.addboard",
-        ),
+        ("bad domain name", Box::new(|c| c.replace("[domains.flinstones]", "[domains.\"fl/in\"]")), "domains.fl/in"),
+        ("zero timeout", Box::new(|c| format!("{c}[timeouts]\naddboard = \"0s\"\n")), "timeouts.addboard"),
         (
             "boolean of the wrong type",
             Box::new(|c| format!("{c}[hooks]\nfail_job_when_elsewhere = \"yes\"\n")),
@@ -124,12 +59,7 @@ fn cases() -> Vec<(&'static str, Breaker, &'static str)> {
         ),
         (
             "windows not a list",
-            Box::new(|c| {
-                c.replace(
-                    "windows = [\"Mon-Sun 20:00-01:00\"]",
-                    "windows = \"Mon-Sun 20:00-01:00\"",
-                )
-            }),
+            Box::new(|c| c.replace("windows = [\"Mon-Sun 20:00-01:00\"]", "windows = \"Mon-Sun 20:00-01:00\"")),
             "domains.marmaduke.windows",
         ),
         (
@@ -150,20 +80,9 @@ fn every_bad_configuration_exits_2_naming_the_file_and_the_key() {
         site.write_config(&text);
         let out = run(site.cmd("ftl-status").arg("--json"));
         let err = stderr(&out);
-        assert_eq!(
-            code(&out),
-            2,
-            "{what}: expected exit 2, got {}: {err}",
-            code(&out)
-        );
-        assert!(
-            err.contains(&site.config().display().to_string()),
-            "{what}: the file is not named: {err}"
-        );
-        assert!(
-            err.contains(&format!("`{key}`")),
-            "{what}: the key `{key}` is not named: {err}"
-        );
+        assert_eq!(code(&out), 2, "{what}: expected exit 2, got {}: {err}", code(&out));
+        assert!(err.contains(&site.config().display().to_string()), "{what}: the file is not named: {err}");
+        assert!(err.contains(&format!("`{key}`")), "{what}: the key `{key}` is not named: {err}");
         assert!(stdout(&out).is_empty(), "{what}: nothing on stdout");
     }
 }
@@ -175,34 +94,22 @@ fn syntax_errors_and_missing_files_name_the_file() {
     let out = run(site.cmd("ftl-status"));
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains(&site.config().display().to_string())
-            && stderr(&out).contains("line 1"),
+        stderr(&out).contains(&site.config().display().to_string()) && stderr(&out).contains("line 1"),
         "{}",
         stderr(&out)
     );
     let out = run(cmd("ftl-status").args(["--config", "/nonexistent/ftl.toml"]));
     assert_eq!(code(&out), 2);
-    assert!(
-        stderr(&out).contains("/nonexistent/ftl.toml"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("/nonexistent/ftl.toml"), "{}", stderr(&out));
 }
 
 #[test]
 fn every_problem_is_reported_at_once() {
     let site = MiniSite::new();
-    let text = minimal_config(&site.ledger())
-        .replace("id = 7", "id = \"x\"")
-        .replace("\"/dev/rmt/1\"", "\"rmt1\"");
+    let text = minimal_config(&site.ledger()).replace("id = 7", "id = \"x\"").replace("\"/dev/rmt/1\"", "\"rmt1\"");
     site.write_config(&text);
     let err = stderr(&run(site.cmd("ftl-status")));
-    assert!(
-        err.contains("2 problems")
-            && err.contains("`board.id`")
-            && err.contains("`drives[1].device`"),
-        "{err}"
-    );
+    assert!(err.contains("2 problems") && err.contains("`board.id`") && err.contains("`drives[1].device`"), "{err}");
 }
 
 #[test]
@@ -211,8 +118,5 @@ fn the_example_configuration_is_valid() {
     let config = ftl::config::Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.drives.len(), 7);
     assert_eq!(config.board.id, 7);
-    assert_eq!(
-        config.domains.keys().collect::<Vec<_>>(),
-        vec!["flinstones", "marmaduke"]
-    );
+    assert_eq!(config.domains.keys().collect::<Vec<_>>(), vec!["flinstones", "marmaduke"]);
 }

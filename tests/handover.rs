@@ -26,10 +26,7 @@ fn assert_healthy_owner(site: &SimSite, domain: &str) {
     let d = &p["domains"][domain];
     assert_eq!(d["netbackup"], "running", "{d}");
     assert_eq!(d["sg"], "loaded", "{d}");
-    assert!(
-        d["control"].as_array().unwrap().iter().all(|c| c == "UP"),
-        "{d}"
-    );
+    assert!(d["control"].as_array().unwrap().iter().all(|c| c == "UP"), "{d}");
     let l = site.ledger(domain);
     assert_eq!(l["state"], "owned", "{l}");
     assert_eq!(l["owner"], domain, "{l}");
@@ -52,38 +49,25 @@ fn release_then_acquire_moves_the_library_and_journals_every_step() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["steps"].as_array().unwrap().len(), 5);
     assert_healthy_owner(&site, "flinstones");
-    assert_eq!(
-        site.ledger("flinstones")["epoch"].as_u64().unwrap(),
-        before + 12
-    );
+    assert_eq!(site.ledger("flinstones")["epoch"].as_u64().unwrap(), before + 12);
     // The journal: contiguous epochs, every step begun, and each step's duration recorded.
     let journal = site.journal();
-    let epochs: Vec<u64> = journal
-        .iter()
-        .map(|e| e["epoch"].as_u64().unwrap())
-        .collect();
+    let epochs: Vec<u64> = journal.iter().map(|e| e["epoch"].as_u64().unwrap()).collect();
     assert_eq!(epochs, (1..=before + 12).collect::<Vec<_>>());
     for id in ["R1", "R2", "R3", "R4", "R5", "A1", "A2", "A3", "A4", "A5"] {
         assert!(
-            journal
-                .iter()
-                .any(|e| e["event"].as_str().unwrap().contains(&format!(" {id} "))),
+            journal.iter().any(|e| e["event"].as_str().unwrap().contains(&format!(" {id} "))),
             "{id} not journaled"
         );
-        let timed = journal.iter().any(|e| {
-            e["detail"]["completed"]["id"] == id
-                && e["detail"]["completed"]["secs"].as_f64().is_some()
-        });
+        let timed = journal
+            .iter()
+            .any(|e| e["detail"]["completed"]["id"] == id && e["detail"]["completed"]["secs"].as_f64().is_some());
         assert!(timed, "{id} has no duration in the journal");
     }
     let finish = journal.last().unwrap();
     assert_eq!(finish["event"], "finish");
     assert_eq!(finish["detail"]["steps"].as_array().unwrap().len(), 5);
-    assert_eq!(
-        site.platform()["domains"]["marmaduke"]["netbackup"],
-        "stopped",
-        "R6 is off by default"
-    );
+    assert_eq!(site.platform()["domains"]["marmaduke"]["netbackup"], "stopped", "R6 is off by default");
 }
 
 #[test]
@@ -107,23 +91,10 @@ fn dry_runs_change_nothing_and_print_every_command() {
     let out = acquire(&site, "flinstones", &["--dry-run", "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<&str> = plan["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = plan["steps"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec!["A0", "A1", "A2", "A3", "A4", "A5", "A6"]);
-    assert_eq!(
-        site.snapshot(),
-        before,
-        "a dry run changed the platform or the ledger"
-    );
-    assert_eq!(
-        site.count_calls("bpdbjobs") + site.count_calls("showusage"),
-        0,
-        "a dry run runs nothing"
-    );
+    assert_eq!(site.snapshot(), before, "a dry run changed the platform or the ledger");
+    assert_eq!(site.count_calls("bpdbjobs") + site.count_calls("showusage"), 0, "a dry run runs nothing");
 }
 
 #[test]
@@ -133,10 +104,7 @@ fn acquire_while_another_domain_owns_exits_3_or_waits_for_the_release() {
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert!(stderr(&out).contains("marmaduke"), "{}", stderr(&out));
     let l = site.ledger("marmaduke");
-    assert_eq!(
-        l["requests"][0]["domain"], "flinstones",
-        "the request is recorded"
-    );
+    assert_eq!(l["requests"][0]["domain"], "flinstones", "the request is recorded");
     let waiter = site
         .ftl("flinstones", "ftl-acquire")
         .args(["--wait", "60s"])
@@ -149,13 +117,7 @@ fn acquire_while_another_domain_owns_exits_3_or_waits_for_the_release() {
     let out = waiter.wait_with_output().unwrap();
     assert_eq!(code(&out), 0, "the waiting acquire: {}", stderr(&out));
     assert_healthy_owner(&site, "flinstones");
-    assert!(
-        site.ledger("flinstones")["requests"]
-            .as_array()
-            .unwrap()
-            .is_empty(),
-        "the request is fulfilled"
-    );
+    assert!(site.ledger("flinstones")["requests"].as_array().unwrap().is_empty(), "the request is fulfilled");
 }
 
 #[test]
@@ -165,12 +127,7 @@ fn nothing_to_do_exits_0() {
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).contains("already owns"));
     let out = release(&site, "flinstones", &[]);
-    assert_eq!(
-        code(&out),
-        3,
-        "a domain that does not own cannot release: {}",
-        stderr(&out)
-    );
+    assert_eq!(code(&out), 3, "a domain that does not own cannot release: {}", stderr(&out));
     assert_eq!(code(&release(&site, "marmaduke", &[])), 0);
     let out = release(&site, "marmaduke", &[]);
     assert_eq!(code(&out), 0);
@@ -184,19 +141,10 @@ fn an_active_job_refuses_with_4_and_changes_nothing() {
     let before = site.snapshot();
     let out = release(&site, "marmaduke", &[]);
     assert_eq!(code(&out), 4, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("1 active: job 1300"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("1 active: job 1300"), "{}", stderr(&out));
     assert_eq!(site.snapshot(), before);
     let out = release(&site, "marmaduke", &["--if-idle"]);
-    assert_eq!(
-        code(&out),
-        0,
-        "--if-idle does nothing and succeeds: {}",
-        stderr(&out)
-    );
+    assert_eq!(code(&out), 0, "--if-idle does nothing and succeeds: {}", stderr(&out));
     assert!(stdout(&out).contains("not idle"));
     assert_eq!(site.snapshot(), before);
 }
@@ -205,37 +153,21 @@ fn an_active_job_refuses_with_4_and_changes_nothing() {
 fn a_drive_stuck_away_from_bot_rolls_back_and_names_the_drive() {
     let site = SimSite::new();
     let p = site.platform();
-    let stuck = p["drives"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["at_bot"] == false && d["tape"] == true)
-        .unwrap()["index"]
+    let stuck = p["drives"].as_array().unwrap().iter().find(|d| d["at_bot"] == false && d["tape"] == true).unwrap()
+        ["index"]
         .as_u64()
         .unwrap();
     assert_eq!(code(&site.sim(&["fault", &format!("bot:{stuck}")])), 0);
     let out = release(&site, "marmaduke", &[]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(
-        err.contains(&format!("drive {stuck} (/dev/rmt/{stuck}) is not at BOT")),
-        "{err}"
-    );
+    assert!(err.contains(&format!("drive {stuck} (/dev/rmt/{stuck}) is not at BOT")), "{err}");
     assert!(err.contains("mt status says `file no="), "{err}");
     assert!(err.contains("rolled back"), "{err}");
     assert_healthy_owner(&site, "marmaduke");
     let l = site.ledger("marmaduke");
-    assert!(
-        l["last_error"]["step"].as_str().unwrap().starts_with("R3"),
-        "{l}"
-    );
-    assert!(
-        l["last_error"]["command"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("mt -f /dev/rmt/{stuck} status")),
-        "{l}"
-    );
+    assert!(l["last_error"]["step"].as_str().unwrap().starts_with("R3"), "{l}");
+    assert!(l["last_error"]["command"].as_str().unwrap().contains(&format!("mt -f /dev/rmt/{stuck} status")), "{l}");
 }
 
 #[test]
@@ -246,16 +178,9 @@ fn a_hung_command_fails_after_its_timeout_and_is_named() {
     let start = Instant::now();
     let out = release(&site, "marmaduke", &[]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(
-        start.elapsed() < Duration::from_secs(15),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(15), "took {:?}", start.elapsed());
     let err = stderr(&out);
-    assert!(
-        err.contains("modunload -i 141` did not finish within 1s and was killed"),
-        "{err}"
-    );
+    assert!(err.contains("modunload -i 141` did not finish within 1s and was killed"), "{err}");
     assert_healthy_owner(&site, "marmaduke");
 }
 
@@ -266,19 +191,11 @@ fn the_controller_down_refuses_at_the_precheck_and_loses_nothing() {
     let before = site.snapshot();
     let out = release(&site, "marmaduke", &[]);
     assert_eq!(code(&out), 4, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("Connection refused"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("Connection refused"), "{}", stderr(&out));
     assert_eq!(site.snapshot(), before);
     let out = run(site.ftl("marmaduke", "ftl-status").arg("--check"));
     assert_eq!(code(&out), 4);
-    assert!(
-        stdout(&out).contains("[FAIL] controller agrees with the ledger"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("[FAIL] controller agrees with the ledger"), "{}", stdout(&out));
 }
 
 #[test]
@@ -287,11 +204,7 @@ fn a_failed_detach_with_the_board_still_here_rolls_back() {
     assert_eq!(code(&site.sim(&["fault", "fail:deleteboard"])), 0);
     let out = release(&site, "marmaduke", &[]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("drain failed") && stderr(&out).contains("rolled back"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("drain failed") && stderr(&out).contains("rolled back"), "{}", stderr(&out));
     assert_healthy_owner(&site, "marmaduke");
 }
 
@@ -312,11 +225,7 @@ fn a_bound_thread_is_refused_by_the_precheck() {
     let before = site.snapshot();
     let out = release(&site, "marmaduke", &[]);
     assert_eq!(code(&out), 4, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("process 4242 is bound to board processor 29"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("process 4242 is bound to board processor 29"), "{}", stderr(&out));
     assert_eq!(site.snapshot(), before);
 }
 
@@ -349,30 +258,20 @@ fn a_process_killed_in_any_step_is_resumed_by_the_rerun() {
     ];
     for (op, step, hang) in cases {
         let site = SimSite::new();
-        let (domain, binary) = if op == "release" {
-            ("marmaduke", "ftl-release")
-        } else {
-            ("flinstones", "ftl-acquire")
-        };
+        let (domain, binary) =
+            if op == "release" { ("marmaduke", "ftl-release") } else { ("flinstones", "ftl-acquire") };
         if op == "acquire" {
             assert_eq!(code(&release(&site, "marmaduke", &[])), 0);
         }
         assert_eq!(code(&site.sim(&["fault", &format!("hang:{hang}")])), 0);
-        let mut child = site
-            .ftl(domain, binary)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = site.ftl(domain, binary).stderr(std::process::Stdio::null()).spawn().unwrap();
         let start = Instant::now();
         loop {
             let l = site.ledger(domain);
             if l["step"]["id"] == step {
                 break;
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "{op} never reached {step}: {l}"
-            );
+            assert!(start.elapsed() < Duration::from_secs(20), "{op} never reached {step}: {l}");
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -380,23 +279,11 @@ fn a_process_killed_in_any_step_is_resumed_by_the_rerun() {
         child.wait().unwrap();
         site.kill_strays();
         let l = site.ledger(domain);
-        assert_eq!(
-            l["step"]["id"], step,
-            "{op}: the ledger names the step it died in"
-        );
+        assert_eq!(l["step"]["id"], step, "{op}: the ledger names the step it died in");
         assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
         let out = run(site.ftl(domain, binary));
-        assert_eq!(
-            code(&out),
-            0,
-            "{op} {step}: the rerun failed: {}",
-            stderr(&out)
-        );
-        assert!(
-            stderr(&out).contains(&format!("resuming the {op} at {step}")),
-            "{}",
-            stderr(&out)
-        );
+        assert_eq!(code(&out), 0, "{op} {step}: the rerun failed: {}", stderr(&out));
+        assert!(stderr(&out).contains(&format!("resuming the {op} at {step}")), "{}", stderr(&out));
         if op == "acquire" {
             assert_healthy_owner(&site, "flinstones");
         } else {
@@ -412,11 +299,7 @@ fn a_process_killed_in_any_step_is_resumed_by_the_rerun() {
 fn a_forced_takeover_from_a_dead_holder() {
     let site = SimSite::new();
     assert_eq!(code(&site.sim(&["fault", "hang:deleteboard"])), 0);
-    let mut child = site
-        .ftl("marmaduke", "ftl-release")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = site.ftl("marmaduke", "ftl-release").stderr(std::process::Stdio::null()).spawn().unwrap();
     let start = Instant::now();
     while site.ledger("marmaduke")["step"]["id"] != "R5" {
         assert!(start.elapsed() < Duration::from_secs(20));
@@ -428,36 +311,13 @@ fn a_forced_takeover_from_a_dead_holder() {
     site.kill_strays();
     assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
     let out = acquire(&site, "flinstones", &[]);
-    assert_eq!(
-        code(&out),
-        3,
-        "without --force the holder's record is respected: {}",
-        stderr(&out)
-    );
-    let out = acquire(
-        &site,
-        "flinstones",
-        &[
-            "--force",
-            "--reason",
-            "marmaduke panicked during the detach",
-        ],
-    );
+    assert_eq!(code(&out), 3, "without --force the holder's record is respected: {}", stderr(&out));
+    let out = acquire(&site, "flinstones", &["--force", "--reason", "marmaduke panicked during the detach"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_healthy_owner(&site, "flinstones");
-    let forced = site
-        .journal()
-        .into_iter()
-        .find(|e| e["event"] == "forced")
-        .expect("the takeover is journaled");
-    assert_eq!(
-        forced["detail"]["forced"]["reason"],
-        "marmaduke panicked during the detach"
-    );
-    assert!(
-        forced["detail"]["forced"]["user"].is_string()
-            && forced["detail"]["forced"]["host"].is_string()
-    );
+    let forced = site.journal().into_iter().find(|e| e["event"] == "forced").expect("the takeover is journaled");
+    assert_eq!(forced["detail"]["forced"]["reason"], "marmaduke panicked during the detach");
+    assert!(forced["detail"]["forced"]["user"].is_string() && forced["detail"]["forced"]["host"].is_string());
     assert_eq!(forced["detail"]["board_was"], "in domain marmaduke");
 }
 
@@ -467,11 +327,7 @@ fn a_forced_takeover_from_a_dead_holder() {
 fn a_forced_release_for_an_owner_that_cannot() {
     let site = SimSite::new();
     let before = site.ledger("marmaduke");
-    let out = release(
-        &site,
-        "flinstones",
-        &["--force", "--reason", "marmaduke is hung"],
-    );
+    let out = release(&site, "flinstones", &["--force", "--reason", "marmaduke is hung"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("cannot drain"), "{}", stderr(&out));
     assert_eq!(site.ledger("marmaduke"), before, "nothing changed");
@@ -500,11 +356,7 @@ fn a_forced_release_for_an_owner_that_cannot() {
         },
         0,
     );
-    let out = release(
-        &site,
-        "flinstones",
-        &["--force", "--reason", "marmaduke is hung"],
-    );
+    let out = release(&site, "flinstones", &["--force", "--reason", "marmaduke is hung"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(site.ledger("flinstones")["state"], "free");
     assert_eq!(site.board_domain(), None);

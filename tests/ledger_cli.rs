@@ -11,9 +11,7 @@ fn init_then_status_in_text_and_json() {
     let out = run(site.cmd("ftl-status"));
     assert_eq!(code(&out), 6, "no record yet: {}", stderr(&out));
     assert!(stderr(&out).contains("--init-ledger"));
-    let out = run(site
-        .cmd("ftl-status")
-        .args(["--init-ledger", "--owner", "marmaduke"]));
+    let out = run(site.cmd("ftl-status").args(["--init-ledger", "--owner", "marmaduke"]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let out = run(site.cmd("ftl-status").arg("--json"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -23,11 +21,7 @@ fn init_then_status_in_text_and_json() {
     assert_eq!(v["epoch"], 1);
     assert_eq!(v["library"], "L3500");
     let out = run(site.cmd("ftl-status").args(["--history", "5"]));
-    assert!(
-        stdout(&out).contains("owned by marmaduke") && stdout(&out).contains("init"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("owned by marmaduke") && stdout(&out).contains("init"), "{}", stdout(&out));
     let out = run(site.cmd("ftl-status").args(["--init-ledger"]));
     assert_eq!(code(&out), 2, "never overwrites: {}", stderr(&out));
 }
@@ -37,38 +31,17 @@ fn corrupt_variants(good: &str) -> Vec<(&'static str, Vec<u8>)> {
         ("empty", Vec::new()),
         ("truncated", good.as_bytes()[..good.len() / 2].to_vec()),
         ("binary garbage", vec![0, 159, 146, 150, 255, 1, 2, 3, 0x7f]),
-        (
-            "unknown version",
-            good.replace("\"version\": 1", "\"version\": 9")
-                .into_bytes(),
-        ),
-        (
-            "unknown state",
-            good.replace("\"owned\"", "\"borrowed\"").into_bytes(),
-        ),
-        (
-            "negative epoch",
-            good.replace("\"epoch\": 1", "\"epoch\": -1").into_bytes(),
-        ),
-        (
-            "owned without owner",
-            good.replace("\"owner\": \"marmaduke\"", "\"owner\": null")
-                .into_bytes(),
-        ),
+        ("unknown version", good.replace("\"version\": 1", "\"version\": 9").into_bytes()),
+        ("unknown state", good.replace("\"owned\"", "\"borrowed\"").into_bytes()),
+        ("negative epoch", good.replace("\"epoch\": 1", "\"epoch\": -1").into_bytes()),
+        ("owned without owner", good.replace("\"owner\": \"marmaduke\"", "\"owner\": null").into_bytes()),
     ]
 }
 
 #[test]
 fn corrupt_records_exit_6_from_every_binary_and_stay_byte_for_byte() {
     let site = MiniSite::new();
-    assert_eq!(
-        code(&run(site.cmd("ftl-status").args([
-            "--init-ledger",
-            "--owner",
-            "marmaduke"
-        ]))),
-        0
-    );
+    assert_eq!(code(&run(site.cmd("ftl-status").args(["--init-ledger", "--owner", "marmaduke"]))), 0);
     let good = std::fs::read_to_string(site.state()).unwrap();
     for (what, bytes) in corrupt_variants(&good) {
         std::fs::write(site.state(), &bytes).unwrap();
@@ -80,17 +53,8 @@ fn corrupt_records_exit_6_from_every_binary_and_stay_byte_for_byte() {
                 "{what}, {binary}: the file is not named"
             );
             let out = run(site.cmd(binary));
-            assert_eq!(
-                code(&out),
-                6,
-                "{what}, {binary} (no dry run): {}",
-                stderr(&out)
-            );
-            assert_eq!(
-                std::fs::read(site.state()).unwrap(),
-                bytes,
-                "{what}: {binary} changed the file"
-            );
+            assert_eq!(code(&out), 6, "{what}, {binary} (no dry run): {}", stderr(&out));
+            assert_eq!(std::fs::read(site.state()).unwrap(), bytes, "{what}: {binary} changed the file");
         }
     }
 }
@@ -98,14 +62,7 @@ fn corrupt_records_exit_6_from_every_binary_and_stay_byte_for_byte() {
 #[test]
 fn repair_keeps_a_copy_and_yields_a_valid_record() {
     let site = MiniSite::new();
-    assert_eq!(
-        code(&run(site.cmd("ftl-status").args([
-            "--init-ledger",
-            "--owner",
-            "marmaduke"
-        ]))),
-        0
-    );
+    assert_eq!(code(&run(site.cmd("ftl-status").args(["--init-ledger", "--owner", "marmaduke"]))), 0);
     let good = std::fs::read_to_string(site.state()).unwrap();
     for (what, bytes) in corrupt_variants(&good) {
         std::fs::write(site.state(), &bytes).unwrap();
@@ -116,11 +73,7 @@ fn repair_keeps_a_copy_and_yields_a_valid_record() {
             .find_map(|l| l.strip_prefix("ftl-status: the bad record was kept as "))
             .map(str::to_string);
         let copy = copy.unwrap_or_else(|| panic!("{what}: no copy named: {}", stderr(&out)));
-        assert_eq!(
-            std::fs::read(&copy).unwrap(),
-            bytes,
-            "{what}: the copy differs"
-        );
+        assert_eq!(std::fs::read(&copy).unwrap(), bytes, "{what}: the copy differs");
         let out = run(site.cmd("ftl-status").arg("--json"));
         assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -128,26 +81,14 @@ fn repair_keeps_a_copy_and_yields_a_valid_record() {
         assert_eq!(v["owner"], "marmaduke", "{what}");
     }
     let out = run(site.cmd("ftl-status").arg("--repair-ledger"));
-    assert_eq!(
-        code(&out),
-        2,
-        "a valid record is not repaired: {}",
-        stderr(&out)
-    );
+    assert_eq!(code(&out), 2, "a valid record is not repaired: {}", stderr(&out));
 }
 
 /// Status reads state.json only: it answers even when the journal cannot be read at all.
 #[test]
 fn status_does_not_read_the_journal() {
     let site = MiniSite::new();
-    assert_eq!(
-        code(&run(site.cmd("ftl-status").args([
-            "--init-ledger",
-            "--owner",
-            "marmaduke"
-        ]))),
-        0
-    );
+    assert_eq!(code(&run(site.cmd("ftl-status").args(["--init-ledger", "--owner", "marmaduke"]))), 0);
     let journal = site.ledger().join("journal.jsonl");
     std::fs::remove_file(&journal).unwrap();
     std::fs::create_dir(&journal).unwrap();

@@ -11,28 +11,13 @@ const VALID: &[(&str, &[&str])] = &[
     ("session_notify", &[]),
     ("bpstart_notify", &["db1", "daily", "incr", "INCR"]),
     ("bpstart_notify.daily", &["db1", "daily", "incr", "INCR"]),
-    (
-        "bpstart_notify.daily.incr",
-        &["db1", "daily", "incr", "INCR"],
-    ),
+    ("bpstart_notify.daily.incr", &["db1", "daily", "incr", "INCR"]),
     ("bpend_notify", &["db1", "daily", "incr", "INCR", "0"]),
-    (
-        "bpend_notify.daily.incr",
-        &["db1", "daily", "incr", "INCR", "0"],
-    ),
+    ("bpend_notify.daily.incr", &["db1", "daily", "incr", "INCR", "0"]),
     ("backup_exit_notify", &["db1", "daily", "incr", "INCR", "0"]),
-    (
-        "backup_exit_notify",
-        &["db1", "daily", "incr", "INCR", "0", "-1", "1"],
-    ),
-    (
-        "parent_start_notify",
-        &["db1", "daily", "incr", "INCR", "0", "-1"],
-    ),
-    (
-        "parent_end_notify",
-        &["db1", "daily", "incr", "INCR", "0", "-1"],
-    ),
+    ("backup_exit_notify", &["db1", "daily", "incr", "INCR", "0", "-1", "1"]),
+    ("parent_start_notify", &["db1", "daily", "incr", "INCR", "0", "-1"]),
+    ("parent_end_notify", &["db1", "daily", "incr", "INCR", "0", "-1"]),
 ];
 
 const MALFORMED: &[(&str, &[&str])] = &[
@@ -42,22 +27,10 @@ const MALFORMED: &[(&str, &[&str])] = &[
     ("bpstart_notify", &["db1", "daily", "incr", "MONTHLY"]),
     ("bpend_notify", &["db1", "daily", "incr", "INCR"]),
     ("bpend_notify", &["db1", "daily", "incr", "INCR", "failed"]),
-    (
-        "backup_exit_notify",
-        &["db1", "daily", "incr", "INCR", "0", "-1"],
-    ),
-    (
-        "backup_exit_notify",
-        &["db1", "daily", "incr", "INCR", "0", "-1", "yes"],
-    ),
-    (
-        "parent_start_notify",
-        &["db1", "daily", "incr", "INCR", "0"],
-    ),
-    (
-        "parent_end_notify",
-        &["db1", "daily", "incr", "INCR", "0", "s"],
-    ),
+    ("backup_exit_notify", &["db1", "daily", "incr", "INCR", "0", "-1"]),
+    ("backup_exit_notify", &["db1", "daily", "incr", "INCR", "0", "-1", "yes"]),
+    ("parent_start_notify", &["db1", "daily", "incr", "INCR", "0"]),
+    ("parent_end_notify", &["db1", "daily", "incr", "INCR", "0", "s"]),
 ];
 
 fn always_open(site: &SimSite) {
@@ -104,15 +77,9 @@ fn every_hook_name_with_malformed_arguments_exits_2() {
         assert!(stderr(&out).contains(name), "{name}: {}", stderr(&out));
         assert!(out.stdout.is_empty());
     }
-    let out = run(hooks
-        .hook("bpstart_notify.weird", Path::new("/nonexistent/ftl.toml"))
-        .args(["db1", "p", "s", "FULL"]));
-    assert_eq!(
-        code(&out),
-        2,
-        "a missing configuration is a configuration error: {}",
-        stderr(&out)
-    );
+    let out =
+        run(hooks.hook("bpstart_notify.weird", Path::new("/nonexistent/ftl.toml")).args(["db1", "p", "s", "FULL"]));
+    assert_eq!(code(&out), 2, "a missing configuration is a configuration error: {}", stderr(&out));
 }
 
 /// The fast path asks neither the controller nor the journal: the journal is replaced by a FIFO
@@ -124,34 +91,20 @@ fn the_fast_path_makes_no_controller_call_and_does_not_open_the_journal() {
     std::fs::remove_file(&journal).unwrap();
     let c_path = std::ffi::CString::new(journal.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
-    assert_eq!(
-        code(&site.sim(&["fault", "hang:showusage", "hang:bpdbjobs"])),
-        0
-    );
+    assert_eq!(code(&site.sim(&["fault", "hang:showusage", "hang:bpdbjobs"])), 0);
     let hooks = HookDir::new();
-    let mut child = hooks
-        .hook("bpstart_notify", &site.config("marmaduke"))
-        .args(["db1", "p", "s", "FULL"])
-        .spawn()
-        .unwrap();
+    let mut child =
+        hooks.hook("bpstart_notify", &site.config("marmaduke")).args(["db1", "p", "s", "FULL"]).spawn().unwrap();
     let start = std::time::Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the fast path blocked"
-        );
+        assert!(start.elapsed() < Duration::from_secs(10), "the fast path blocked");
         std::thread::sleep(Duration::from_millis(10));
     };
     assert!(status.success());
-    assert_eq!(
-        site.calls().len(),
-        0,
-        "no command at all was run: {:?}",
-        site.calls()
-    );
+    assert_eq!(site.calls().len(), 0, "no command at all was run: {:?}", site.calls());
 }
 
 #[test]
@@ -171,54 +124,25 @@ fn start_hooks_elsewhere_request_and_start_exactly_one_acquire() {
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(3),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(out.stdout.is_empty());
     }
     let l = site.ledger("flinstones");
-    assert_eq!(
-        l["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["domain"] == "flinstones")
-            .count(),
-        1,
-        "{l}"
-    );
+    assert_eq!(l["requests"].as_array().unwrap().iter().filter(|r| r["domain"] == "flinstones").count(), 1, "{l}");
     // marmaduke's window closes: it releases; flinstones' background acquire takes the library.
     site.set_windows("marmaduke", "[]");
-    assert_eq!(
-        code(&run(site.ftl("marmaduke", "ftl-release").arg("--if-idle"))),
-        0
-    );
-    site.wait_for(60, "flinstones to own the library", |s| {
-        s.ledger("flinstones")["owner"] == "flinstones"
-    });
+    assert_eq!(code(&run(site.ftl("marmaduke", "ftl-release").arg("--if-idle"))), 0);
+    site.wait_for(60, "flinstones to own the library", |s| s.ledger("flinstones")["owner"] == "flinstones");
     assert_eq!(site.count_calls("addboard"), 1, "exactly one acquire ran");
-    let begun = site
-        .journal()
-        .iter()
-        .filter(|e| {
-            e["event"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("acquire A1")
-        })
-        .count();
+    let begun =
+        site.journal().iter().filter(|e| e["event"].as_str().unwrap_or_default().starts_with("acquire A1")).count();
     assert_eq!(begun, 1, "exactly one acquire sequence began");
 }
 
 #[test]
 fn start_hooks_can_be_told_not_to_fail_the_job() {
     let site = SimSite::new();
-    site.edit_config("flinstones", |t| {
-        t + "\n[hooks]\nfail_job_when_elsewhere = false\nacquire_wait = \"1s\"\n"
-    });
+    site.edit_config("flinstones", |t| t + "\n[hooks]\nfail_job_when_elsewhere = false\nacquire_wait = \"1s\"\n");
     let hooks = HookDir::new();
     let out = run(hooks.hook("session_start_notify", &site.config("flinstones")));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -230,20 +154,12 @@ fn an_end_hook_outside_the_window_releases_once_idle() {
     site.set_windows("marmaduke", "[]");
     assert_eq!(code(&site.sim(&["job", "marmaduke", "start"])), 0);
     let hooks = HookDir::new();
-    let out = run(hooks
-        .hook("bpend_notify", &site.config("marmaduke"))
-        .args(["db1", "p", "s", "FULL", "0"]));
+    let out = run(hooks.hook("bpend_notify", &site.config("marmaduke")).args(["db1", "p", "s", "FULL", "0"]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        site.ledger("marmaduke")["owner"],
-        "marmaduke",
-        "a job is still active: nothing happens yet"
-    );
+    assert_eq!(site.ledger("marmaduke")["owner"], "marmaduke", "a job is still active: nothing happens yet");
     assert_eq!(code(&site.sim(&["job", "marmaduke", "end"])), 0);
-    site.wait_for(60, "the background release", |s| {
-        s.ledger("marmaduke")["state"] == "free"
-    });
+    site.wait_for(60, "the background release", |s| s.ledger("marmaduke")["state"] == "free");
 }
 
 #[test]
@@ -252,18 +168,10 @@ fn the_sites_own_hook_runs_first_and_its_failure_is_returned() {
     let hooks = HookDir::new();
     let marker = hooks.dir.path().join("ran");
     let script = hooks.dir.path().join("bpstart_notify.ftl-site");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho \"$@\" > {}\nexit ${{SITE_EXIT:-0}}\n",
-            marker.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&script, format!("#!/bin/sh\necho \"$@\" > {}\nexit ${{SITE_EXIT:-0}}\n", marker.display()))
+        .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let out = run(hooks
-        .hook("bpstart_notify", &site.config("marmaduke"))
-        .args(["db1", "p", "s", "FULL"]));
+    let out = run(hooks.hook("bpstart_notify", &site.config("marmaduke")).args(["db1", "p", "s", "FULL"]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "db1 p s FULL\n");
     let out = run(hooks

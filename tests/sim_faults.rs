@@ -18,14 +18,7 @@ fn stop_netbackup(site: &SimSite, domain: &str) {
 fn bot_leaves_the_drive_away_from_bot() {
     let site = SimSite::with_args(&["--speed", "1000", "--seed", "3"]);
     let p = site.platform();
-    let i = p["drives"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["at_bot"] == false)
-        .unwrap()["index"]
-        .as_u64()
-        .unwrap();
+    let i = p["drives"].as_array().unwrap().iter().find(|d| d["at_bot"] == false).unwrap()["index"].as_u64().unwrap();
     assert_eq!(code(&site.sim(&["fault", &format!("bot:{i}")])), 0);
     stop_netbackup(&site, "marmaduke");
     let dev = format!("/dev/rmt/{i}");
@@ -53,17 +46,10 @@ fn bot_leaves_the_drive_away_from_bot() {
 fn hang_never_returns() {
     let site = SimSite::new();
     assert_eq!(code(&site.sim(&["fault", "hang:modinfo"])), 0);
-    let mut child = site
-        .fake("marmaduke", "modinfo")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = site.fake("marmaduke", "modinfo").stdout(std::process::Stdio::null()).spawn().unwrap();
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(1500) {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "a hung command returned"
-        );
+        assert!(child.try_wait().unwrap().is_none(), "a hung command returned");
         std::thread::sleep(Duration::from_millis(100));
     }
     child.kill().unwrap();
@@ -73,10 +59,7 @@ fn hang_never_returns() {
 #[test]
 fn fail_exits_non_zero_with_a_message_and_changes_nothing() {
     let site = SimSite::new();
-    assert_eq!(
-        code(&site.sim(&["fault", "fail:netbackup-stop", "fail:deleteboard"])),
-        0
-    );
+    assert_eq!(code(&site.sim(&["fault", "fail:netbackup-stop", "fail:deleteboard"])), 0);
     let out = run({
         let mut c = site.fake("marmaduke", "netbackup-stop");
         c.arg("stop");
@@ -84,10 +67,7 @@ fn fail_exits_non_zero_with_a_message_and_changes_nothing() {
     });
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("bprdreq"), "{}", stderr(&out));
-    assert_eq!(
-        site.platform()["domains"]["marmaduke"]["netbackup"],
-        "running"
-    );
+    assert_eq!(site.platform()["domains"]["marmaduke"]["netbackup"], "running");
     let out = run({
         let mut c = site.ssp("marmaduke", "deleteboard");
         c.args(["-b", "7"]);
@@ -112,11 +92,7 @@ fn controller_down_fails_every_controller_command_like_ssh() {
             c
         });
         assert_eq!(code(&out), 255, "{name}");
-        assert!(
-            stderr(&out).contains("Connection refused"),
-            "{name}: {}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains("Connection refused"), "{name}: {}", stderr(&out));
     }
     assert_eq!(site.board_domain().as_deref(), Some("marmaduke"));
 }
@@ -169,11 +145,7 @@ fn clear_removes_every_fault_and_unknown_faults_are_refused() {
     for bad in ["bot:99", "hang:rm", "sg-busy:nobody", "meteor"] {
         let out = site.sim(&["fault", bad]);
         assert_eq!(code(&out), 1, "{bad}");
-        assert!(
-            stderr(&out).contains("unknown fault"),
-            "{bad}: {}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains("unknown fault"), "{bad}: {}", stderr(&out));
     }
 }
 
@@ -183,15 +155,7 @@ fn jobs_start_and_end() {
     assert_eq!(code(&site.sim(&["job", "marmaduke", "start"])), 0);
     assert_eq!(site.platform()["domains"]["marmaduke"]["jobs"], 1);
     assert_eq!(code(&site.sim(&["job", "marmaduke", "end"])), 0);
-    assert_eq!(
-        code(&site.sim(&["job", "marmaduke", "end"])),
-        1,
-        "no job to end"
-    );
+    assert_eq!(code(&site.sim(&["job", "marmaduke", "end"])), 1, "no job to end");
     stop_netbackup(&site, "flinstones");
-    assert_eq!(
-        code(&site.sim(&["job", "flinstones", "start"])),
-        1,
-        "no job without NetBackup"
-    );
+    assert_eq!(code(&site.sim(&["job", "flinstones", "start"])), 1, "no job without NetBackup");
 }

@@ -28,21 +28,12 @@ fn mt_status_layouts() {
         stdout(&out),
         "Quantum DLT7000 tape drive:\n   sense key(0x0)= No Additional Sense   residual= 0   retries= 0\n   file no= 0   block no= 0\n"
     );
-    assert_eq!(
-        ftl::os::parse_mt_status(&stdout(&out), ""),
-        Ok(ftl::os::Tape::AtBot)
-    );
+    assert_eq!(ftl::os::parse_mt_status(&stdout(&out), ""), Ok(ftl::os::Tape::AtBot));
     // The last drive of a default site has no tape.
     let out = out_of(&site, "marmaduke", "mt", &["-f", "/dev/rmt/6", "status"]);
     assert_eq!(code(&out), 1);
-    assert_eq!(
-        stderr(&out),
-        "/dev/rmt/6: no tape loaded or drive offline\n"
-    );
-    assert_eq!(
-        ftl::os::parse_mt_status("", &stderr(&out)),
-        Ok(ftl::os::Tape::Empty)
-    );
+    assert_eq!(stderr(&out), "/dev/rmt/6: no tape loaded or drive offline\n");
+    assert_eq!(ftl::os::parse_mt_status("", &stderr(&out)), Ok(ftl::os::Tape::Empty));
     // A drive away from BOT.
     let p = site.platform();
     let away = p["drives"]
@@ -55,25 +46,13 @@ fn mt_status_layouts() {
     let out = out_of(&site, "marmaduke", "mt", &["-f", &dev, "stat"]);
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert!(
-        lines[2].starts_with("   file no= ") && lines[2].contains("   block no= "),
-        "{lines:?}"
-    );
-    assert!(matches!(
-        ftl::os::parse_mt_status(&stdout(&out), ""),
-        Ok(ftl::os::Tape::Away { .. })
-    ));
+    assert!(lines[2].starts_with("   file no= ") && lines[2].contains("   block no= "), "{lines:?}");
+    assert!(matches!(ftl::os::parse_mt_status(&stdout(&out), ""), Ok(ftl::os::Tape::Away { .. })));
     // A device of a board in another domain is missing; an unknown command is refused.
     let out = out_of(&site, "flinstones", "mt", &["-f", "/dev/rmt/0", "status"]);
-    assert_eq!(
-        (code(&out), stderr(&out).as_str()),
-        (1, "/dev/rmt/0: No such file or directory\n")
-    );
+    assert_eq!((code(&out), stderr(&out).as_str()), (1, "/dev/rmt/0: No such file or directory\n"));
     let out = out_of(&site, "marmaduke", "mt", &["-f", "/dev/rmt/0", "dance"]);
-    assert_eq!(
-        (code(&out), stderr(&out).as_str()),
-        (1, "mt: unknown command: dance\n")
-    );
+    assert_eq!((code(&out), stderr(&out).as_str()), (1, "mt: unknown command: dance\n"));
 }
 
 #[test]
@@ -82,24 +61,12 @@ fn modinfo_layout() {
     let out = out_of(&site, "marmaduke", "modinfo", &[]);
     let text = stdout(&out);
     let mut lines = text.lines();
-    assert_eq!(
-        lines.next(),
-        Some(" Id Loadaddr   Size Info Rev Module Name")
-    );
+    assert_eq!(lines.next(), Some(" Id Loadaddr   Size Info Rev Module Name"));
     let sg = lines.find(|l| l.contains(" sg ")).expect("sg is listed");
     let fields: Vec<&str> = sg.split_whitespace().collect();
-    assert_eq!(
-        &fields[5..],
-        &["sg", "(SCSA", "Generic", "Revision:", "3.4d)"]
-    );
-    assert!(
-        fields[0].parse::<u32>().is_ok() && u32::from_str_radix(fields[1], 16).is_ok(),
-        "{sg}"
-    );
-    assert!(
-        sg.starts_with("141 "),
-        "ids are right-aligned in three columns: {sg:?}"
-    );
+    assert_eq!(&fields[5..], &["sg", "(SCSA", "Generic", "Revision:", "3.4d)"]);
+    assert!(fields[0].parse::<u32>().is_ok() && u32::from_str_radix(fields[1], 16).is_ok(), "{sg}");
+    assert!(sg.starts_with("141 "), "ids are right-aligned in three columns: {sg:?}");
     assert_eq!(ftl::os::parse_modinfo(&text, "sg"), Ok(Some(141)));
 }
 
@@ -117,23 +84,12 @@ fn vmoprcmd_layout() {
     let out = out_of(&site, "marmaduke", "vmoprcmd", &["-d", "ds"]);
     let text = stdout(&out);
     assert!(text.contains("                                DRIVE STATUS\n"));
-    assert!(text.contains(
-        "\nDrv Type   Control  User      Label  RecMID  ExtMID  Ready   Wr.Enbl.  ReqId\n"
-    ));
-    let row = |i: u32| {
-        text.lines()
-            .find(|l| l.split_whitespace().next() == Some(&i.to_string()))
-            .unwrap()
-            .to_string()
-    };
+    assert!(text.contains("\nDrv Type   Control  User      Label  RecMID  ExtMID  Ready   Wr.Enbl.  ReqId\n"));
+    let row = |i: u32| text.lines().find(|l| l.split_whitespace().next() == Some(&i.to_string())).unwrap().to_string();
     assert_eq!(row(0).split_whitespace().nth(2), Some("TLD"));
     assert_eq!(row(1).split_whitespace().nth(2), Some("DOWN-TLD"));
     let parsed = ftl::netbackup::parse_drive_status(&text).unwrap();
-    assert_eq!(
-        parsed.len(),
-        7,
-        "the ADDITIONAL DRIVE STATUS section is not mistaken for drives"
-    );
+    assert_eq!(parsed.len(), 7, "the ADDITIONAL DRIVE STATUS section is not mistaken for drives");
     assert_eq!(parsed[&1].0, ftl::netbackup::Control::Down);
     let out = out_of(&site, "marmaduke", "vmoprcmd", &["-down", "9"]);
     assert_eq!(code(&out), 1);
@@ -147,30 +103,19 @@ fn vmoprcmd_layout() {
     );
     let out = out_of(&site, "marmaduke", "vmoprcmd", &["-d", "ds"]);
     assert_eq!(code(&out), 1);
-    assert_eq!(
-        stderr(&out),
-        "The Media Manager device daemon (ltid) is not active\n"
-    );
+    assert_eq!(stderr(&out), "The Media Manager device daemon (ltid) is not active\n");
 }
 
 #[test]
 fn bpdbjobs_bpps_pbind_layouts() {
     let site = SimSite::new();
     assert_eq!(code(&site.sim(&["job", "marmaduke", "start"])), 0);
-    let out = out_of(
-        &site,
-        "marmaduke",
-        "bpdbjobs",
-        &["-report", "-most_columns"],
-    );
+    let out = out_of(&site, "marmaduke", "bpdbjobs", &["-report", "-most_columns"]);
     let text = stdout(&out);
     for line in text.lines() {
         let fields: Vec<&str> = line.split(',').collect();
         assert!(fields.len() >= 9, "{line}");
-        assert!(
-            fields[0].parse::<u64>().is_ok() && fields[2].parse::<u32>().is_ok(),
-            "{line}"
-        );
+        assert!(fields[0].parse::<u64>().is_ok() && fields[2].parse::<u32>().is_ok(), "{line}");
         assert_eq!(fields[7], "marmaduke", "the server column");
     }
     let jobs = ftl::netbackup::parse_jobs(&text).unwrap();
@@ -179,15 +124,11 @@ fn bpdbjobs_bpps_pbind_layouts() {
     let text = stdout(&out);
     assert!(text.starts_with("NB Processes\n------------\n"));
     assert!(text.contains("\nMM Processes\n------------\n"));
-    assert!(text
-        .lines()
-        .any(|l| l.ends_with("/usr/openv/volmgr/bin/ltid")));
+    assert!(text.lines().any(|l| l.ends_with("/usr/openv/volmgr/bin/ltid")));
     assert_eq!(ftl::netbackup::parse_processes(&text).unwrap().len(), 7);
     let out = out_of(&site, "marmaduke", "pbind", &["-q"]);
     assert!(stdout(&out).lines().all(|l| l.starts_with("process id ")));
-    assert!(ftl::os::parse_pbind(&stdout(&out), &[28, 29, 30, 31])
-        .unwrap()
-        .is_empty());
+    assert!(ftl::os::parse_pbind(&stdout(&out), &[28, 29, 30, 31]).unwrap().is_empty());
     let out = out_of(&site, "marmaduke", "psrset", &["-i"]);
     assert_eq!((code(&out), stdout(&out).as_str()), (0, ""));
 }
@@ -198,10 +139,7 @@ fn showusage_layout_and_exit_codes() {
     let mut c = site.ssp("flinstones", "showusage");
     c.args(["-b", "7", "-s"]);
     assert_eq!(expect(c, 0), "marmaduke\n");
-    assert!(
-        !site.path().join("marmaduke/bin/showusage").exists(),
-        "controller commands live on the controller"
-    );
+    assert!(!site.path().join("marmaduke/bin/showusage").exists(), "controller commands live on the controller");
 }
 
 /// 20 invocations at once from both domains; the state stays valid and no change is lost.
@@ -234,18 +172,10 @@ fn concurrent_invocations_keep_the_state_valid() {
         assert!(child.wait().unwrap().success());
     }
     let p = site.platform();
-    let m: Vec<&str> = p["domains"]["marmaduke"]["control"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect();
-    let f: Vec<&str> = p["domains"]["flinstones"]["control"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect();
+    let m: Vec<&str> =
+        p["domains"]["marmaduke"]["control"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let f: Vec<&str> =
+        p["domains"]["flinstones"]["control"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
     for i in 0..20usize {
         match i % 4 {
             0 | 1 => assert_eq!(m[i % 7], "DOWN", "marmaduke drive {} lost its -down", i % 7),
@@ -253,9 +183,5 @@ fn concurrent_invocations_keep_the_state_valid() {
             _ => {}
         }
     }
-    assert_eq!(
-        site.count_calls("vmoprcmd") + site.count_calls("showusage"),
-        20,
-        "every call is logged"
-    );
+    assert_eq!(site.count_calls("vmoprcmd") + site.count_calls("showusage"), 20, "every call is logged");
 }

@@ -8,10 +8,7 @@ const DRIVES: u32 = 7;
 
 fn sg_id(site: &SimSite, domain: &str) -> String {
     let out = expect(site.fake(domain, "modinfo"), 0);
-    let line = out
-        .lines()
-        .find(|l| l.split_whitespace().nth(5) == Some("sg"))
-        .expect("modinfo lists sg");
+    let line = out.lines().find(|l| l.split_whitespace().nth(5) == Some("sg")).expect("modinfo lists sg");
     line.split_whitespace().next().unwrap().to_string()
 }
 
@@ -24,14 +21,7 @@ fn drives_down(site: &SimSite, domain: &str) {
 }
 
 fn netbackup(site: &SimSite, domain: &str, verb: &str) {
-    let mut c = site.fake(
-        domain,
-        if verb == "stop" {
-            "netbackup-stop"
-        } else {
-            "netbackup-start"
-        },
-    );
+    let mut c = site.fake(domain, if verb == "stop" { "netbackup-stop" } else { "netbackup-start" });
     c.arg(verb);
     expect(c, 0);
 }
@@ -43,17 +33,12 @@ fn rewind_all(site: &SimSite, domain: &str) {
         c.args(["-f", &dev, "rewind"]);
         let out = run(c);
         let empty = stderr(&out).contains("no tape loaded or drive offline");
-        assert!(
-            code(&out) == 0 || empty,
-            "mt rewind {dev}: {}",
-            stderr(&out)
-        );
+        assert!(code(&out) == 0 || empty, "mt rewind {dev}: {}", stderr(&out));
         let mut c = site.fake(domain, "mt");
         c.args(["-f", &dev, "status"]);
         let out = run(c);
         assert!(
-            stdout(&out).contains("file no= 0   block no= 0")
-                || stderr(&out).contains("no tape loaded"),
+            stdout(&out).contains("file no= 0   block no= 0") || stderr(&out).contains("no tape loaded"),
             "{dev} not at BOT"
         );
     }
@@ -110,19 +95,9 @@ fn the_manual_procedure_moves_the_library() {
     let f = &p["domains"]["flinstones"];
     assert_eq!(f["netbackup"], "running");
     assert_eq!(f["sg"], "loaded");
-    assert!(
-        f["control"].as_array().unwrap().iter().all(|c| c == "UP"),
-        "{f}"
-    );
+    assert!(f["control"].as_array().unwrap().iter().all(|c| c == "UP"), "{f}");
     assert_eq!(p["domains"]["marmaduke"]["netbackup"], "stopped");
-    assert!(
-        p["drives"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["at_bot"] == true),
-        "every drive at BOT"
-    );
+    assert!(p["drives"].as_array().unwrap().iter().all(|d| d["at_bot"] == true), "every drive at BOT");
     let mut c = site.ssp("flinstones", "showusage");
     c.args(["-b", "7", "-s"]);
     assert_eq!(expect(c, 0).trim(), "flinstones");
@@ -147,24 +122,14 @@ fn release_without(site: &SimSite, skip: &str) -> std::process::Output {
 
 #[test]
 fn a_release_step_left_out_makes_deleteboard_fail_and_the_board_stay() {
-    for (skip, why) in [
-        ("netbackup stop", "held open by ltid"),
-        ("rewind", "is not at BOT"),
-        ("unload sg", "DR-unsafe driver sg"),
-    ] {
+    for (skip, why) in
+        [("netbackup stop", "held open by ltid"), ("rewind", "is not at BOT"), ("unload sg", "DR-unsafe driver sg")]
+    {
         let site = SimSite::new();
         let out = release_without(&site, skip);
         assert_ne!(code(&out), 0, "without {skip}, deleteboard succeeded");
-        assert!(
-            stderr(&out).contains(why),
-            "without {skip}: {}",
-            stderr(&out)
-        );
-        assert_eq!(
-            site.board_domain().as_deref(),
-            Some("marmaduke"),
-            "without {skip} the board moved"
-        );
+        assert!(stderr(&out).contains(why), "without {skip}: {}", stderr(&out));
+        assert_eq!(site.board_domain().as_deref(), Some("marmaduke"), "without {skip} the board moved");
     }
 }
 
@@ -214,11 +179,7 @@ fn an_acquire_step_left_out_makes_addboard_fail_and_the_board_stay_unassigned() 
         }
         let out = addboard(&site, "flinstones");
         assert_ne!(code(&out), 0, "without {skip}, addboard succeeded");
-        assert!(
-            stderr(&out).contains("DR-unsafe driver sg is loaded"),
-            "{}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains("DR-unsafe driver sg is loaded"), "{}", stderr(&out));
         assert_eq!(site.board_domain(), None, "without {skip} the board moved");
     }
 }
@@ -231,20 +192,11 @@ fn dr_commands_exit_0_when_the_board_is_already_there() {
     assert!(stdout(&out).contains("already in domain marmaduke"));
     assert_eq!(code(&release_without(&site, "nothing")), 0);
     let out = deleteboard(&site, "marmaduke");
-    assert_eq!(
-        code(&out),
-        0,
-        "detaching an unassigned board: {}",
-        stderr(&out)
-    );
+    assert_eq!(code(&out), 0, "detaching an unassigned board: {}", stderr(&out));
     let mut c = site.ssp("marmaduke", "deleteboard");
     c.env_remove("SUNW_HOSTNAME").args(["-b", "7"]);
     assert_ne!(code(&run(c)), 0, "SUNW_HOSTNAME is required");
     let mut c = site.ssp("marmaduke", "showusage");
     c.args(["-b", "3", "-s"]);
-    assert_eq!(
-        code(&run(c)),
-        5,
-        "a board that is not there is not eligible"
-    );
+    assert_eq!(code(&run(c)), 5, "a board that is not there is not eligible");
 }

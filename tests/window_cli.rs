@@ -6,8 +6,7 @@ use ftl_tests::*;
 fn show(site: &SimSite, tz: &str, now: &str) -> serde_json::Value {
     let out = run({
         let mut c = site.ftl("marmaduke", "ftl-window");
-        c.env("TZ", tz)
-            .args(["show", "--json", "--days", "10", "--now", now]);
+        c.env("TZ", tz).args(["show", "--json", "--days", "10", "--now", now]);
         c
     });
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -20,12 +19,7 @@ fn spans(plan: &serde_json::Value, domain: &str) -> Vec<(String, String)> {
         .unwrap()
         .iter()
         .filter(|o| o["domain"] == domain)
-        .map(|o| {
-            (
-                o["start"].as_str().unwrap().to_string(),
-                o["end"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|o| (o["start"].as_str().unwrap().to_string(), o["end"].as_str().unwrap().to_string()))
         .collect()
 }
 
@@ -34,36 +28,21 @@ fn show_plans_the_hand_overs_and_flags_overlaps() {
     let site = SimSite::new();
     let out = run({
         let mut c = site.ftl("marmaduke", "ftl-window");
-        c.env("TZ", "UTC")
-            .args(["show", "--now", "2026-11-25T12:00:00Z", "--days", "1"]);
+        c.env("TZ", "UTC").args(["show", "--now", "2026-11-25T12:00:00Z", "--days", "1"]);
         c
     });
     let text = stdout(&out);
-    assert!(
-        text.contains("Wed 2026-11-25 19:30  acquire marmaduke"),
-        "{text}"
-    );
-    assert!(
-        text.contains("Thu 2026-11-26 01:00  release marmaduke"),
-        "{text}"
-    );
-    assert!(
-        text.contains("Thu 2026-11-26 01:30  acquire flinstones"),
-        "{text}"
-    );
+    assert!(text.contains("Wed 2026-11-25 19:30  acquire marmaduke"), "{text}");
+    assert!(text.contains("Thu 2026-11-26 01:00  release marmaduke"), "{text}");
+    assert!(text.contains("Thu 2026-11-26 01:30  acquire flinstones"), "{text}");
     assert!(text.contains("overlaps: none"), "{text}");
     site.set_windows("flinstones", "[\"Mon-Sun 00:00-03:00\"]");
     let out = run({
         let mut c = site.ftl("marmaduke", "ftl-window");
-        c.env("TZ", "UTC")
-            .args(["show", "--now", "2026-11-25T12:00:00Z", "--days", "1"]);
+        c.env("TZ", "UTC").args(["show", "--now", "2026-11-25T12:00:00Z", "--days", "1"]);
         c
     });
-    assert!(
-        stdout(&out).contains("OVERLAP: marmaduke"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("OVERLAP: marmaduke"), "{}", stdout(&out));
 }
 
 /// Europe/Berlin skips 02:00-03:00 on 2026-03-29 and repeats 02:00-03:00 on 2026-10-25.
@@ -74,28 +53,16 @@ fn windows_keep_their_wall_clock_times_on_daylight_saving_days() {
     let plan = show(&site, "Europe/Berlin", "2026-03-27T12:00:00Z");
     let m = spans(&plan, "marmaduke");
     // Spring: 02:30 does not exist; the window opens at 03:00 CEST (01:00 UTC), ends 05:00 CEST.
-    assert!(
-        m.contains(&("2026-03-29T01:00:00Z".into(), "2026-03-29T03:00:00Z".into())),
-        "{m:?}"
-    );
+    assert!(m.contains(&("2026-03-29T01:00:00Z".into(), "2026-03-29T03:00:00Z".into())), "{m:?}");
     // Saturday 23:00 CET to Sunday 01:00 CET, before the change: two real hours.
-    assert!(
-        m.contains(&("2026-03-28T22:00:00Z".into(), "2026-03-29T00:00:00Z".into())),
-        "{m:?}"
-    );
+    assert!(m.contains(&("2026-03-28T22:00:00Z".into(), "2026-03-29T00:00:00Z".into())), "{m:?}");
     site.set_windows("marmaduke", "[\"Sun 01:00-04:00\"]");
     let plan = show(&site, "Europe/Berlin", "2026-10-23T12:00:00Z");
     let m = spans(&plan, "marmaduke");
     // Autumn: 01:00 CEST (23:00 UTC) to 04:00 CET (03:00 UTC): four real hours for three on the clock.
-    assert!(
-        m.contains(&("2026-10-24T23:00:00Z".into(), "2026-10-25T03:00:00Z".into())),
-        "{m:?}"
-    );
+    assert!(m.contains(&("2026-10-24T23:00:00Z".into(), "2026-10-25T03:00:00Z".into())), "{m:?}");
     // A normal Sunday a week later: three hours.
-    assert!(
-        m.contains(&("2026-11-01T00:00:00Z".into(), "2026-11-01T03:00:00Z".into())),
-        "{m:?}"
-    );
+    assert!(m.contains(&("2026-11-01T00:00:00Z".into(), "2026-11-01T03:00:00Z".into())), "{m:?}");
 }
 
 #[test]
@@ -103,24 +70,11 @@ fn windows_come_from_netbackup_policies() {
     let site = SimSite::new();
     site.set_windows("marmaduke", "[]");
     site.edit_config("marmaduke", |t| {
-        t.replace(
-            "windows = []",
-            "windows = []\npolicies = [\"daily-marmaduke\", \"weekly-marmaduke\"]",
-        )
+        t.replace("windows = []", "windows = []\npolicies = [\"daily-marmaduke\", \"weekly-marmaduke\"]")
     });
     let plan = show(&site, "UTC", "2026-11-25T12:00:00Z");
-    let windows = &plan["windows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w[0] == "marmaduke")
-        .unwrap()[1];
-    let list: Vec<&str> = windows
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let windows = &plan["windows"].as_array().unwrap().iter().find(|w| w[0] == "marmaduke").unwrap()[1];
+    let list: Vec<&str> = windows.as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
     assert_eq!(
         list,
         vec![
@@ -134,9 +88,7 @@ fn windows_come_from_netbackup_policies() {
         ]
     );
     assert!(site.count_calls("bppllist") >= 2);
-    site.edit_config("marmaduke", |t| {
-        t.replace("\"weekly-marmaduke\"", "\"no-such-policy\"")
-    });
+    site.edit_config("marmaduke", |t| t.replace("\"weekly-marmaduke\"", "\"no-such-policy\""));
     let out = run({
         let mut c = site.ftl("marmaduke", "ftl-window");
         c.args(["show"]);
@@ -144,8 +96,7 @@ fn windows_come_from_netbackup_policies() {
     });
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("bppllist no-such-policy -U")
-            && stderr(&out).contains("does not exist"),
+        stderr(&out).contains("bppllist no-such-policy -U") && stderr(&out).contains("does not exist"),
         "{}",
         stderr(&out)
     );
@@ -163,38 +114,17 @@ fn tick_acts_by_the_windows_and_is_idempotent() {
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
-    assert_eq!(
-        tick("marmaduke", "2026-11-25T21:00:00Z")["action"],
-        "nothing",
-        "in its window: keep"
-    );
-    assert_eq!(
-        tick("flinstones", "2026-11-26T00:30:00Z")["action"],
-        "nothing",
-        "before its lead"
-    );
-    assert_eq!(
-        tick("flinstones", "2026-11-26T01:30:00Z")["action"],
-        "request"
-    );
-    assert_eq!(
-        tick("flinstones", "2026-11-26T01:31:00Z")["action"],
-        "nothing",
-        "the request stands"
-    );
+    assert_eq!(tick("marmaduke", "2026-11-25T21:00:00Z")["action"], "nothing", "in its window: keep");
+    assert_eq!(tick("flinstones", "2026-11-26T00:30:00Z")["action"], "nothing", "before its lead");
+    assert_eq!(tick("flinstones", "2026-11-26T01:30:00Z")["action"], "request");
+    assert_eq!(tick("flinstones", "2026-11-26T01:31:00Z")["action"], "nothing", "the request stands");
     let released = tick("marmaduke", "2026-11-26T01:00:00Z");
     assert_eq!(released["action"], "release", "{released}");
-    assert_eq!(
-        tick("marmaduke", "2026-11-26T01:01:00Z")["action"],
-        "nothing"
-    );
+    assert_eq!(tick("marmaduke", "2026-11-26T01:01:00Z")["action"], "nothing");
     let acquired = tick("flinstones", "2026-11-26T01:32:00Z");
     assert_eq!(acquired["action"], "acquire", "{acquired}");
     assert_eq!(site.ledger("flinstones")["owner"], "flinstones");
-    assert_eq!(
-        tick("flinstones", "2026-11-26T01:33:00Z")["action"],
-        "nothing"
-    );
+    assert_eq!(tick("flinstones", "2026-11-26T01:33:00Z")["action"], "nothing");
     let out = run({
         let mut c = site.ftl("flinstones", "ftl-window");
         c.args(["tick", "--now", "yesterday"]);

@@ -15,14 +15,10 @@ fn a_replayed_week_hands_the_library_over_at_every_boundary() {
     let site = SimSite::with_args(&["--speed", "2000"]);
     let start = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap(); // a Monday noon
     let clock = FixedClock::new(start);
-    let setups: Vec<ftl::cli::Setup> = ["marmaduke", "flinstones"]
-        .iter()
-        .map(|d| ftl::cli::Setup::load(&site.config(d), None).unwrap())
-        .collect();
-    let contexts: Vec<ftl::runbook::Context> = setups
-        .iter()
-        .map(|s| s.context(&SystemRunner, &clock, &Silent))
-        .collect();
+    let setups: Vec<ftl::cli::Setup> =
+        ["marmaduke", "flinstones"].iter().map(|d| ftl::cli::Setup::load(&site.config(d), None).unwrap()).collect();
+    let contexts: Vec<ftl::runbook::Context> =
+        setups.iter().map(|s| s.context(&SystemRunner, &clock, &Silent)).collect();
     // Windows in UTC here, so the test does not depend on the host's time zone.
     let occurrences: Vec<Vec<ftl::schedule::Occurrence>> = contexts
         .iter()
@@ -50,8 +46,7 @@ fn a_replayed_week_hands_the_library_over_at_every_boundary() {
             assert_eq!(code(&site.sim(&["job", "marmaduke", "start"])), 0);
         }
         for (ctx, occ) in contexts.iter().zip(&occurrences) {
-            ftl::tick::tick(ctx, occ)
-                .unwrap_or_else(|e| panic!("tick of {} at {now}: {e}", ctx.domain));
+            ftl::tick::tick(ctx, occ).unwrap_or_else(|e| panic!("tick of {} at {now}: {e}", ctx.domain));
         }
         let record = setups[0].ledger.read().unwrap();
         let owner = match &record.state {
@@ -61,13 +56,8 @@ fn a_replayed_week_hands_the_library_over_at_every_boundary() {
         };
         if let Some(o) = &owner {
             let occ = &occurrences[if o == "marmaduke" { 0 } else { 1 }];
-            let allowed = occ
-                .iter()
-                .any(|w| w.start - lead <= now && now <= w.end + grace);
-            assert!(
-                allowed,
-                "{o} owns the library at {now}, outside its windows plus lead and grace"
-            );
+            let allowed = occ.iter().any(|w| w.start - lead <= now && now <= w.end + grace);
+            assert!(allowed, "{o} owns the library at {now}, outside its windows plus lead and grace");
         }
         if owner != last_owner {
             log.push(format!(
@@ -91,29 +81,18 @@ fn a_replayed_week_hands_the_library_over_at_every_boundary() {
     let acquisitions: Vec<&String> = log.iter().filter(|l| l.contains("owned by")).collect();
     assert_eq!(acquisitions.len(), 14, "two acquisitions a day:\n{all}");
     for (i, line) in acquisitions.iter().enumerate() {
-        let (time, who) = if i % 2 == 0 {
-            ("19:30", "marmaduke")
-        } else {
-            ("01:30", "flinstones")
-        };
-        assert!(
-            line.contains(time) && line.ends_with(who),
-            "hand-over {i} is `{line}`:\n{all}"
-        );
+        let (time, who) = if i % 2 == 0 { ("19:30", "marmaduke") } else { ("01:30", "flinstones") };
+        assert!(line.contains(time) && line.ends_with(who), "hand-over {i} is `{line}`:\n{all}");
     }
     // marmaduke releases at 01:00 once idle, except on Thursday when the late job keeps it
     // until end + grace (01:30), when the release is forced.
     assert!(!all.contains("Thu 01:00  free"), "{all}");
-    let forced = site.journal().into_iter().find(|e| {
-        e["detail"]["forced"]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("grace"))
-    });
+    let forced = site
+        .journal()
+        .into_iter()
+        .find(|e| e["detail"]["forced"]["reason"].as_str().is_some_and(|r| r.contains("grace")));
     let forced = forced.expect("a forced release at the end of the grace");
-    assert_eq!(
-        forced["at"].as_str().unwrap().get(..16),
-        Some("2026-11-26T01:30")
-    );
+    assert_eq!(forced["at"].as_str().unwrap().get(..16), Some("2026-11-26T01:30"));
     // The week ends (Monday noon) with the library free and the board in no domain.
     assert_eq!(site.ledger("marmaduke")["state"], "free");
     assert_eq!(site.board_domain(), None);

@@ -9,22 +9,12 @@ fn run(bin: &str, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn help_and_usage_errors() {
-    for bin in [
-        env!("CARGO_BIN_EXE_ftl-acquire"),
-        env!("CARGO_BIN_EXE_ftl-release"),
-        env!("CARGO_BIN_EXE_ftl-status"),
-    ] {
+    for bin in [env!("CARGO_BIN_EXE_ftl-acquire"), env!("CARGO_BIN_EXE_ftl-release"), env!("CARGO_BIN_EXE_ftl-status")]
+    {
         let out = run(bin, &["--help"]);
         assert!(out.status.success(), "{bin} --help");
         let text = String::from_utf8_lossy(&out.stdout);
-        for word in [
-            "--config",
-            "--domain",
-            "--json",
-            "--dry-run",
-            "Exit codes",
-            "6 the ledger is unreadable",
-        ] {
+        for word in ["--config", "--domain", "--json", "--dry-run", "Exit codes", "6 the ledger is unreadable"] {
             assert!(text.contains(word), "{bin} --help lacks {word}");
         }
         let out = run(bin, &["--no-such-flag"]);

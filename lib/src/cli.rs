@@ -51,11 +51,7 @@ impl Setup {
         let config = Config::load(path)?;
         let domain = config.local_domain(domain, &os::hostname())?;
         let ledger = Ledger::open(&config)?;
-        Ok(Setup {
-            config,
-            domain,
-            ledger,
-        })
+        Ok(Setup { config, domain, ledger })
     }
 
     pub fn context<'a>(
@@ -100,44 +96,27 @@ fn print_plan(plan: &Plan, json: bool) {
 
 fn print_report(report: &Report, json: bool) {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(report).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
         return;
     }
-    println!(
-        "{} {}: {} (epoch {})",
-        report.operation, report.domain, report.outcome, report.epoch
-    );
+    println!("{} {}: {} (epoch {})", report.operation, report.domain, report.outcome, report.epoch);
     if !report.steps.is_empty() {
         for s in &report.steps {
-            let lanes = if s.parallel > 1 {
-                format!(" x{}", s.parallel)
-            } else {
-                String::new()
-            };
-            println!(
-                "  {:<3} {:<40} {:>8.1}s{lanes}  {}",
-                s.id, s.name, s.secs, s.summary
-            );
+            let lanes = if s.parallel > 1 { format!(" x{}", s.parallel) } else { String::new() };
+            println!("  {:<3} {:<40} {:>8.1}s{lanes}  {}", s.id, s.name, s.secs, s.summary);
         }
         println!("  total {:.1}s", report.total_secs);
     }
 }
 
-fn run_with_context(
-    common: &Common,
-    f: impl FnOnce(&Context) -> Result<(), Error>,
-) -> Result<(), Error> {
+fn run_with_context(common: &Common, f: impl FnOnce(&Context) -> Result<(), Error>) -> Result<(), Error> {
     let setup = Setup::load(&common.config, common.domain.as_deref())?;
     let progress = StderrProgress::new(common.quiet > 0);
     let ctx = setup.context(&SystemRunner, &SystemClock, &progress);
     f(&ctx)
 }
 
-const EXIT_CODES: &str =
-    "Exit codes: 0 done or nothing to do; 1 a step failed (the ledger says where); \
+const EXIT_CODES: &str = "Exit codes: 0 done or nothing to do; 1 a step failed (the ledger says where); \
 2 usage or configuration error; 3 busy: another domain owns or is moving the library; \
 4 a precheck refused (nothing changed); 5 the ledger lock was not obtained in time; \
 6 the ledger is unreadable.";
@@ -176,10 +155,7 @@ pub struct AcquireArgs {
 
 pub fn acquire_main(args: AcquireArgs) -> Exit {
     logging::init("ftl-acquire", args.common.verbose, args.common.quiet);
-    let options = AcquireOptions {
-        wait: args.wait,
-        force: args.reason.clone().filter(|_| args.force),
-    };
+    let options = AcquireOptions { wait: args.wait, force: args.reason.clone().filter(|_| args.force) };
     let json = args.common.json;
     finish(
         "ftl-acquire",
@@ -236,10 +212,7 @@ pub struct ReleaseArgs {
 
 pub fn release_main(args: ReleaseArgs) -> Exit {
     logging::init("ftl-release", args.common.verbose, args.common.quiet);
-    let options = ReleaseOptions {
-        if_idle: args.if_idle,
-        force: args.reason.clone().filter(|_| args.force),
-    };
+    let options = ReleaseOptions { if_idle: args.if_idle, force: args.reason.clone().filter(|_| args.force) };
     let json = args.common.json;
     finish(
         "ftl-release",
@@ -315,20 +288,14 @@ fn status_run(args: &StatusArgs) -> Result<(), Error> {
     if args.init_ledger {
         if let Some(owner) = &args.owner {
             if !setup.config.domains.contains_key(owner) {
-                return Err(Error::Usage(format!(
-                    "--owner {owner}: not a domain of {}",
-                    setup.config.path.display()
-                )));
+                return Err(Error::Usage(format!("--owner {owner}: not a domain of {}", setup.config.path.display())));
             }
         }
         if common.dry_run {
             println!(
                 "would create {} ({})",
                 setup.ledger.state_path().display(),
-                args.owner
-                    .as_deref()
-                    .map(|o| format!("owned by {o}"))
-                    .unwrap_or("free".into())
+                args.owner.as_deref().map(|o| format!("owned by {o}")).unwrap_or("free".into())
             );
             return Ok(());
         }
@@ -349,10 +316,7 @@ fn status_run(args: &StatusArgs) -> Result<(), Error> {
         if let Some(copy) = &repaired.copy {
             eprintln!("ftl-status: the bad record was kept as {}", copy.display());
         }
-        eprintln!(
-            "ftl-status: rebuilt from journal epoch {}",
-            repaired.from_epoch
-        );
+        eprintln!("ftl-status: rebuilt from journal epoch {}", repaired.from_epoch);
         print!("{}", status::describe(&repaired.record, now));
         return Ok(());
     }
@@ -360,10 +324,7 @@ fn status_run(args: &StatusArgs) -> Result<(), Error> {
     if args.format == Format::Prometheus {
         // The last hand-over durations are in the journal's last lines, not in the record.
         let (recent, _) = setup.ledger.history(200)?;
-        print!(
-            "{}",
-            status::prometheus(&setup.config, &record, &recent, now)
-        );
+        print!("{}", status::prometheus(&setup.config, &record, &recent, now));
         return Ok(());
     }
     let history = args.history.map(|n| setup.ledger.history(n)).transpose()?;
@@ -375,15 +336,8 @@ fn status_run(args: &StatusArgs) -> Result<(), Error> {
         None
     };
     if common.json || args.format == Format::Json {
-        let value = status::to_json(
-            &record,
-            history.as_ref().map(|(e, s)| (e.as_slice(), *s)),
-            checks.as_deref(),
-        );
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
+        let value = status::to_json(&record, history.as_ref().map(|(e, s)| (e.as_slice(), *s)), checks.as_deref());
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
     } else {
         print!("{}", status::describe(&record, now));
         if let Some((entries, skipped)) = &history {
@@ -468,20 +422,11 @@ fn window_run(args: &WindowArgs) -> Result<(), Error> {
             if common.dry_run {
                 let record = setup.ledger.read()?;
                 let occ = crate::tick::my_occurrences(&ctx, clock.now(), &chrono::Local)?;
-                let lead =
-                    chrono::Duration::from_std(setup.config.schedule.lead).unwrap_or_default();
-                let grace =
-                    chrono::Duration::from_std(setup.config.schedule.grace).unwrap_or_default();
+                let lead = chrono::Duration::from_std(setup.config.schedule.lead).unwrap_or_default();
+                let grace = chrono::Duration::from_std(setup.config.schedule.grace).unwrap_or_default();
                 // A dry run does not ask bpdbjobs: it shows the decision for an idle domain.
-                let decision = crate::tick::decide(
-                    &record,
-                    &setup.domain,
-                    &occ,
-                    clock.now(),
-                    lead,
-                    grace,
-                    &mut || true,
-                );
+                let decision =
+                    crate::tick::decide(&record, &setup.domain, &occ, clock.now(), lead, grace, &mut || true);
                 return print_tick(&decision, "dry run: nothing done", common.json);
             }
             let occ = crate::tick::my_occurrences(&ctx, clock.now(), &chrono::Local)?;
@@ -491,10 +436,7 @@ fn window_run(args: &WindowArgs) -> Result<(), Error> {
         WindowCommand::Show { days, .. } => {
             let plan = crate::plan::Plan::build(&ctx, clock.now(), *days, &chrono::Local)?;
             if common.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&plan).unwrap_or_default()
-                );
+                println!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default());
             } else {
                 print!("{}", plan.render(&chrono::Local));
             }
@@ -567,15 +509,10 @@ pub struct NotifyArgs {
 /// `ftl-notify`: returns the process exit status (a site hook's own status passes through).
 pub fn notify_main(argv: Vec<String>) -> u8 {
     let invoked = PathBuf::from(argv.first().cloned().unwrap_or_default());
-    let name = invoked
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .to_string();
+    let name = invoked.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
     if crate::notify::hook_of(&name).is_some() {
-        let config = std::env::var_os("FTL_CONFIG")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+        let config =
+            std::env::var_os("FTL_CONFIG").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
         return notify_run(&invoked, &name, &argv[1..], &config, None, 0, 0);
     }
     let args = NotifyArgs::parse_from(argv);
@@ -585,19 +522,11 @@ pub fn notify_main(argv: Vec<String>) -> u8 {
         let result = Setup::load(&c.config, c.domain.as_deref()).and_then(|setup| {
             let progress = StderrProgress::new(true);
             let ctx = setup.context(&SystemRunner, &SystemClock, &progress);
-            crate::notify::background(
-                &ctx,
-                kind,
-                setup.config.hooks.acquire_wait,
-                setup.config.hooks.release_wait,
-            )
+            crate::notify::background(&ctx, kind, setup.config.hooks.acquire_wait, setup.config.hooks.release_wait)
         });
         return match result {
             Ok(outcome) => {
-                tracing::info!(
-                    domain = c.domain.as_deref().unwrap_or_default(),
-                    "background {kind}: {outcome}"
-                );
+                tracing::info!(domain = c.domain.as_deref().unwrap_or_default(), "background {kind}: {outcome}");
                 0
             }
             Err(e) => {
@@ -607,15 +536,7 @@ pub fn notify_main(argv: Vec<String>) -> u8 {
         };
     }
     let hook = args.hook.clone().unwrap_or_default();
-    notify_run(
-        Path::new(&hook),
-        &hook,
-        &args.args,
-        &c.config,
-        c.domain.as_deref(),
-        c.verbose,
-        c.quiet,
-    )
+    notify_run(Path::new(&hook), &hook, &args.args, &c.config, c.domain.as_deref(), c.verbose, c.quiet)
 }
 
 fn notify_run(
@@ -652,15 +573,10 @@ fn notify_run(
         spawn_background(kind, config, &setup.domain)
     };
     match crate::notify::answer(&ctx, &call, &mut spawn) {
-        Ok(crate::notify::Answer::Here) | Ok(crate::notify::Answer::ReleaseScheduled { .. }) => {
-            Exit::Done.code()
-        }
+        Ok(crate::notify::Answer::Here) | Ok(crate::notify::Answer::ReleaseScheduled { .. }) => Exit::Done.code(),
         Ok(crate::notify::Answer::Elsewhere { worker_started }) => {
-            let note = if worker_started {
-                "a background acquire was started"
-            } else {
-                "an acquire is already under way"
-            };
+            let note =
+                if worker_started { "a background acquire was started" } else { "an acquire is already under way" };
             if setup.config.hooks.fail_job_when_elsewhere {
                 eprintln!("ftl-notify: the tape library is not in domain {}; a request is recorded and {note}; failing this job so that NetBackup retries it", setup.domain);
                 Exit::Busy.code()
@@ -676,15 +592,10 @@ fn notify_run(
 /// logs to the journal.
 fn spawn_background(kind: &str, config: &Path, domain: &str) -> Result<(), Error> {
     use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::Failed(format!("cannot find the ftl-notify binary: {e}")))?;
+    let exe = std::env::current_exe().map_err(|e| Error::Failed(format!("cannot find the ftl-notify binary: {e}")))?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("--config")
-        .arg(config)
-        .args(["--domain", domain, "--background", kind]);
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+    cmd.arg("--config").arg(config).args(["--domain", domain, "--background", kind]);
+    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
@@ -692,7 +603,5 @@ fn spawn_background(kind: &str, config: &Path, domain: &str) -> Result<(), Error
             Ok(())
         });
     }
-    cmd.spawn()
-        .map(|_| ())
-        .map_err(|e| Error::Failed(format!("cannot start the background {kind}: {e}")))
+    cmd.spawn().map(|_| ()).map_err(|e| Error::Failed(format!("cannot start the background {kind}: {e}")))
 }

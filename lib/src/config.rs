@@ -141,26 +141,13 @@ pub struct Hooks {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read the configuration: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("{}", display_problems(.path, .problems))]
-    Invalid {
-        path: PathBuf,
-        problems: Vec<Problem>,
-    },
-    #[error(
-        "{path}: domain `{domain}` ({how}) is not declared under [domains]; declared: {declared}"
-    )]
-    UnknownDomain {
-        path: PathBuf,
-        domain: String,
-        how: &'static str,
-        declared: String,
-    },
+    Invalid { path: PathBuf, problems: Vec<Problem> },
+    #[error("{path}: domain `{domain}` ({how}) is not declared under [domains]; declared: {declared}")]
+    UnknownDomain { path: PathBuf, domain: String, how: &'static str, declared: String },
 }
 
 /// One thing wrong with one key.
@@ -192,21 +179,17 @@ fn display_problems(path: &Path, problems: &[Problem]) -> String {
 impl Config {
     /// Reads and validates the configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Config::parse(path, &text)
     }
 
     /// Validates configuration text; `path` is only used in messages and kept in the result.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                    path: path.to_path_buf(),
-                    message: e.to_string().trim_end().replace('\n', "\n  "),
-                })?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', "\n  "),
+        })?;
         let problems = RefCell::new(Vec::new());
         let config = build(&Section::root(&table, &problems));
         let problems = problems.into_inner();
@@ -215,10 +198,7 @@ impl Config {
                 config.path = path.to_path_buf();
                 Ok(config)
             }
-            _ => Err(ConfigError::Invalid {
-                path: path.to_path_buf(),
-                problems,
-            }),
+            _ => Err(ConfigError::Invalid { path: path.to_path_buf(), problems }),
         }
     }
 
@@ -229,11 +209,7 @@ impl Config {
             (d.to_string(), "from --domain")
         } else if let Some(d) = &self.domain {
             (d.clone(), "from the file's `domain` key")
-        } else if let Some((d, _)) = self
-            .domains
-            .iter()
-            .find(|(_, c)| c.hosts.iter().any(|h| h == hostname))
-        {
+        } else if let Some((d, _)) = self.domains.iter().find(|(_, c)| c.hosts.iter().any(|h| h == hostname)) {
             (d.clone(), "from the host mapping")
         } else {
             (hostname.to_string(), "the host name")
@@ -266,12 +242,7 @@ struct Section<'a> {
 
 impl<'a> Section<'a> {
     fn root(table: &'a toml::Table, problems: &'a RefCell<Vec<Problem>>) -> Self {
-        Section {
-            prefix: String::new(),
-            table,
-            used: RefCell::default(),
-            problems,
-        }
+        Section { prefix: String::new(), table, used: RefCell::default(), problems }
     }
 
     fn key(&self, name: &str) -> String {
@@ -283,10 +254,7 @@ impl<'a> Section<'a> {
     }
 
     fn problem(&self, key: String, message: impl Into<String>) {
-        self.problems.borrow_mut().push(Problem {
-            key,
-            message: message.into(),
-        });
+        self.problems.borrow_mut().push(Problem { key, message: message.into() });
     }
 
     fn raw(&self, name: &str) -> Option<&'a toml::Value> {
@@ -303,10 +271,7 @@ impl<'a> Section<'a> {
     }
 
     fn wrong_type(&self, name: &str, expected: &str, found: &toml::Value) {
-        self.problem(
-            self.key(name),
-            format!("expected {expected}, found {}", found.type_str()),
-        );
+        self.problem(self.key(name), format!("expected {expected}, found {}", found.type_str()));
     }
 
     fn string_value(&self, name: &str, value: &toml::Value) -> Option<String> {
@@ -339,10 +304,7 @@ impl<'a> Section<'a> {
         if value.starts_with('/') {
             Some(value)
         } else {
-            self.problem(
-                self.key(name),
-                format!("`{value}` must be an absolute path"),
-            );
+            self.problem(self.key(name), format!("`{value}` must be an absolute path"));
             None
         }
     }
@@ -366,8 +328,7 @@ impl<'a> Section<'a> {
     }
 
     fn uint(&self, name: &str, max: u64) -> Option<u64> {
-        self.required(name)
-            .and_then(|v| self.uint_value(name, v, max))
+        self.required(name).and_then(|v| self.uint_value(name, v, max))
     }
 
     fn uint_or(&self, name: &str, default: u64, max: u64) -> Option<u64> {
@@ -393,17 +354,11 @@ impl<'a> Section<'a> {
             None => default.to_string(),
             Some(toml::Value::String(s)) => s.clone(),
             Some(other) => {
-                self.wrong_type(
-                    name,
-                    "a duration string like \"90s\", \"15m\" or \"1h30m\"",
-                    other,
-                );
+                self.wrong_type(name, "a duration string like \"90s\", \"15m\" or \"1h30m\"", other);
                 return None;
             }
         };
-        duration::parse(&text)
-            .map_err(|e| self.problem(self.key(name), e))
-            .ok()
+        duration::parse(&text).map_err(|e| self.problem(self.key(name), e)).ok()
     }
 
     fn string_list_value(&self, name: &str, value: &toml::Value) -> Option<Vec<String>> {
@@ -444,10 +399,7 @@ impl<'a> Section<'a> {
                 None
             }
             Some(program) if !program.starts_with('/') => {
-                self.problem(
-                    self.key(name),
-                    format!("program `{program}` must be an absolute path"),
-                );
+                self.problem(self.key(name), format!("program `{program}` must be an absolute path"));
                 None
             }
             Some(_) => Some(argv),
@@ -461,18 +413,12 @@ impl<'a> Section<'a> {
                 self.problem(key, "missing (this table is required)");
                 None
             }
-            None => Some(Section {
-                prefix: key,
-                table: empty_table(),
-                used: RefCell::default(),
-                problems: self.problems,
-            }),
-            Some(toml::Value::Table(t)) => Some(Section {
-                prefix: key,
-                table: t,
-                used: RefCell::default(),
-                problems: self.problems,
-            }),
+            None => {
+                Some(Section { prefix: key, table: empty_table(), used: RefCell::default(), problems: self.problems })
+            }
+            Some(toml::Value::Table(t)) => {
+                Some(Section { prefix: key, table: t, used: RefCell::default(), problems: self.problems })
+            }
             Some(other) => {
                 self.wrong_type(name, "a table", other);
                 None
@@ -481,22 +427,14 @@ impl<'a> Section<'a> {
     }
 
     fn sub(&self, key: String, table: &'a toml::Table) -> Section<'a> {
-        Section {
-            prefix: key,
-            table,
-            used: RefCell::default(),
-            problems: self.problems,
-        }
+        Section { prefix: key, table, used: RefCell::default(), problems: self.problems }
     }
 
     /// Reports every key that was not read.
     fn finish(&self) {
         let used = self.used.borrow();
         for key in self.table.keys().filter(|k| !used.contains(*k)) {
-            self.problem(
-                self.key(key),
-                "unknown key (misspelt, or in the wrong table?)",
-            );
+            self.problem(self.key(key), "unknown key (misspelt, or in the wrong table?)");
         }
     }
 }
@@ -509,9 +447,7 @@ fn empty_table() -> &'static toml::Table {
 fn valid_domain_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         && !name.starts_with('.')
 }
 
@@ -564,10 +500,7 @@ fn build(root: &Section) -> Option<Config> {
             }
         };
         s.finish();
-        Some(Board {
-            id,
-            cpus: cpus.into_iter().map(|c| c as u32).collect(),
-        })
+        Some(Board { id, cpus: cpus.into_iter().map(|c| c as u32).collect() })
     });
     let drives = build_drives(root);
     let domains = build_domains(root);
@@ -575,10 +508,7 @@ fn build(root: &Section) -> Option<Config> {
         let profile = match s.string("profile")?.as_str() {
             "starfire" => Profile::Starfire,
             other => {
-                s.problem(
-                    s.key("profile"),
-                    format!("unknown profile `{other}` (known: starfire)"),
-                );
+                s.problem(s.key("profile"), format!("unknown profile `{other}` (known: starfire)"));
                 return None;
             }
         };
@@ -595,11 +525,9 @@ fn build(root: &Section) -> Option<Config> {
     let netbackup = root.table("netbackup", false).and_then(|s| {
         let nb = NetBackup {
             vmoprcmd: s.absolute_path_or("vmoprcmd", "/usr/openv/volmgr/bin/vmoprcmd")?,
-            bpdbjobs: s
-                .absolute_path_or("bpdbjobs", "/usr/openv/netbackup/bin/admincmd/bpdbjobs")?,
+            bpdbjobs: s.absolute_path_or("bpdbjobs", "/usr/openv/netbackup/bin/admincmd/bpdbjobs")?,
             bpps: s.absolute_path_or("bpps", "/usr/openv/netbackup/bin/bpps")?,
-            bppllist: s
-                .absolute_path_or("bppllist", "/usr/openv/netbackup/bin/admincmd/bppllist")?,
+            bppllist: s.absolute_path_or("bppllist", "/usr/openv/netbackup/bin/admincmd/bppllist")?,
             stop: s.argv_or("stop", &["/etc/rc0.d/K77netbackup", "stop"])?,
             start: s.argv_or("start", &["/etc/rc2.d/S77netbackup", "start"])?,
             restart_after_release: s.bool_or("restart_after_release", false)?,
@@ -646,10 +574,7 @@ fn build(root: &Section) -> Option<Config> {
         Some(t)
     });
     let schedule = root.table("schedule", false).and_then(|s| {
-        let sc = Schedule {
-            lead: s.duration_or("lead", "30m")?,
-            grace: s.duration_or("grace", "30m")?,
-        };
+        let sc = Schedule { lead: s.duration_or("lead", "30m")?, grace: s.duration_or("grace", "30m")? };
         s.finish();
         Some(sc)
     });
@@ -701,10 +626,7 @@ fn build_drives(root: &Section) -> Option<Vec<Drive>> {
         return None;
     };
     if items.is_empty() {
-        root.problem(
-            "drives".into(),
-            "the library has no drives (the list is empty)",
-        );
+        root.problem("drives".into(), "the library has no drives (the list is empty)");
         return None;
     }
     let mut drives = Vec::new();
@@ -723,23 +645,14 @@ fn build_drives(root: &Section) -> Option<Vec<Drive>> {
             continue;
         };
         if !device.starts_with('/') {
-            s.problem(
-                s.key("device"),
-                format!("`{device}` must be an absolute path like /dev/rmt/0"),
-            );
+            s.problem(s.key("device"), format!("`{device}` must be an absolute path like /dev/rmt/0"));
             continue;
         }
         if let Some(first) = seen.insert(index, i) {
-            s.problem(
-                s.key("index"),
-                format!("drive index {index} is already used by drives[{first}]"),
-            );
+            s.problem(s.key("index"), format!("drive index {index} is already used by drives[{first}]"));
             continue;
         }
-        drives.push(Drive {
-            index: index as u32,
-            device: PathBuf::from(device),
-        });
+        drives.push(Drive { index: index as u32, device: PathBuf::from(device) });
     }
     Some(drives)
 }
@@ -754,10 +667,7 @@ fn build_domains(root: &Section) -> Option<BTreeMap<String, DomainConfig>> {
     let mut host_owner: BTreeMap<String, String> = BTreeMap::new();
     for name in section.table.keys() {
         if !valid_domain_name(name) {
-            section.problem(
-                section.key(name),
-                "a domain name may use letters, digits, `-`, `_` and `.` only",
-            );
+            section.problem(section.key(name), "a domain name may use letters, digits, `-`, `_` and `.` only");
         }
         let Some(s) = section.table(name, true) else {
             continue;
@@ -768,9 +678,7 @@ fn build_domains(root: &Section) -> Option<BTreeMap<String, DomainConfig>> {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, t)| {
-                    Window::parse(t)
-                        .map_err(|e| s.problem(format!("{}[{i}]", s.key("windows")), e))
-                        .ok()
+                    Window::parse(t).map_err(|e| s.problem(format!("{}[{i}]", s.key("windows")), e)).ok()
                 })
                 .collect::<Vec<_>>()
         });
@@ -781,20 +689,10 @@ fn build_domains(root: &Section) -> Option<BTreeMap<String, DomainConfig>> {
         };
         for host in &hosts {
             if let Some(other) = host_owner.insert(host.clone(), name.clone()) {
-                s.problem(
-                    s.key("hosts"),
-                    format!("host `{host}` is already mapped to domain `{other}`"),
-                );
+                s.problem(s.key("hosts"), format!("host `{host}` is already mapped to domain `{other}`"));
             }
         }
-        domains.insert(
-            name.clone(),
-            DomainConfig {
-                hosts,
-                windows,
-                policies,
-            },
-        );
+        domains.insert(name.clone(), DomainConfig { hosts, windows, policies });
     }
     section.finish();
     Some(domains)
@@ -840,14 +738,8 @@ prefix = ["ssh", "-o", "BatchMode=yes", "ssp@ssp0"]
     #[test]
     fn local_domain_order() {
         let c = Config::parse(Path::new("f.toml"), MINIMAL).unwrap();
-        assert_eq!(
-            c.local_domain(Some("flinstones"), "x").unwrap(),
-            "flinstones"
-        );
-        assert_eq!(
-            c.local_domain(None, "fl.example.com").unwrap(),
-            "flinstones"
-        );
+        assert_eq!(c.local_domain(Some("flinstones"), "x").unwrap(), "flinstones");
+        assert_eq!(c.local_domain(None, "fl.example.com").unwrap(), "flinstones");
         assert_eq!(c.local_domain(None, "marmaduke").unwrap(), "marmaduke");
         let err = c.local_domain(None, "elsewhere").unwrap_err().to_string();
         assert!(err.contains("elsewhere") && err.contains("f.toml"), "{err}");

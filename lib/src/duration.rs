@@ -16,13 +16,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return Err(format!(
-                "`{text}` is not a duration (write it like 90s, 15m, 2h or 1h30m)"
-            ));
+            return Err(format!("`{text}` is not a duration (write it like 90s, 15m, 2h or 1h30m)"));
         }
-        let value: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{text}`: number too large"))?;
+        let value: u64 = rest[..digits].parse().map_err(|_| format!("`{text}`: number too large"))?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit_ms = match &rest[..unit_len] {
@@ -31,16 +27,8 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "m" => 60_000,
             "h" => 3_600_000,
             "d" => 86_400_000,
-            "" => {
-                return Err(format!(
-                    "`{text}` has a number without a unit (write it like 90s, 15m, 2h or 1h30m)"
-                ))
-            }
-            other => {
-                return Err(format!(
-                    "`{text}`: unknown unit `{other}` (use ms, s, m, h or d)"
-                ))
-            }
+            "" => return Err(format!("`{text}` has a number without a unit (write it like 90s, 15m, 2h or 1h30m)")),
+            other => return Err(format!("`{text}`: unknown unit `{other}` (use ms, s, m, h or d)")),
         };
         rest = &rest[unit_len..];
         total_ms = value
@@ -58,11 +46,7 @@ pub fn format(duration: Duration) -> String {
         return "0s".into();
     }
     if !ms.is_multiple_of(1000) {
-        return if ms < 1000 {
-            format!("{ms}ms")
-        } else {
-            format!("{:.1}s", ms as f64 / 1000.0)
-        };
+        return if ms < 1000 { format!("{ms}ms") } else { format!("{:.1}s", ms as f64 / 1000.0) };
     }
     let mut secs = ms / 1000;
     let mut out = String::new();
@@ -95,16 +79,7 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_read() {
-        for bad in [
-            "",
-            "90",
-            "m",
-            "1x",
-            "1h30",
-            "-5s",
-            "1.5h",
-            "99999999999999999999s",
-        ] {
+        for bad in ["", "90", "m", "1x", "1h30", "-5s", "1.5h", "99999999999999999999s"] {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }
     }

@@ -24,11 +24,7 @@ pub struct Command {
 
 impl Command {
     pub fn new<S: AsRef<str>>(argv: impl IntoIterator<Item = S>, timeout: Duration) -> Command {
-        Command {
-            argv: argv.into_iter().map(|s| s.as_ref().to_string()).collect(),
-            env: Vec::new(),
-            timeout,
-        }
+        Command { argv: argv.into_iter().map(|s| s.as_ref().to_string()).collect(), env: Vec::new(), timeout }
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Command {
@@ -58,10 +54,7 @@ impl fmt::Display for Command {
 }
 
 pub fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-./=:,@%+".contains(&b));
+    let plain = !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./=:,@%+".contains(&b));
     if plain {
         arg.to_string()
     } else {
@@ -134,24 +127,11 @@ pub enum ExecError {
     #[error("`{command}` could not be started: {reason}")]
     Spawn { command: String, reason: String },
     #[error("`{command}` did not finish within {} and was killed{}", crate::duration::format(*timeout), quote_output(stdout, stderr))]
-    Timeout {
-        command: String,
-        timeout: Duration,
-        stdout: String,
-        stderr: String,
-    },
+    Timeout { command: String, timeout: Duration, stdout: String, stderr: String },
     #[error("`{command}` failed ({status}){}", quote_output(&output.stdout, &output.stderr))]
-    Failed {
-        command: String,
-        status: Status,
-        output: Output,
-    },
+    Failed { command: String, status: Status, output: Output },
     #[error("`{command}` printed what ftl cannot read: {reason}{}", quote_output(&output.stdout, &output.stderr))]
-    Unexpected {
-        command: String,
-        reason: String,
-        output: Output,
-    },
+    Unexpected { command: String, reason: String, output: Output },
 }
 
 impl ExecError {
@@ -167,24 +147,15 @@ impl ExecError {
     pub fn output_text(&self) -> Option<String> {
         match self {
             ExecError::Spawn { .. } => None,
-            ExecError::Timeout { stdout, stderr, .. } => {
-                Some(format!("{stdout}{stderr}").trim_end().to_string())
-            }
-            ExecError::Failed { output, .. } | ExecError::Unexpected { output, .. } => {
-                Some(output.text())
-            }
+            ExecError::Timeout { stdout, stderr, .. } => Some(format!("{stdout}{stderr}").trim_end().to_string()),
+            ExecError::Failed { output, .. } | ExecError::Unexpected { output, .. } => Some(output.text()),
         }
     }
 }
 
 fn quote_output(stdout: &str, stderr: &str) -> String {
     let mut lines = String::new();
-    for line in stdout
-        .lines()
-        .chain(stderr.lines())
-        .filter(|l| !l.trim().is_empty())
-        .take(12)
-    {
+    for line in stdout.lines().chain(stderr.lines()).filter(|l| !l.trim().is_empty()).take(12) {
         lines.push_str("\n    | ");
         lines.push_str(line);
     }
@@ -205,11 +176,7 @@ pub trait Runner: Send + Sync {
         if output.status.success() {
             Ok(output)
         } else {
-            Err(ExecError::Failed {
-                command: command.to_string(),
-                status: output.status,
-                output,
-            })
+            Err(ExecError::Failed { command: command.to_string(), status: output.status, output })
         }
     }
 }
@@ -222,10 +189,7 @@ impl Runner for SystemRunner {
     fn run(&self, command: &Command) -> Result<Output, ExecError> {
         let shown = command.to_string();
         let Some((program, args)) = command.argv.split_first() else {
-            return Err(ExecError::Spawn {
-                command: shown,
-                reason: "empty argument vector".into(),
-            });
+            return Err(ExecError::Spawn { command: shown, reason: "empty argument vector".into() });
         };
         let start = Instant::now();
         let mut child = std::process::Command::new(program)
@@ -236,10 +200,7 @@ impl Runner for SystemRunner {
             .stderr(Stdio::piped())
             .process_group(0)
             .spawn()
-            .map_err(|e| ExecError::Spawn {
-                command: shown.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| ExecError::Spawn { command: shown.clone(), reason: e.to_string() })?;
         let stdout = reader(child.stdout.take());
         let stderr = reader(child.stderr.take());
         let status = wait_with_timeout(&mut child, command.timeout);
@@ -253,18 +214,8 @@ impl Runner for SystemRunner {
         let stdout = stdout.join().unwrap_or_default();
         let stderr = stderr.join().unwrap_or_default();
         match status {
-            None => Err(ExecError::Timeout {
-                command: shown,
-                timeout: command.timeout,
-                stdout,
-                stderr,
-            }),
-            Some(status) => Ok(Output {
-                status: Status::from_exit(status),
-                stdout,
-                stderr,
-                elapsed: start.elapsed(),
-            }),
+            None => Err(ExecError::Timeout { command: shown, timeout: command.timeout, stdout, stderr }),
+            Some(status) => Ok(Output { status: Status::from_exit(status), stdout, stderr, elapsed: start.elapsed() }),
         }
     }
 }
@@ -287,14 +238,7 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
     std::thread::spawn(move || {
         // WNOWAIT leaves the child to be reaped by `Child::wait` below.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
+        unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
         let _ = tx.send(());
     });
     match rx.recv_timeout(timeout) {
@@ -313,53 +257,26 @@ mod tests {
 
     #[test]
     fn captures_status_and_both_streams() {
-        let out = SystemRunner
-            .run(&sh(
-                "echo out; echo err >&2; exit 3",
-                Duration::from_secs(5),
-            ))
-            .unwrap();
+        let out = SystemRunner.run(&sh("echo out; echo err >&2; exit 3", Duration::from_secs(5))).unwrap();
         assert_eq!(out.status, Status::Exited(3));
         assert_eq!(out.stdout, "out\n");
         assert_eq!(out.stderr, "err\n");
-        let err = SystemRunner
-            .run_ok(&sh("echo nope >&2; exit 3", Duration::from_secs(5)))
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("exit status 3") && err.to_string().contains("nope"),
-            "{err}"
-        );
+        let err = SystemRunner.run_ok(&sh("echo nope >&2; exit 3", Duration::from_secs(5))).unwrap_err();
+        assert!(err.to_string().contains("exit status 3") && err.to_string().contains("nope"), "{err}");
     }
 
     #[test]
     fn a_hung_command_and_its_children_are_killed_at_the_timeout() {
         let start = Instant::now();
-        let err = SystemRunner
-            .run(&sh(
-                "sleep 30 & sleep 30; echo never",
-                Duration::from_millis(300),
-            ))
-            .unwrap_err();
+        let err = SystemRunner.run(&sh("sleep 30 & sleep 30; echo never", Duration::from_millis(300))).unwrap_err();
         assert!(matches!(err, ExecError::Timeout { .. }), "{err}");
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "took {:?}",
-            start.elapsed()
-        );
-        assert!(
-            err.to_string().contains("did not finish within 300ms"),
-            "{err}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+        assert!(err.to_string().contains("did not finish within 300ms"), "{err}");
     }
 
     #[test]
     fn not_started_is_not_the_same_as_failed() {
-        let err = SystemRunner
-            .run(&Command::new(
-                ["/nonexistent/vmoprcmd"],
-                Duration::from_secs(1),
-            ))
-            .unwrap_err();
+        let err = SystemRunner.run(&Command::new(["/nonexistent/vmoprcmd"], Duration::from_secs(1))).unwrap_err();
         assert!(matches!(err, ExecError::Spawn { .. }), "{err}");
         assert!(err.to_string().contains("/nonexistent/vmoprcmd"));
     }
@@ -367,14 +284,9 @@ mod tests {
     #[test]
     fn arguments_are_passed_literally_never_through_a_shell() {
         let evil = "$(touch /tmp/ftl-pwned); `id` | rm -rf / ; 'quoted'";
-        let out = SystemRunner
-            .run(&Command::new(["/bin/echo", evil], Duration::from_secs(5)))
-            .unwrap();
+        let out = SystemRunner.run(&Command::new(["/bin/echo", evil], Duration::from_secs(5))).unwrap();
         assert_eq!(out.stdout.trim_end(), evil);
         let shown = Command::new(["/bin/echo", evil], Duration::from_secs(1)).to_string();
-        assert_eq!(
-            shown,
-            r"/bin/echo '$(touch /tmp/ftl-pwned); `id` | rm -rf / ; '\''quoted'\'''"
-        );
+        assert_eq!(shown, r"/bin/echo '$(touch /tmp/ftl-pwned); `id` | rm -rf / ; '\''quoted'\'''");
     }
 }

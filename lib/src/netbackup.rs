@@ -26,10 +26,7 @@ impl<'a> NetBackup<'a> {
     }
 
     pub fn jobs(&self) -> Command {
-        Command::new(
-            [&self.config.netbackup.bpdbjobs, "-report", "-most_columns"],
-            self.t(),
-        )
+        Command::new([&self.config.netbackup.bpdbjobs, "-report", "-most_columns"], self.t())
     }
 
     pub fn drive_status(&self) -> Command {
@@ -37,25 +34,11 @@ impl<'a> NetBackup<'a> {
     }
 
     pub fn drive_down(&self, index: u32) -> Command {
-        Command::new(
-            [
-                self.config.netbackup.vmoprcmd.clone(),
-                "-down".into(),
-                index.to_string(),
-            ],
-            self.t(),
-        )
+        Command::new([self.config.netbackup.vmoprcmd.clone(), "-down".into(), index.to_string()], self.t())
     }
 
     pub fn drive_up(&self, index: u32) -> Command {
-        Command::new(
-            [
-                self.config.netbackup.vmoprcmd.clone(),
-                "-up".into(),
-                index.to_string(),
-            ],
-            self.t(),
-        )
+        Command::new([self.config.netbackup.vmoprcmd.clone(), "-up".into(), index.to_string()], self.t())
     }
 
     pub fn processes(&self) -> Command {
@@ -63,17 +46,11 @@ impl<'a> NetBackup<'a> {
     }
 
     pub fn stop(&self) -> Command {
-        Command::new(
-            &self.config.netbackup.stop,
-            self.config.timeouts.netbackup_stop,
-        )
+        Command::new(&self.config.netbackup.stop, self.config.timeouts.netbackup_stop)
     }
 
     pub fn start(&self) -> Command {
-        Command::new(
-            &self.config.netbackup.start,
-            self.config.timeouts.netbackup_start,
-        )
+        Command::new(&self.config.netbackup.start, self.config.timeouts.netbackup_start)
     }
 
     pub fn policy(&self, policy: &str) -> Command {
@@ -98,20 +75,13 @@ pub fn parse_jobs(stdout: &str) -> Result<Vec<Job>, String> {
     for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
         let fields: Vec<&str> = line.split(',').collect();
         if fields.len() < 9 {
-            return Err(format!(
-                "line `{}` has {} fields, expected at least 9",
-                line.trim(),
-                fields.len()
-            ));
+            return Err(format!("line `{}` has {} fields, expected at least 9", line.trim(), fields.len()));
         }
         let number = |i: usize, what: &str| -> Result<u64, String> {
-            fields[i].trim().parse().map_err(|_| {
-                format!(
-                    "line `{}`: {what} `{}` is not a number",
-                    line.trim(),
-                    fields[i]
-                )
-            })
+            fields[i]
+                .trim()
+                .parse()
+                .map_err(|_| format!("line `{}`: {what} `{}` is not a number", line.trim(), fields[i]))
         };
         jobs.push(Job {
             id: number(0, "jobid")?,
@@ -158,13 +128,9 @@ pub fn parse_drive_status(stdout: &str) -> Result<BTreeMap<u32, (Control, String
         if fields.len() < 3 {
             return Err(format!("drive line `{}` is too short", line.trim()));
         }
-        let index: u32 = fields[0].parse().map_err(|_| {
-            format!(
-                "drive line `{}`: `{}` is not a drive index",
-                line.trim(),
-                fields[0]
-            )
-        })?;
+        let index: u32 = fields[0]
+            .parse()
+            .map_err(|_| format!("drive line `{}`: `{}` is not a drive index", line.trim(), fields[0]))?;
         let raw = fields[2].to_string();
         let control = if raw.starts_with("DOWN") {
             Control::Down
@@ -201,17 +167,14 @@ pub fn parse_processes(stdout: &str) -> Result<Vec<Process>, String> {
             continue;
         }
         let fields: Vec<&str> = trimmed.split_whitespace().collect();
-        let pid = fields
-            .get(1)
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| format!("line `{trimmed}` has no process id"))?;
+        let pid =
+            fields.get(1).and_then(|p| p.parse().ok()).ok_or_else(|| format!("line `{trimmed}` has no process id"))?;
         let time_at = fields
             .iter()
             .skip(4)
             .position(|f| {
-                f.split_once(':').is_some_and(|(m, s)| {
-                    m.parse::<u32>().is_ok() && s.len() == 2 && s.parse::<u32>().is_ok()
-                })
+                f.split_once(':')
+                    .is_some_and(|(m, s)| m.parse::<u32>().is_ok() && s.len() == 2 && s.parse::<u32>().is_ok())
             })
             .map(|p| p + 4)
             .ok_or_else(|| format!("line `{trimmed}` has no TIME column"))?;
@@ -248,9 +211,7 @@ mod tests {
         assert_eq!(drives.len(), 2);
         assert_eq!(drives[&0].0, Control::Up);
         assert_eq!(drives[&1], (Control::Down, "DOWN-TLD".to_string()));
-        assert!(
-            parse_drive_status("The Media Manager device daemon (ltid) is not active\n").is_err()
-        );
+        assert!(parse_drive_status("The Media Manager device daemon (ltid) is not active\n").is_err());
         assert!(parse_drive_status("Drv Type Control\n  0 dlt\n").is_err());
         assert!(parse_drive_status("Drv Type Control\n  0 dlt bereit\n").is_err());
     }
@@ -259,27 +220,14 @@ mod tests {
     fn processes_layout() {
         let out = "NB Processes\n------------\n    root   306     1  0   Nov 24 ?        0:00 /usr/openv/netbackup/bin/bprd\n    root   311     1  0 22:01:07 ?        0:02 /usr/openv/netbackup/bin/bpdbm\n\nMM Processes\n------------\n    root   295     1  0   Nov 24 ?        0:00 /usr/openv/volmgr/bin/ltid -v\n";
         let ps = parse_processes(out).unwrap();
-        assert_eq!(
-            ps.iter().map(|p| p.pid).collect::<Vec<_>>(),
-            vec![306, 311, 295]
-        );
+        assert_eq!(ps.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![306, 311, 295]);
         assert_eq!(ps[2].command, "/usr/openv/volmgr/bin/ltid -v");
-        assert!(parse_processes("NB Processes\n------------\n")
-            .unwrap()
-            .is_empty());
+        assert!(parse_processes("NB Processes\n------------\n").unwrap().is_empty());
         assert!(parse_processes("root abc\n").is_err());
     }
 }
 
-const WEEKDAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
+const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
 /// Reads the `Daily Windows:` of every `Schedule:` block of `bppllist POLICY -U`, whose lines
 /// look like `Sunday     18:00:00  -->  Monday     06:00:00`.
@@ -308,9 +256,7 @@ pub fn parse_policy_windows(stdout: &str) -> Result<Vec<crate::window::Window>, 
         let point = |text: &str| -> Result<u32, String> {
             let mut parts = text.split_whitespace();
             let (Some(day), Some(time), None) = (parts.next(), parts.next(), parts.next()) else {
-                return Err(format!(
-                    "window line `{trimmed}`: expected DAY HH:MM:SS on each side of -->"
-                ));
+                return Err(format!("window line `{trimmed}`: expected DAY HH:MM:SS on each side of -->"));
             };
             let day = WEEKDAYS
                 .iter()
@@ -318,10 +264,7 @@ pub fn parse_policy_windows(stdout: &str) -> Result<Vec<crate::window::Window>, 
                 .ok_or_else(|| format!("window line `{trimmed}`: `{day}` is not a day"))?;
             let hms: Vec<u32> = time
                 .split(':')
-                .map(|n| {
-                    n.parse()
-                        .map_err(|_| format!("window line `{trimmed}`: bad time `{time}`"))
-                })
+                .map(|n| n.parse().map_err(|_| format!("window line `{trimmed}`: bad time `{time}`")))
                 .collect::<Result<_, _>>()?;
             let [h, m, s] = hms[..] else {
                 return Err(format!("window line `{trimmed}`: bad time `{time}`"));
@@ -358,10 +301,7 @@ mod policy_tests {
     fn reads_every_schedule_window() {
         let w = parse_policy_windows(POLICY).unwrap();
         let texts: Vec<String> = w.iter().map(|w| w.to_string()).collect();
-        assert_eq!(
-            texts,
-            vec!["Sun 18:00-06:00", "Mon 20:00-01:00", "Tue 20:00-01:00"]
-        );
+        assert_eq!(texts, vec!["Sun 18:00-06:00", "Mon 20:00-01:00", "Tue 20:00-01:00"]);
         assert!(parse_policy_windows("Policy Name: x\n").is_err());
         assert!(parse_policy_windows(
             "  Schedule: a\n    Daily Windows:\n      Someday 18:00:00 --> Monday 06:00:00\n"

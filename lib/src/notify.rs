@@ -29,18 +29,9 @@ pub const HOOKS: &[(&str, &str)] = &[
     ("session_notify", ""),
     ("bpstart_notify", "CLIENT POLICY SCHEDULE SCHEDTYPE"),
     ("bpend_notify", "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS"),
-    (
-        "backup_exit_notify",
-        "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS [STREAM DONE_TRYING]",
-    ),
-    (
-        "parent_start_notify",
-        "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS STREAM",
-    ),
-    (
-        "parent_end_notify",
-        "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS STREAM",
-    ),
+    ("backup_exit_notify", "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS [STREAM DONE_TRYING]"),
+    ("parent_start_notify", "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS STREAM"),
+    ("parent_end_notify", "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS STREAM"),
 ];
 
 /// What the site's own hook, set aside by install.sh, is renamed to.
@@ -81,11 +72,7 @@ pub fn parse(name: &str, args: &[String]) -> Result<Call, String> {
             HOOKS.iter().map(|h| h.0).collect::<Vec<_>>().join(", ")
         )
     })?;
-    let usage = HOOKS
-        .iter()
-        .find(|h| h.0 == hook)
-        .map(|h| h.1)
-        .unwrap_or("");
+    let usage = HOOKS.iter().find(|h| h.0 == hook).map(|h| h.1).unwrap_or("");
     let bad = |why: String| format!("{name}: {why} (expected: {name} {usage})");
     let counts: &[usize] = match hook {
         "session_start_notify" | "session_notify" => &[0],
@@ -99,20 +86,14 @@ pub fn parse(name: &str, args: &[String]) -> Result<Call, String> {
     }
     for (i, what) in ["CLIENT", "POLICY", "SCHEDULE"].iter().enumerate() {
         if let Some(a) = args.get(i) {
-            if a.is_empty()
-                || a.starts_with('-')
-                || a.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
+            if a.is_empty() || a.starts_with('-') || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(bad(format!("{what} `{a}` is not a NetBackup name")));
             }
         }
     }
     if let Some(t) = args.get(3) {
         if !SCHEDULE_TYPES.contains(&t.as_str()) {
-            return Err(bad(format!(
-                "SCHEDTYPE `{t}` is not one of {}",
-                SCHEDULE_TYPES.join(", ")
-            )));
+            return Err(bad(format!("SCHEDTYPE `{t}` is not one of {}", SCHEDULE_TYPES.join(", "))));
         }
     }
     if let Some(s) = args.get(4) {
@@ -130,19 +111,12 @@ pub fn parse(name: &str, args: &[String]) -> Result<Call, String> {
             return Err(bad(format!("DONE_TRYING `{d}` is not 0 or 1")));
         }
     }
-    let kind = if matches!(
-        hook,
-        "session_start_notify" | "bpstart_notify" | "parent_start_notify"
-    ) {
+    let kind = if matches!(hook, "session_start_notify" | "bpstart_notify" | "parent_start_notify") {
         Kind::Start
     } else {
         Kind::End
     };
-    Ok(Call {
-        hook,
-        kind,
-        args: args.to_vec(),
-    })
+    Ok(Call { hook, kind, args: args.to_vec() })
 }
 
 /// Runs the site's own hook, set aside by install.sh, before ftl's work; its output is the
@@ -157,10 +131,7 @@ pub fn run_site_hook(invoked_as: &Path, args: &[String], timeout: Duration) -> O
     let mut child = match std::process::Command::new(&site).args(args).spawn() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!(
-                "ftl-notify: cannot run the site's hook {}: {e}",
-                site.display()
-            );
+            eprintln!("ftl-notify: cannot run the site's hook {}: {e}", site.display());
             return Some(1);
         }
     };
@@ -197,24 +168,14 @@ pub enum Answer {
 
 /// The fast, common part of every hook: read the record and decide. `spawn` starts a detached
 /// background worker (`acquire` or `release`) and is only called when one is needed.
-pub fn answer(
-    ctx: &Context,
-    call: &Call,
-    spawn: &mut dyn FnMut(&str) -> Result<(), Error>,
-) -> Result<Answer, Error> {
+pub fn answer(ctx: &Context, call: &Call, spawn: &mut dyn FnMut(&str) -> Result<(), Error>) -> Result<Answer, Error> {
     let record = ctx.ledger.read()?;
     let mine = matches!(&record.state, State::Owned { owner } if *owner == ctx.domain);
     match call.kind {
         Kind::Start if mine => Ok(Answer::Here),
         Kind::Start => {
-            if record.request_of(&ctx.domain).is_none()
-                && record.state.owner() != Some(ctx.domain.as_str())
-            {
-                let request = Request {
-                    domain: ctx.domain.clone(),
-                    at: ctx.clock.now(),
-                    until: None,
-                };
+            if record.request_of(&ctx.domain).is_none() && record.state.owner() != Some(ctx.domain.as_str()) {
+                let request = Request { domain: ctx.domain.clone(), at: ctx.clock.now(), until: None };
                 match ctx.ledger.commit(
                     &ctx.holder,
                     &Event::Request(request),
@@ -225,37 +186,23 @@ pub fn answer(
                     Err(e) => return Err(e.into()),
                 }
             }
-            Ok(Answer::Elsewhere {
-                worker_started: start_worker(ctx, "acquire", spawn)?,
-            })
+            Ok(Answer::Elsewhere { worker_started: start_worker(ctx, "acquire", spawn)? })
         }
-        Kind::End if mine => Ok(Answer::ReleaseScheduled {
-            worker_started: start_worker(ctx, "release", spawn)?,
-        }),
+        Kind::End if mine => Ok(Answer::ReleaseScheduled { worker_started: start_worker(ctx, "release", spawn)? }),
         Kind::End => Ok(Answer::Here),
     }
 }
 
 fn worker_lock(ctx: &Context, kind: &str) -> PathBuf {
-    ctx.ledger
-        .dir()
-        .join(format!("notify-{kind}.{}.lock", ctx.domain))
+    ctx.ledger.dir().join(format!("notify-{kind}.{}.lock", ctx.domain))
 }
 
 /// Starts a worker unless one of that kind (or a hand-over of this domain) is already running.
-fn start_worker(
-    ctx: &Context,
-    kind: &str,
-    spawn: &mut dyn FnMut(&str) -> Result<(), Error>,
-) -> Result<bool, Error> {
+fn start_worker(ctx: &Context, kind: &str, spawn: &mut dyn FnMut(&str) -> Result<(), Error>) -> Result<bool, Error> {
     let busy = |path: PathBuf| -> Result<bool, Error> {
-        Ok(lock::try_lock(&path)
-            .map_err(crate::ledger::LedgerError::from)?
-            .is_err())
+        Ok(lock::try_lock(&path).map_err(crate::ledger::LedgerError::from)?.is_err())
     };
-    if busy(worker_lock(ctx, kind))?
-        || busy(ctx.ledger.dir().join(format!("run.{}.lock", ctx.domain)))?
-    {
+    if busy(worker_lock(ctx, kind))? || busy(ctx.ledger.dir().join(format!("run.{}.lock", ctx.domain)))? {
         return Ok(false);
     }
     spawn(kind)?;
@@ -263,25 +210,13 @@ fn start_worker(
 }
 
 /// The detached background worker. Exactly one of each kind runs per domain; a second one exits.
-pub fn background(
-    ctx: &Context,
-    kind: &str,
-    acquire_wait: Duration,
-    release_wait: Duration,
-) -> Result<String, Error> {
+pub fn background(ctx: &Context, kind: &str, acquire_wait: Duration, release_wait: Duration) -> Result<String, Error> {
     let path = worker_lock(ctx, kind);
     let Ok(_guard) = lock::try_lock(&path).map_err(crate::ledger::LedgerError::from)? else {
         return Ok(format!("another background {kind} is already running"));
     };
     match kind {
-        "acquire" => Ok(acquire::acquire(
-            ctx,
-            &AcquireOptions {
-                wait: Some(acquire_wait),
-                force: None,
-            },
-        )?
-        .outcome),
+        "acquire" => Ok(acquire::acquire(ctx, &AcquireOptions { wait: Some(acquire_wait), force: None })?.outcome),
         _ => release_when_due(ctx, release_wait),
     }
 }
@@ -307,24 +242,12 @@ fn release_when_due(ctx: &Context, limit: Duration) -> Result<String, Error> {
         );
         let lead = chrono::Duration::from_std(ctx.config.schedule.lead).unwrap_or_default();
         let window_open = schedule::wanted(&occ, now, lead).is_some();
-        let asked = record
-            .requests
-            .iter()
-            .any(|r| r.domain != ctx.domain && r.until.is_none_or(|u| u > now));
+        let asked = record.requests.iter().any(|r| r.domain != ctx.domain && r.until.is_none_or(|u| u > now));
         if window_open && !asked {
-            return Ok(
-                "the window is open and no other domain has asked; keeping the library".into(),
-            );
+            return Ok("the window is open and no other domain has asked; keeping the library".into());
         }
         if precheck::jobs(ctx).ok {
-            return Ok(release::release(
-                ctx,
-                &ReleaseOptions {
-                    if_idle: true,
-                    force: None,
-                },
-            )?
-            .outcome);
+            return Ok(release::release(ctx, &ReleaseOptions { if_idle: true, force: None })?.outcome);
         }
         if start.elapsed() >= limit {
             return Ok(format!(
@@ -359,39 +282,14 @@ mod tests {
 
     #[test]
     fn valid_arguments() {
-        assert_eq!(
-            parse("session_start_notify", &[]).unwrap().kind,
-            Kind::Start
-        );
+        assert_eq!(parse("session_start_notify", &[]).unwrap().kind, Kind::Start);
         assert_eq!(parse("session_notify", &[]).unwrap().kind, Kind::End);
-        assert_eq!(
-            parse("bpstart_notify.p.s", &s(&["db1", "p", "s", "FULL"]))
-                .unwrap()
-                .kind,
-            Kind::Start
-        );
-        assert_eq!(
-            parse("bpend_notify", &s(&["db1", "p", "s", "INCR", "0"]))
-                .unwrap()
-                .kind,
-            Kind::End
-        );
+        assert_eq!(parse("bpstart_notify.p.s", &s(&["db1", "p", "s", "FULL"])).unwrap().kind, Kind::Start);
+        assert_eq!(parse("bpend_notify", &s(&["db1", "p", "s", "INCR", "0"])).unwrap().kind, Kind::End);
         assert!(parse("backup_exit_notify", &s(&["db1", "p", "s", "CINC", "73"])).is_ok());
-        assert!(parse(
-            "backup_exit_notify",
-            &s(&["db1", "p", "s", "CINC", "0", "-1", "1"])
-        )
-        .is_ok());
-        assert!(parse(
-            "parent_start_notify",
-            &s(&["db1", "p", "s", "UBAK", "0", "-1"])
-        )
-        .is_ok());
-        assert!(parse(
-            "parent_end_notify",
-            &s(&["db1", "p", "s", "UARC", "0", "-1"])
-        )
-        .is_ok());
+        assert!(parse("backup_exit_notify", &s(&["db1", "p", "s", "CINC", "0", "-1", "1"])).is_ok());
+        assert!(parse("parent_start_notify", &s(&["db1", "p", "s", "UBAK", "0", "-1"])).is_ok());
+        assert!(parse("parent_end_notify", &s(&["db1", "p", "s", "UARC", "0", "-1"])).is_ok());
     }
 
     #[test]
@@ -403,18 +301,9 @@ mod tests {
             ("bpstart_notify", s(&["-rf", "p", "s", "FULL"])),
             ("bpstart_notify", s(&["", "p", "s", "FULL"])),
             ("bpend_notify", s(&["db1", "p", "s", "FULL", "ok"])),
-            (
-                "backup_exit_notify",
-                s(&["db1", "p", "s", "FULL", "0", "-1"]),
-            ),
-            (
-                "backup_exit_notify",
-                s(&["db1", "p", "s", "FULL", "0", "x", "1"]),
-            ),
-            (
-                "backup_exit_notify",
-                s(&["db1", "p", "s", "FULL", "0", "0", "2"]),
-            ),
+            ("backup_exit_notify", s(&["db1", "p", "s", "FULL", "0", "-1"])),
+            ("backup_exit_notify", s(&["db1", "p", "s", "FULL", "0", "x", "1"])),
+            ("backup_exit_notify", s(&["db1", "p", "s", "FULL", "0", "0", "2"])),
             ("parent_end_notify", s(&["db1", "p", "s", "FULL", "0"])),
             ("rm", s(&[])),
         ] {

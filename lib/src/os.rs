@@ -20,26 +20,17 @@ pub fn hostname() -> String {
 
 /// Identifies this boot, so a pid from an earlier boot is never taken for a live process.
 pub fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
 /// This process, acting for `domain`.
 pub fn current_holder(domain: &str) -> Holder {
-    Holder {
-        domain: domain.into(),
-        host: hostname(),
-        pid: std::process::id(),
-        boot_id: boot_id(),
-    }
+    Holder { domain: domain.into(), host: hostname(), pid: std::process::id(), boot_id: boot_id() }
 }
 
 /// Whether `holder` names a process that is still running on this host, this boot.
 pub fn holder_alive(holder: &Holder) -> bool {
-    holder.host == hostname()
-        && holder.boot_id == boot_id()
-        && unsafe { libc::kill(holder.pid as libc::pid_t, 0) } == 0
+    holder.host == hostname() && holder.boot_id == boot_id() && unsafe { libc::kill(holder.pid as libc::pid_t, 0) } == 0
 }
 
 /// The name of the user who runs this process, for forced takeovers.
@@ -65,36 +56,21 @@ pub enum Tape {
 /// Reads `mt -f DEV status`. Solaris prints `DEV: no tape loaded or drive offline` (exit 1) for
 /// an empty drive, and a `file no= F   block no= B` line otherwise.
 pub fn parse_mt_status(stdout: &str, stderr: &str) -> Result<Tape, String> {
-    if stdout.contains("no tape loaded or drive offline")
-        || stderr.contains("no tape loaded or drive offline")
-    {
+    if stdout.contains("no tape loaded or drive offline") || stderr.contains("no tape loaded or drive offline") {
         return Ok(Tape::Empty);
     }
     for line in stdout.lines() {
         let Some(rest) = line.trim_start().strip_prefix("file no=") else {
             continue;
         };
-        let (file, rest) = rest
-            .trim_start()
-            .split_once(char::is_whitespace)
-            .unwrap_or((rest.trim(), ""));
+        let (file, rest) = rest.trim_start().split_once(char::is_whitespace).unwrap_or((rest.trim(), ""));
         let block = rest.trim_start().strip_prefix("block no=").map(str::trim);
-        let file: u64 = file
-            .parse()
-            .map_err(|_| format!("`{}`: file number is not a number", line.trim()))?;
-        let block: u64 = block
-            .and_then(|b| b.parse().ok())
-            .ok_or_else(|| format!("`{}`: no readable `block no=`", line.trim()))?;
-        return Ok(if file == 0 && block == 0 {
-            Tape::AtBot
-        } else {
-            Tape::Away { file, block }
-        });
+        let file: u64 = file.parse().map_err(|_| format!("`{}`: file number is not a number", line.trim()))?;
+        let block: u64 =
+            block.and_then(|b| b.parse().ok()).ok_or_else(|| format!("`{}`: no readable `block no=`", line.trim()))?;
+        return Ok(if file == 0 && block == 0 { Tape::AtBot } else { Tape::Away { file, block } });
     }
-    Err(
-        "neither `file no= ... block no= ...` nor `no tape loaded or drive offline` in the output"
-            .into(),
-    )
+    Err("neither `file no= ... block no= ...` nor `no tape loaded or drive offline` in the output".into())
 }
 
 /// Finds `module` in `modinfo` output and returns its id, or `None` when it is not loaded.
@@ -114,9 +90,7 @@ pub fn parse_modinfo(stdout: &str, module: &str) -> Result<Option<u32>, String> 
             return Err(format!("line `{}` has fewer than 6 columns", line.trim()));
         }
         if fields[5] == module {
-            let id = fields[0]
-                .parse()
-                .map_err(|_| format!("line `{}`: the id is not a number", line.trim()))?;
+            let id = fields[0].parse().map_err(|_| format!("line `{}`: the id is not a number", line.trim()))?;
             return Ok(Some(id));
         }
     }
@@ -133,19 +107,10 @@ pub fn parse_psrset(stdout: &str, cpus: &[u32]) -> Result<Vec<String>, String> {
             .or_else(|| line.split_once(": processor"))
             .ok_or_else(|| format!("unexpected line `{}`", line.trim()))?;
         let ids: Result<Vec<u32>, _> = processors.split_whitespace().map(str::parse).collect();
-        let ids =
-            ids.map_err(|_| format!("line `{}`: processor ids are not numbers", line.trim()))?;
-        let on_board: Vec<String> = ids
-            .iter()
-            .filter(|c| cpus.contains(c))
-            .map(u32::to_string)
-            .collect();
+        let ids = ids.map_err(|_| format!("line `{}`: processor ids are not numbers", line.trim()))?;
+        let on_board: Vec<String> = ids.iter().filter(|c| cpus.contains(c)).map(u32::to_string).collect();
         if !on_board.is_empty() {
-            found.push(format!(
-                "{} holds board processor(s) {}",
-                set.trim(),
-                on_board.join(" ")
-            ));
+            found.push(format!("{} holds board processor(s) {}", set.trim(), on_board.join(" ")));
         }
     }
     Ok(found)
@@ -157,18 +122,9 @@ pub fn parse_pbind(stdout: &str, cpus: &[u32]) -> Result<Vec<String>, String> {
     let mut found = Vec::new();
     for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
         let (pid, target) = if let Some(rest) = line.trim().strip_prefix("process id ") {
-            rest.split_once(':')
-                .ok_or_else(|| format!("unexpected line `{}`", line.trim()))?
+            rest.split_once(':').ok_or_else(|| format!("unexpected line `{}`", line.trim()))?
         } else if let Some((left, right)) = line.split_once(" bound to processor(s) ") {
-            (
-                left.rsplit("pid ")
-                    .next()
-                    .unwrap_or("")
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or(""),
-                right,
-            )
+            (left.rsplit("pid ").next().unwrap_or("").split_whitespace().next().unwrap_or(""), right)
         } else {
             return Err(format!("unexpected line `{}`", line.trim()));
         };
@@ -183,10 +139,7 @@ pub fn parse_pbind(stdout: &str, cpus: &[u32]) -> Result<Vec<String>, String> {
             .collect::<Result<_, _>>()
             .map_err(|_| format!("line `{}`: processor ids are not numbers", line.trim()))?;
         if let Some(cpu) = ids.iter().find(|c| cpus.contains(c)) {
-            found.push(format!(
-                "process {} is bound to board processor {cpu}",
-                pid.trim()
-            ));
+            found.push(format!("process {} is bound to board processor {cpu}", pid.trim()));
         }
     }
     Ok(found)
@@ -201,17 +154,8 @@ mod tests {
         let bot = "Quantum DLT7000 tape drive:\n   sense key(0x0)= No Additional Sense   residual= 0   retries= 0\n   file no= 0   block no= 0\n";
         assert_eq!(parse_mt_status(bot, ""), Ok(Tape::AtBot));
         let away = bot.replace("file no= 0   block no= 0", "file no= 3   block no= 1127");
-        assert_eq!(
-            parse_mt_status(&away, ""),
-            Ok(Tape::Away {
-                file: 3,
-                block: 1127
-            })
-        );
-        assert_eq!(
-            parse_mt_status("", "/dev/rmt/4: no tape loaded or drive offline\n"),
-            Ok(Tape::Empty)
-        );
+        assert_eq!(parse_mt_status(&away, ""), Ok(Tape::Away { file: 3, block: 1127 }));
+        assert_eq!(parse_mt_status("", "/dev/rmt/4: no tape loaded or drive offline\n"), Ok(Tape::Empty));
         assert!(parse_mt_status("", "").is_err());
         assert!(parse_mt_status("Bandlaufwerk:\n   Datei Nr.= 0   Block Nr.= 0\n", "").is_err());
         assert!(parse_mt_status("   file no= x   block no= 0\n", "").is_err());
@@ -224,41 +168,20 @@ mod tests {
         assert_eq!(parse_modinfo(out, "st"), Ok(None));
         assert!(parse_modinfo("", "sg").is_err());
         assert!(parse_modinfo("Kennung Ladeadresse\n", "sg").is_err());
-        assert!(parse_modinfo(
-            " Id Loadaddr   Size Info Rev Module Name\n141 fc580000\n",
-            "sg"
-        )
-        .is_err());
+        assert!(parse_modinfo(" Id Loadaddr   Size Info Rev Module Name\n141 fc580000\n", "sg").is_err());
     }
 
     #[test]
     fn psrset_and_pbind() {
         let cpus = [28, 29, 30, 31];
         assert!(parse_psrset("", &cpus).unwrap().is_empty());
-        assert!(
-            parse_psrset("user processor set 1: processors 4 5\n", &cpus)
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(
-            parse_psrset("user processor set 1: processors 4 29\n", &cpus)
-                .unwrap()
-                .len(),
-            1
-        );
+        assert!(parse_psrset("user processor set 1: processors 4 5\n", &cpus).unwrap().is_empty());
+        assert_eq!(parse_psrset("user processor set 1: processors 4 29\n", &cpus).unwrap().len(), 1);
         assert!(parse_psrset("garbage\n", &cpus).is_err());
-        assert!(
-            parse_pbind("process id 1234: not bound\nprocess id 99: 5\n", &cpus)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(parse_pbind("process id 1234: not bound\nprocess id 99: 5\n", &cpus).unwrap().is_empty());
         let bound = parse_pbind("process id 4242: 30\n", &cpus).unwrap();
         assert_eq!(bound, vec!["process 4242 is bound to board processor 30"]);
-        let bound = parse_pbind(
-            "pbind(1M): pid 77 strongly bound to processor(s) 28.\n",
-            &cpus,
-        )
-        .unwrap();
+        let bound = parse_pbind("pbind(1M): pid 77 strongly bound to processor(s) 28.\n", &cpus).unwrap();
         assert_eq!(bound.len(), 1);
         assert!(parse_pbind("process id x\n", &cpus).is_err());
     }

@@ -26,12 +26,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn build<Tz: TimeZone>(
-        ctx: &Context,
-        now: DateTime<Utc>,
-        days: u32,
-        tz: &Tz,
-    ) -> Result<Plan, Error> {
+    pub fn build<Tz: TimeZone>(ctx: &Context, now: DateTime<Utc>, days: u32, tz: &Tz) -> Result<Plan, Error> {
         let until = now + Duration::days(i64::from(days));
         let lead = Duration::from_std(ctx.config.schedule.lead).unwrap_or_default();
         let grace = Duration::from_std(ctx.config.schedule.grace).unwrap_or_default();
@@ -45,7 +40,10 @@ impl Plan {
                 schedule::windows(ctx.config, name, ctx.runner)?
             } else {
                 if !d.policies.is_empty() {
-                    notes.push(format!("{name}'s policy windows ({}) are read on {name}; only its configured windows are shown", d.policies.join(", ")));
+                    notes.push(format!(
+                        "{name}'s policy windows ({}) are read on {name}; only its configured windows are shown",
+                        d.policies.join(", ")
+                    ));
                 }
                 d.windows.clone()
             };
@@ -68,27 +66,13 @@ impl Plan {
                     at: o.end,
                     action: "release",
                     domain: o.domain.clone(),
-                    note: format!(
-                        "window {} ends; once idle, at the latest {}",
-                        o.window,
-                        local(o.end + grace, tz)
-                    ),
+                    note: format!("window {} ends; once idle, at the latest {}", o.window, local(o.end + grace, tz)),
                 });
             }
         }
         handovers.sort_by_key(|h| h.at);
-        let overlaps = schedule::overlaps(&all)
-            .into_iter()
-            .map(|(a, b)| (a.clone(), b.clone()))
-            .collect();
-        Ok(Plan {
-            now,
-            windows,
-            occurrences: all,
-            handovers,
-            overlaps,
-            notes,
-        })
+        let overlaps = schedule::overlaps(&all).into_iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+        Ok(Plan { now, windows, occurrences: all, handovers, overlaps, notes })
     }
 
     pub fn render<Tz: TimeZone>(&self, tz: &Tz) -> String {
@@ -96,26 +80,11 @@ impl Plan {
         let _ = writeln!(out, "now {} (local time)", local(self.now, tz));
         let _ = writeln!(out, "windows:");
         for (d, w) in &self.windows {
-            let _ = writeln!(
-                out,
-                "  {d:<12} {}",
-                if w.is_empty() {
-                    "(none)".into()
-                } else {
-                    w.join(", ")
-                }
-            );
+            let _ = writeln!(out, "  {d:<12} {}", if w.is_empty() { "(none)".into() } else { w.join(", ") });
         }
         let _ = writeln!(out, "planned hand-overs:");
         for h in &self.handovers {
-            let _ = writeln!(
-                out,
-                "  {}  {:<7} {:<12} {}",
-                local(h.at, tz),
-                h.action,
-                h.domain,
-                h.note
-            );
+            let _ = writeln!(out, "  {}  {:<7} {:<12} {}", local(h.at, tz), h.action, h.domain, h.note);
         }
         if self.overlaps.is_empty() {
             let _ = writeln!(out, "overlaps: none");
@@ -140,8 +109,5 @@ impl Plan {
 }
 
 fn local<Tz: TimeZone>(t: DateTime<Utc>, tz: &Tz) -> String {
-    t.with_timezone(tz)
-        .naive_local()
-        .format("%a %Y-%m-%d %H:%M")
-        .to_string()
+    t.with_timezone(tz).naive_local().format("%a %Y-%m-%d %H:%M").to_string()
 }

@@ -4,9 +4,10 @@
 //! changes who owns the library except through the release runbook.
 
 use crate::error::Error;
-use crate::ledger::record::State;
+use crate::ledger::record::{Operation, State};
 use crate::platform::Location;
 use crate::runbook::actions::{self, Action};
+use crate::runbook::progress::StepInfo;
 use crate::runbook::release::{self, ReleaseOptions};
 use crate::runbook::Context;
 use std::time::Instant;
@@ -20,12 +21,8 @@ pub fn boot(ctx: &Context) -> Result<String, Error> {
             record.state.name()
         ));
     }
-    let at = actions::locate(ctx).map_err(|e| {
-        Error::Refused(format!(
-            "cannot confirm the board with the controller: {}",
-            e.message
-        ))
-    })?;
+    let at = actions::locate(ctx)
+        .map_err(|e| Error::Refused(format!("cannot confirm the board with the controller: {}", e.message)))?;
     if at != Location::Domain(ctx.domain.clone()) {
         return Err(Error::Refused(format!(
             "the ledger says {} owns the library but the controller says board {} is {at}; see `ftl-status --check`",
@@ -33,57 +30,39 @@ pub fn boot(ctx: &Context) -> Result<String, Error> {
         )));
     }
     let mut done = Vec::new();
-    for (id, action) in [
-        ("B1", Action::LoadDriver),
-        ("B2", Action::StartNetBackup),
-        ("B3", Action::DrivesUp),
+    for (id, name, action) in [
+        ("B1", "load the robot driver", Action::LoadDriver),
+        ("B2", "start NetBackup", Action::StartNetBackup),
+        ("B3", "drives up", Action::DrivesUp),
     ] {
-        let op = crate::ledger::record::Operation::Acquire;
-        let name = format!("{action:?}");
-        ctx.progress
-            .step_started(&ctx.domain, op, id, &name, action.width(ctx));
+        let info = StepInfo {
+            library: &record.library,
+            domain: &ctx.domain,
+            operation: Operation::Acquire,
+            id,
+            name,
+            epoch: record.epoch,
+        };
+        ctx.progress.step_started(&info, action.width(ctx));
         let t0 = Instant::now();
         match action.run(ctx) {
             Ok(summary) => {
-                ctx.progress
-                    .step_finished(&ctx.domain, op, id, &name, t0.elapsed(), Ok(&summary));
+                ctx.progress.step_finished(&info, t0.elapsed(), Ok(&summary));
                 done.push(summary);
             }
             Err(e) => {
-                ctx.progress.step_finished(
-                    &ctx.domain,
-                    op,
-                    id,
-                    &name,
-                    t0.elapsed(),
-                    Err(&e.message),
-                );
+                ctx.progress.step_finished(&info, t0.elapsed(), Err(&e.message));
                 let command = e.command.map(|c| format!(" (`{c}`)")).unwrap_or_default();
-                return Err(Error::Failed(format!(
-                    "at boot, {id} failed{command}: {}",
-                    e.message
-                )));
+                return Err(Error::Failed(format!("at boot, {id} {name} failed{command}: {}", e.message)));
             }
         }
     }
-    Ok(format!(
-        "board {} confirmed in {}; {}",
-        ctx.config.board.id,
-        ctx.domain,
-        done.join("; ")
-    ))
+    Ok(format!("board {} confirmed in {}; {}", ctx.config.board.id, ctx.domain, done.join("; ")))
 }
 
 pub fn shutdown(ctx: &Context) -> Result<String, Error> {
     if !ctx.config.hooks.release_at_shutdown {
         return Ok("hooks.release_at_shutdown is false; keeping the library".into());
     }
-    Ok(release::release(
-        ctx,
-        &ReleaseOptions {
-            if_idle: true,
-            force: None,
-        },
-    )?
-    .outcome)
+    Ok(release::release(ctx, &ReleaseOptions { if_idle: true, force: None })?.outcome)
 }

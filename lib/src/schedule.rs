@@ -59,12 +59,7 @@ pub fn occurrences<Tz: TimeZone>(
                 let end_naive = start_naive + Duration::minutes(i64::from(length));
                 let (start, end) = (resolve(tz, start_naive), resolve(tz, end_naive));
                 if end > from && start < to && end > start {
-                    found.push(Occurrence {
-                        domain: domain.into(),
-                        start,
-                        end,
-                        window: w.to_string(),
-                    });
+                    found.push(Occurrence { domain: domain.into(), start, end, window: w.to_string() });
                 }
             }
         }
@@ -87,11 +82,7 @@ pub fn occurrences<Tz: TimeZone>(
 }
 
 /// A domain's windows: the configured ones and those of its NetBackup policies.
-pub fn windows(
-    config: &Config,
-    domain: &str,
-    runner: &dyn Runner,
-) -> Result<Vec<Window>, crate::Error> {
+pub fn windows(config: &Config, domain: &str, runner: &dyn Runner) -> Result<Vec<Window>, crate::Error> {
     let Some(d) = config.domains.get(domain) else {
         return Ok(Vec::new());
     };
@@ -100,11 +91,7 @@ pub fn windows(
         let cmd = NetBackup::new(config).policy(policy);
         let out = runner.run_ok(&cmd)?;
         let found = netbackup::parse_policy_windows(&out.stdout).map_err(|reason| {
-            crate::exec::ExecError::Unexpected {
-                command: cmd.to_string(),
-                reason,
-                output: out.clone(),
-            }
+            crate::exec::ExecError::Unexpected { command: cmd.to_string(), reason, output: out.clone() }
         })?;
         all.extend(found);
     }
@@ -112,22 +99,13 @@ pub fn windows(
 }
 
 /// The occurrence that makes `domain` want the library now: `start - lead <= now < end`.
-pub fn wanted(
-    occurrences: &[Occurrence],
-    now: DateTime<Utc>,
-    lead: Duration,
-) -> Option<&Occurrence> {
-    occurrences
-        .iter()
-        .find(|o| o.start - lead <= now && now < o.end)
+pub fn wanted(occurrences: &[Occurrence], now: DateTime<Utc>, lead: Duration) -> Option<&Occurrence> {
+    occurrences.iter().find(|o| o.start - lead <= now && now < o.end)
 }
 
 /// The latest occurrence that has ended by `now`.
 pub fn last_ended(occurrences: &[Occurrence], now: DateTime<Utc>) -> Option<&Occurrence> {
-    occurrences
-        .iter()
-        .filter(|o| o.end <= now)
-        .max_by_key(|o| o.end)
+    occurrences.iter().filter(|o| o.end <= now).max_by_key(|o| o.end)
 }
 
 /// Pairs of occurrences of different domains that overlap.
@@ -154,19 +132,9 @@ mod tests {
 
     #[test]
     fn occurrences_cross_midnight_and_merge() {
-        let w = vec![
-            Window::parse("Mon-Sun 20:00-01:00").unwrap(),
-            Window::parse("Wed 23:00-02:00").unwrap(),
-        ];
-        let occ = occurrences(
-            "m",
-            &w,
-            utc(2026, 11, 25, 0, 0),
-            utc(2026, 11, 27, 0, 0),
-            &Utc,
-        );
-        let spans: Vec<(DateTime<Utc>, DateTime<Utc>)> =
-            occ.iter().map(|o| (o.start, o.end)).collect();
+        let w = vec![Window::parse("Mon-Sun 20:00-01:00").unwrap(), Window::parse("Wed 23:00-02:00").unwrap()];
+        let occ = occurrences("m", &w, utc(2026, 11, 25, 0, 0), utc(2026, 11, 27, 0, 0), &Utc);
+        let spans: Vec<(DateTime<Utc>, DateTime<Utc>)> = occ.iter().map(|o| (o.start, o.end)).collect();
         assert_eq!(
             spans,
             vec![
@@ -181,34 +149,19 @@ mod tests {
     #[test]
     fn wanted_includes_the_lead_and_last_ended() {
         let w = vec![Window::parse("Mon-Sun 02:00-07:00").unwrap()];
-        let occ = occurrences(
-            "f",
-            &w,
-            utc(2026, 11, 25, 0, 0),
-            utc(2026, 11, 26, 0, 0),
-            &Utc,
-        );
+        let occ = occurrences("f", &w, utc(2026, 11, 25, 0, 0), utc(2026, 11, 26, 0, 0), &Utc);
         let lead = Duration::minutes(30);
         assert!(wanted(&occ, utc(2026, 11, 25, 1, 29), lead).is_none());
         assert!(wanted(&occ, utc(2026, 11, 25, 1, 30), lead).is_some());
         assert!(wanted(&occ, utc(2026, 11, 25, 7, 0), lead).is_none());
-        assert_eq!(
-            last_ended(&occ, utc(2026, 11, 25, 8, 0)).unwrap().end,
-            utc(2026, 11, 25, 7, 0)
-        );
+        assert_eq!(last_ended(&occ, utc(2026, 11, 25, 8, 0)).unwrap().end, utc(2026, 11, 25, 7, 0));
     }
 
     #[test]
     fn local_time_zone_offsets_apply() {
         let tz = FixedOffset::east_opt(3600).unwrap();
         let w = vec![Window::parse("Wed 22:00-23:00").unwrap()];
-        let occ = occurrences(
-            "m",
-            &w,
-            utc(2026, 11, 25, 0, 0),
-            utc(2026, 11, 26, 0, 0),
-            &tz,
-        );
+        let occ = occurrences("m", &w, utc(2026, 11, 25, 0, 0), utc(2026, 11, 26, 0, 0), &tz);
         assert_eq!(occ[0].start, utc(2026, 11, 25, 21, 0));
     }
 

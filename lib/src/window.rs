@@ -26,13 +26,14 @@ pub struct Window {
 impl Window {
     pub fn parse(text: &str) -> Result<Window, String> {
         let text = text.trim();
-        let (days_text, times_text) = text.split_once(char::is_whitespace).ok_or_else(|| {
-            format!("`{text}`: expected DAYS START-END, for example `Mon-Fri 22:00-06:00`")
-        })?;
+        let (days_text, times_text) = text
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| format!("`{text}`: expected DAYS START-END, for example `Mon-Fri 22:00-06:00`"))?;
         let days = parse_days(days_text).map_err(|e| format!("`{text}`: {e}"))?;
-        let (start_text, end_text) = times_text.trim().split_once('-').ok_or_else(|| {
-            format!("`{text}`: expected a time range like 22:00-06:00 after the days")
-        })?;
+        let (start_text, end_text) = times_text
+            .trim()
+            .split_once('-')
+            .ok_or_else(|| format!("`{text}`: expected a time range like 22:00-06:00 after the days"))?;
         let start = parse_time(start_text).map_err(|e| format!("`{text}`: {e}"))?;
         let end = parse_time(end_text).map_err(|e| format!("`{text}`: {e}"))?;
         if start == MINUTES_PER_DAY {
@@ -41,17 +42,8 @@ impl Window {
         if start == end {
             return Err(format!("`{text}`: the window is empty (start equals end)"));
         }
-        let length = if end > start {
-            end - start
-        } else {
-            end + MINUTES_PER_DAY - start
-        };
-        Ok(Window {
-            days,
-            start,
-            length,
-            text: text.to_string(),
-        })
+        let length = if end > start { end - start } else { end + MINUTES_PER_DAY - start };
+        Ok(Window { days, start, length, text: text.to_string() })
     }
 
     /// Builds a window from its parts (used for windows read from NetBackup policies).
@@ -62,18 +54,9 @@ impl Window {
             "{} {}-{}",
             DAY_NAMES[day as usize],
             hhmm(start),
-            hhmm(if length == MINUTES_PER_DAY && start == 0 {
-                MINUTES_PER_DAY
-            } else {
-                end % MINUTES_PER_DAY
-            })
+            hhmm(if length == MINUTES_PER_DAY && start == 0 { MINUTES_PER_DAY } else { end % MINUTES_PER_DAY })
         );
-        Window {
-            days: 1 << day,
-            start,
-            length,
-            text,
-        }
+        Window { days: 1 << day, start, length, text }
     }
 
     /// The opening minutes of the week of every occurrence, with the length.
@@ -86,8 +69,7 @@ impl Window {
     /// Whether the window is open at this local wall-clock time.
     pub fn contains(&self, local: NaiveDateTime) -> bool {
         let now = minute_of_week(local);
-        self.openings()
-            .any(|(open, len)| (now + MINUTES_PER_WEEK - open) % MINUTES_PER_WEEK < len)
+        self.openings().any(|(open, len)| (now + MINUTES_PER_WEEK - open) % MINUTES_PER_WEEK < len)
     }
 
     pub fn text(&self) -> &str {
@@ -112,15 +94,7 @@ fn hhmm(minutes: u32) -> String {
 
 fn parse_day(name: &str) -> Result<u32, String> {
     let lower = name.to_ascii_lowercase();
-    const FULL: [&str; 7] = [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-    ];
+    const FULL: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
     FULL.iter()
         .position(|full| lower == *full || (lower.len() == 3 && full.starts_with(&lower)))
         .map(|i| i as u32)
@@ -168,10 +142,7 @@ mod tests {
     use chrono::NaiveDate;
 
     fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(y, mo, d)
-            .unwrap()
-            .and_hms_opt(h, mi, 0)
-            .unwrap()
+        NaiveDate::from_ymd_opt(y, mo, d).unwrap().and_hms_opt(h, mi, 0).unwrap()
     }
 
     #[test]

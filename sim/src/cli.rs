@@ -71,6 +71,9 @@ enum Command {
         #[arg(value_parser = ["start", "end"])]
         action: String,
     },
+    /// Write man pages (DIR/man1) and bash and zsh completions (DIR/bash, DIR/zsh) for every ftl binary.
+    #[command(hide = true)]
+    Docs { dir: PathBuf },
     /// A complete rehearsal on a fresh temporary site, printing the time line.
     Demo {
         /// Simulation speed (the default finishes in well under a minute).
@@ -85,36 +88,25 @@ enum Command {
     },
 }
 
+/// The `ftl-sim` command definition (for the man page).
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 pub fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
-        Command::Init {
-            dir,
-            domains,
-            owner,
-            drives,
-            speed,
-            seed,
-        } => site::init(
-            &dir,
-            &InitOptions {
-                domains,
-                owner,
-                drives,
-                speed,
-                board: 7,
-                seed,
-            },
-        )
-        .map(|site| {
-            println!("simulated site ready in {}", site.dir.display());
-            for entry in std::fs::read_dir(&site.dir).into_iter().flatten().flatten() {
-                let config = entry.path().join("ftl.toml");
-                if config.exists() {
-                    println!("  {}", config.display());
+        Command::Init { dir, domains, owner, drives, speed, seed } => {
+            site::init(&dir, &InitOptions { domains, owner, drives, speed, board: 7, seed }).map(|site| {
+                println!("simulated site ready in {}", site.dir.display());
+                for entry in std::fs::read_dir(&site.dir).into_iter().flatten().flatten() {
+                    let config = entry.path().join("ftl.toml");
+                    if config.exists() {
+                        println!("  {}", config.display());
+                    }
                 }
-            }
-        }),
+            })
+        }
         Command::Show { dir, json } => Site::open(&dir).and_then(|s| s.read()).map(|p| {
             if json {
                 println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
@@ -123,12 +115,15 @@ pub fn main() -> ExitCode {
             }
         }),
         Command::Fault { dir, faults } => Site::open(&dir).and_then(|site| fault(&site, &faults)),
-        Command::Job {
-            dir,
-            domain,
-            action,
-        } => Site::open(&dir).and_then(|site| job(&site, &domain, action == "start")),
+        Command::Job { dir, domain, action } => {
+            Site::open(&dir).and_then(|site| job(&site, &domain, action == "start"))
+        }
         Command::Demo { speed, keep, json } => crate::demo::run(speed, keep, json),
+        Command::Docs { dir } => crate::docs::generate(&dir).map(|files| {
+            for f in files {
+                println!("{f}");
+            }
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,11 +138,7 @@ pub fn describe(p: &Platform) -> String {
     let mut out = format!(
         "board {}: {}\n",
         p.board.id,
-        p.board
-            .domain
-            .as_ref()
-            .map(|d| format!("in domain {d}"))
-            .unwrap_or_else(|| "in no domain".into())
+        p.board.domain.as_ref().map(|d| format!("in domain {d}")).unwrap_or_else(|| "in no domain".into())
     );
     out.push_str("drives:");
     for d in &p.drives {
@@ -162,11 +153,7 @@ pub fn describe(p: &Platform) -> String {
     }
     out.push('\n');
     for (name, d) in &p.domains {
-        let nb = if d.netbackup == Running::Running {
-            "running"
-        } else {
-            "stopped"
-        };
+        let nb = if d.netbackup == Running::Running { "running" } else { "stopped" };
         let sg = match (d.sg, d.sg_id) {
             (Module::Loaded, Some(id)) => format!("loaded (id {id})"),
             _ => "unloaded".into(),
@@ -192,15 +179,10 @@ fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
         return site.update(|p| p.faults.clear());
     }
     for f in faults {
-        let (name, arg) = f
-            .split_once(':')
-            .map(|(n, a)| (n, Some(a)))
-            .unwrap_or((f.as_str(), None));
+        let (name, arg) = f.split_once(':').map(|(n, a)| (n, Some(a))).unwrap_or((f.as_str(), None));
         let valid = match (name, arg) {
             ("bot", Some(i)) => i.parse::<usize>().is_ok_and(|i| i < p.drives.len()),
-            ("hang" | "fail", Some(cmd)) => {
-                DOMAIN_COMMANDS.contains(&cmd) || CONTROLLER_COMMANDS.contains(&cmd)
-            }
+            ("hang" | "fail", Some(cmd)) => DOMAIN_COMMANDS.contains(&cmd) || CONTROLLER_COMMANDS.contains(&cmd),
             ("controller-down", None) => true,
             ("sg-busy" | "bound", Some(d)) => p.domains.contains_key(d),
             _ => false,
@@ -227,9 +209,7 @@ fn job(site: &Site, domain: &str, start: bool) -> Result<(), String> {
         let d = p.domain_mut(domain)?;
         if start {
             if d.netbackup != Running::Running {
-                return Err(format!(
-                    "NetBackup is not running on {domain}; no job can start"
-                ));
+                return Err(format!("NetBackup is not running on {domain}; no job can start"));
             }
             d.jobs += 1;
             if here {

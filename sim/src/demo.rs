@@ -10,6 +10,7 @@ use ftl::clock::SystemClock;
 use ftl::exec::SystemRunner;
 use ftl::ledger::record::Operation;
 use ftl::runbook::acquire::{self, AcquireOptions};
+use ftl::runbook::progress::StepInfo;
 use ftl::runbook::release::{self, ReleaseOptions};
 use ftl::runbook::{Progress, Report};
 use std::io::Write;
@@ -25,29 +26,23 @@ struct Timeline {
 }
 
 impl Progress for Timeline {
-    fn step_started(&self, _: &str, _: Operation, _: &str, _: &str, _: usize) {}
+    fn step_started(&self, _: &StepInfo, _: usize) {}
 
-    fn step_finished(
-        &self,
-        domain: &str,
-        op: Operation,
-        id: &str,
-        name: &str,
-        elapsed: Duration,
-        outcome: Result<&str, &str>,
-    ) {
+    fn step_finished(&self, s: &StepInfo, elapsed: Duration, outcome: Result<&str, &str>) {
         let at = self.start.elapsed().as_secs_f64();
         let (ok, text) = match outcome {
             Ok(t) => (true, t),
             Err(t) => (false, t),
         };
+        let (domain, id, name) = (s.domain, s.id, s.name);
         self.lines.lock().unwrap_or_else(|e| e.into_inner()).push(serde_json::json!({
-            "at": at, "domain": domain, "operation": op, "step": id, "name": name, "secs": elapsed.as_secs_f64(), "ok": ok, "result": text,
+            "at": at, "domain": domain, "operation": s.operation, "step": id, "name": name,
+            "secs": elapsed.as_secs_f64(), "ok": ok, "result": text, "epoch": s.epoch,
         }));
         if !self.json {
+            let secs = elapsed.as_secs_f64();
             println!(
-                "  {at:>6.1}s  {domain:<11} {id:<3} {name:<40} {:>6.2}s  {}{text}",
-                elapsed.as_secs_f64(),
+                "  {at:>6.1}s  {domain:<11} {id:<3} {name:<40} {secs:>6.2}s  {}{text}",
                 if ok { "" } else { "FAILED: " }
             );
             let _ = std::io::stdout().flush();
@@ -62,45 +57,33 @@ impl Progress for Timeline {
 }
 
 fn temp_site_dir() -> PathBuf {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     std::env::temp_dir().join(format!("ftl-sim-demo-{}-{stamp}", std::process::id()))
 }
 
 pub fn run(speed: f64, keep: Option<PathBuf>, json: bool) -> Result<(), String> {
     let dir = keep.clone().unwrap_or_else(temp_site_dir);
-    let site = site::init(
-        &dir,
-        &InitOptions {
-            speed,
-            ..InitOptions::default()
-        },
-    )?;
+    let site = site::init(&dir, &InitOptions { speed, ..InitOptions::default() })?;
     let result = rehearse(&site, speed, json);
     if keep.is_none() {
         let _ = std::fs::remove_dir_all(&site.dir);
     } else if !json {
-        println!("\nThe site is kept in {}; try `ftl-status --config {}/marmaduke/ftl.toml --history 30`.", site.dir.display(), site.dir.display());
+        println!(
+            "\nThe site is kept in {}; try `ftl-status --config {}/marmaduke/ftl.toml --history 30`.",
+            site.dir.display(),
+            site.dir.display()
+        );
     }
     result
 }
 
 fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
-    let timeline = Timeline {
-        start: Instant::now(),
-        json,
-        lines: Mutex::new(Vec::new()),
-    };
+    let timeline = Timeline { start: Instant::now(), json, lines: Mutex::new(Vec::new()) };
     let load = |d: &str| Setup::load(&site.config_path(d), None).map_err(|e| e.to_string());
     let (marmaduke, flinstones) = (load("marmaduke")?, load("flinstones")?);
     let p = site.read()?;
     if !json {
-        println!(
-            "ftl demo: a simulated E10000 site in {}",
-            site.dir.display()
-        );
+        println!("ftl demo: a simulated E10000 site in {}", site.dir.display());
         println!(
             "  library L3500, {} DLT7000 drives on board {}, owned by marmaduke; speed x{speed}",
             p.drives.len(),
@@ -115,27 +98,14 @@ fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
         }
         let ctx = setup.context(&SystemRunner, &SystemClock, &timeline);
         let report = match op {
-            Operation::Release => release::release(
-                &ctx,
-                &ReleaseOptions {
-                    if_idle: true,
-                    force: None,
-                },
-            ),
-            Operation::Acquire => acquire::acquire(
-                &ctx,
-                &AcquireOptions {
-                    wait: Some(Duration::from_secs(120)),
-                    force: None,
-                },
-            ),
+            Operation::Release => release::release(&ctx, &ReleaseOptions { if_idle: true, force: None }),
+            Operation::Acquire => {
+                acquire::acquire(&ctx, &AcquireOptions { wait: Some(Duration::from_secs(120)), force: None })
+            }
         }
         .map_err(|e| e.to_string())?;
         if !json {
-            println!(
-                "  => {} (epoch {}, {:.1}s)\n",
-                report.outcome, report.epoch, report.total_secs
-            );
+            println!("  => {} (epoch {}, {:.1}s)\n", report.outcome, report.epoch, report.total_secs);
         }
         reports.push(report);
         Ok(())
@@ -150,16 +120,8 @@ fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
         &flinstones,
         Operation::Acquire,
     )?;
-    step(
-        "07:00 flinstones' window ends: it releases the library",
-        &flinstones,
-        Operation::Release,
-    )?;
-    step(
-        "19:30 marmaduke's window starts in 30 min: it takes the library back",
-        &marmaduke,
-        Operation::Acquire,
-    )?;
+    step("07:00 flinstones' window ends: it releases the library", &flinstones, Operation::Release)?;
+    step("19:30 marmaduke's window starts in 30 min: it takes the library back", &marmaduke, Operation::Acquire)?;
 
     let p = site.read()?;
     let m = p.domain("marmaduke")?;
@@ -171,25 +133,25 @@ fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
         && record.state.owner() == Some("marmaduke");
     let total: f64 = reports.iter().map(|r| r.total_secs).sum();
     if json {
-        let lines = timeline
-            .lines
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let lines = timeline.lines.lock().unwrap_or_else(|e| e.into_inner()).clone();
         println!(
             "{}",
             serde_json::json!({ "timeline": lines, "reports": reports, "total_secs": total, "speed": speed, "healthy": healthy, "epoch": record.epoch })
         );
     } else {
-        println!("summary: 2 hand-overs in {total:.1}s at speed x{speed} (about {:.0} min on the real platform)", total * speed / 60.0);
-        println!("  the board is back in marmaduke, NetBackup running, sg loaded, drives {}; ledger epoch {}", m.control.join(" "), record.epoch);
+        println!(
+            "summary: 2 hand-overs in {total:.1}s at speed x{speed} (about {:.0} min on the real platform)",
+            total * speed / 60.0
+        );
+        println!(
+            "  the board is back in marmaduke, NetBackup running, sg loaded, drives {}; ledger epoch {}",
+            m.control.join(" "),
+            record.epoch
+        );
     }
     if healthy {
         Ok(())
     } else {
-        Err(format!(
-            "the rehearsal did not end where it should:\n{}",
-            crate::cli::describe(&p)
-        ))
+        Err(format!("the rehearsal did not end where it should:\n{}", crate::cli::describe(&p)))
     }
 }

@@ -42,19 +42,11 @@ pub struct Reply {
 }
 
 fn ok(out: impl Into<String>) -> Reply {
-    Reply {
-        code: 0,
-        out: out.into(),
-        err: String::new(),
-    }
+    Reply { code: 0, out: out.into(), err: String::new() }
 }
 
 fn fail(code: i32, err: impl Into<String>) -> Reply {
-    Reply {
-        code,
-        out: String::new(),
-        err: err.into(),
-    }
+    Reply { code, out: String::new(), err: err.into() }
 }
 
 /// One invocation of a fake command.
@@ -77,9 +69,7 @@ impl Call<'_> {
     }
 
     fn update<T>(&self, change: impl FnOnce(&mut Platform) -> T) -> Result<T, Reply> {
-        self.site
-            .update(change)
-            .map_err(|e| fail(1, format!("{}: simulator state: {e}\n", self.name)))
+        self.site.update(change).map_err(|e| fail(1, format!("{}: simulator state: {e}\n", self.name)))
     }
 }
 
@@ -89,29 +79,12 @@ pub fn locate(argv0: &str) -> Result<(Site, String), String> {
         PathBuf::from(argv0)
     } else {
         std::env::var_os("PATH")
-            .and_then(|p| {
-                std::env::split_paths(&p)
-                    .map(|d| d.join(argv0))
-                    .find(|c| c.exists())
-            })
+            .and_then(|p| std::env::split_paths(&p).map(|d| d.join(argv0)).find(|c| c.exists()))
             .ok_or_else(|| format!("{argv0}: cannot find myself on PATH"))?
     };
-    let path = if path.is_absolute() {
-        path
-    } else {
-        std::env::current_dir()
-            .map_err(|e| e.to_string())?
-            .join(path)
-    };
-    let who_dir = path
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("not inside a simulated site")?;
-    let who = who_dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or("not inside a simulated site")?
-        .to_string();
+    let path = if path.is_absolute() { path } else { std::env::current_dir().map_err(|e| e.to_string())?.join(path) };
+    let who_dir = path.parent().and_then(Path::parent).ok_or("not inside a simulated site")?;
+    let who = who_dir.file_name().and_then(|n| n.to_str()).ok_or("not inside a simulated site")?.to_string();
     let site_dir = who_dir.parent().ok_or("not inside a simulated site")?;
     let site = Site::open(site_dir).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((site, who))
@@ -119,11 +92,7 @@ pub fn locate(argv0: &str) -> Result<(Site, String), String> {
 
 /// Runs the fake command named by `argv[0]`; returns its exit status.
 pub fn main(argv: Vec<String>) -> i32 {
-    let name = Path::new(&argv[0])
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .to_string();
+    let name = Path::new(&argv[0]).file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
     let (site, who) = match locate(&argv[0]) {
         Ok(found) => found,
         Err(e) => {
@@ -150,11 +119,7 @@ pub fn main(argv: Vec<String>) -> i32 {
     let reply = run(&call, &platform);
     print!("{}", reply.out);
     eprint!("{}", reply.err);
-    let acting = if who == "controller" {
-        std::env::var("SUNW_HOSTNAME").unwrap_or_default()
-    } else {
-        who
-    };
+    let acting = if who == "controller" { std::env::var("SUNW_HOSTNAME").unwrap_or_default() } else { who };
     site.log_call(
         &acting,
         &argv.iter().skip(1).fold(vec![name], |mut v, a| {
@@ -171,23 +136,14 @@ pub fn main(argv: Vec<String>) -> i32 {
 fn run(call: &Call, platform: &Platform) -> Reply {
     let name = call.name.as_str();
     if platform.has_fault(&format!("hang:{name}")) {
-        call.site.log_call(
-            &call.host,
-            &[name.to_string()],
-            chrono::Utc::now(),
-            f64::INFINITY,
-            -1,
-        );
+        call.site.log_call(&call.host, &[name.to_string()], chrono::Utc::now(), f64::INFINITY, -1);
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
     }
     let controller = CONTROLLER_COMMANDS.contains(&name);
     if controller && platform.has_fault("controller-down") {
-        return fail(
-            255,
-            "ssh: connect to host ssp0 port 22: Connection refused\n",
-        );
+        return fail(255, "ssh: connect to host ssp0 port 22: Connection refused\n");
     }
     if platform.has_fault(&format!("fail:{name}")) {
         return injected_failure(call, platform);
@@ -197,19 +153,12 @@ fn run(call: &Call, platform: &Platform) -> Reply {
             127,
             format!(
                 "{name}: not found (this command runs on {})\n",
-                if controller {
-                    "the controller"
-                } else {
-                    "a domain"
-                }
+                if controller { "the controller" } else { "a domain" }
             ),
         );
     }
     if !controller && !platform.domains.contains_key(&call.host) {
-        return fail(
-            2,
-            format!("{name}: {} is not a domain of this site\n", call.host),
-        );
+        return fail(2, format!("{name}: {} is not a domain of this site\n", call.host));
     }
     let result = match name {
         "vmoprcmd" => vmoprcmd(call, platform),
@@ -224,12 +173,7 @@ fn run(call: &Call, platform: &Platform) -> Reply {
         "netbackup-stop" => netbackup_stop(call, platform),
         "netbackup-start" => netbackup_start(call, platform),
         "kill" => kill(call),
-        "bppllist" => Ok(crate::policies::bppllist(
-            call.site,
-            &call.host,
-            &call.args,
-            |s| call.sleep(s),
-        )),
+        "bppllist" => Ok(crate::policies::bppllist(call.site, &call.host, &call.args, |s| call.sleep(s))),
         "showusage" => showusage(call, platform),
         "deleteboard" => deleteboard(call, platform),
         "addboard" => addboard(call, platform),
@@ -241,13 +185,17 @@ fn run(call: &Call, platform: &Platform) -> Reply {
 fn injected_failure(call: &Call, platform: &Platform) -> Reply {
     let board = platform.board.id;
     match call.name.as_str() {
-        "netbackup-stop" => fail(1, "bprdreq: cannot connect to bprd (socket read failed)\nNetBackup daemons did not stop\n"),
+        "netbackup-stop" => {
+            fail(1, "bprdreq: cannot connect to bprd (socket read failed)\nNetBackup daemons did not stop\n")
+        }
         "netbackup-start" => fail(1, "bprd: cannot bind to port 13720: Address already in use\n"),
         "vmoprcmd" => fail(252, "vmoprcmd: cannot connect to vmd (70)\n"),
         "mt" => fail(2, format!("{}: I/O error\n", call.args.get(1).map(String::as_str).unwrap_or("/dev/rmt/0"))),
         "modunload" => fail(16, "can't unload the module: Device busy\n"),
         "modload" => fail(1, "can't load module: Out of memory or no room in system tables\n"),
-        "deleteboard" => fail(1, format!("deleteboard: board {board}: drain failed: dr_daemon: operation failed: device busy\n")),
+        "deleteboard" => {
+            fail(1, format!("deleteboard: board {board}: drain failed: dr_daemon: operation failed: device busy\n"))
+        }
         "addboard" => fail(1, format!("addboard: board {board}: POST failed (hpost exit status 1)\n")),
         "showusage" => fail(1, "showusage: cannot contact the SSP daemon (ssp_resource)\n"),
         other => fail(1, format!("{other}: I/O error\n")),
@@ -255,12 +203,9 @@ fn injected_failure(call: &Call, platform: &Platform) -> Reply {
 }
 
 fn drive_arg(call: &Call, platform: &Platform, text: Option<&String>) -> Result<u32, Reply> {
-    let index = text.and_then(|t| t.parse::<u32>().ok()).ok_or_else(|| {
-        fail(
-            1,
-            format!("{}: missing or invalid drive index\n", call.name),
-        )
-    })?;
+    let index = text
+        .and_then(|t| t.parse::<u32>().ok())
+        .ok_or_else(|| fail(1, format!("{}: missing or invalid drive index\n", call.name)))?;
     if index as usize >= platform.drives.len() {
         return Err(fail(1, format!("Invalid drive index {index}\n")));
     }
@@ -269,20 +214,11 @@ fn drive_arg(call: &Call, platform: &Platform, text: Option<&String>) -> Result<
 
 fn vmoprcmd(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     let args: Vec<&str> = call.args.iter().map(String::as_str).collect();
-    let usage = || {
-        fail(1, "usage: vmoprcmd [-h device_host] [-d [pr | ds | ad]] [-up | -down | -reset drive_index] ...\n")
-    };
-    if platform
-        .domain(&call.host)
-        .map_err(|e| fail(2, e))?
-        .netbackup
-        == Running::Stopped
-    {
+    let usage =
+        || fail(1, "usage: vmoprcmd [-h device_host] [-d [pr | ds | ad]] [-up | -down | -reset drive_index] ...\n");
+    if platform.domain(&call.host).map_err(|e| fail(2, e))?.netbackup == Running::Stopped {
         call.sleep(secs::VMOPRCMD_STATUS);
-        return Ok(fail(
-            1,
-            "The Media Manager device daemon (ltid) is not active\n",
-        ));
+        return Ok(fail(1, "The Media Manager device daemon (ltid) is not active\n"));
     }
     match args.as_slice() {
         ["-d", "ds"] | ["-d"] => {
@@ -310,11 +246,7 @@ fn drive_table(p: &Platform, domain: &str) -> String {
     let here = p.board_in(domain);
     let d = &p.domains[domain];
     for drive in &p.drives {
-        let control = if d.control[drive.index as usize] == "UP" {
-            "TLD"
-        } else {
-            "DOWN-TLD"
-        };
+        let control = if d.control[drive.index as usize] == "UP" { "TLD" } else { "DOWN-TLD" };
         let ready = if here && drive.tape { "Yes" } else { "No" };
         out.push_str(&format!(
             "{:>3} {:<6} {:<8} {:<9} {:<6} {:<7} {:<7} {:<7} {:<9} {}\n",
@@ -353,21 +285,13 @@ fn mt(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     let (Some(index), true) = (index, platform.board_in(&call.host)) else {
         return Ok(fail(1, format!("{device}: No such file or directory\n")));
     };
-    if platform
-        .domain(&call.host)
-        .map_err(|e| fail(2, e))?
-        .netbackup
-        == Running::Running
-    {
+    if platform.domain(&call.host).map_err(|e| fail(2, e))?.netbackup == Running::Running {
         return Ok(fail(1, format!("{device}: Device busy\n")));
     }
     let drive = &platform.drives[index];
     if !drive.tape {
         call.sleep(secs::MT_STATUS);
-        return Ok(fail(
-            1,
-            format!("{device}: no tape loaded or drive offline\n"),
-        ));
+        return Ok(fail(1, format!("{device}: no tape loaded or drive offline\n")));
     }
     match op {
         "status" => {
@@ -428,9 +352,7 @@ fn modunload(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     let ["-i", id] = args.as_slice() else {
         return Ok(fail(1, "usage: modunload -i module_id [-e exec_file]\n"));
     };
-    let id: u32 = id
-        .parse()
-        .map_err(|_| fail(1, format!("modunload: invalid module id {id}\n")))?;
+    let id: u32 = id.parse().map_err(|_| fail(1, format!("modunload: invalid module id {id}\n")))?;
     let d = platform.domain(&call.host).map_err(|e| fail(2, e))?;
     if d.sg != Module::Loaded || d.sg_id != Some(id) {
         call.sleep(secs::MODINFO);
@@ -438,8 +360,7 @@ fn modunload(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     }
     call.sleep(secs::MODUNLOAD);
     // NetBackup's robot daemons keep the driver open while they run.
-    let busy =
-        platform.has_fault(&format!("sg-busy:{}", call.host)) || d.netbackup == Running::Running;
+    let busy = platform.has_fault(&format!("sg-busy:{}", call.host)) || d.netbackup == Running::Running;
     if busy {
         return Ok(fail(16, "can't unload the module: Device busy\n"));
     }
@@ -457,20 +378,14 @@ fn modload(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
         return Ok(fail(1, "usage: modload [-p] [-e exec_file] filename\n"));
     };
     if !path.ends_with("/sg") && path != "sg" {
-        return Ok(fail(
-            1,
-            format!("can't load module {path}: No such file or directory\n"),
-        ));
+        return Ok(fail(1, format!("can't load module {path}: No such file or directory\n")));
     }
     if platform.domain(&call.host).map_err(|e| fail(2, e))?.sg == Module::Loaded {
         return Ok(ok(""));
     }
     call.sleep(secs::MODLOAD);
     call.update(|p| {
-        if p.domains
-            .get(&call.host)
-            .is_some_and(|d| d.sg == Module::Unloaded)
-        {
+        if p.domains.get(&call.host).is_some_and(|d| d.sg == Module::Unloaded) {
             p.load_sg(&call.host);
         }
     })?;
@@ -486,9 +401,7 @@ fn bpps(call: &Call, _platform: &Platform) -> Result<Reply, Reply> {
         out.push_str(&format!("{title}\n{}\n", "-".repeat(title.len())));
         for (pid, cmd) in &d.pids {
             if DAEMONS.iter().any(|(k, c)| *k == kind && c == cmd) {
-                out.push_str(&format!(
-                    "    root {pid:>5}     1  0   Nov 25 ?        0:01 {cmd}\n"
-                ));
+                out.push_str(&format!("    root {pid:>5}     1  0   Nov 25 ?        0:01 {cmd}\n"));
             }
         }
         out.push('\n');
@@ -498,30 +411,28 @@ fn bpps(call: &Call, _platform: &Platform) -> Result<Reply, Reply> {
 
 fn bpdbjobs(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     let args: Vec<&str> = call.args.iter().map(String::as_str).collect();
-    if !matches!(
-        args.as_slice(),
-        ["-report", "-most_columns"] | ["-most_columns", "-report"]
-    ) {
-        return Ok(fail(
-            1,
-            "usage: bpdbjobs [-report] [-most_columns | -all_columns] ...\n",
-        ));
+    if !matches!(args.as_slice(), ["-report", "-most_columns"] | ["-most_columns", "-report"]) {
+        return Ok(fail(1, "usage: bpdbjobs [-report] [-most_columns | -all_columns] ...\n"));
     }
     let d = platform.domain(&call.host).map_err(|e| fail(2, e))?;
     call.sleep(secs::BPDBJOBS);
     if d.netbackup == Running::Stopped {
-        return Ok(fail(
-            25,
-            "cannot connect on socket\nEXIT STATUS 25: cannot connect on socket\n",
-        ));
+        return Ok(fail(25, "cannot connect on socket\nEXIT STATUS 25: cannot connect on socket\n"));
     }
     let server = &call.host;
     let mut out = String::new();
     for k in 0..d.jobs {
-        out.push_str(&format!("{},0,1,0,daily-oracle,incr,db{k},{server},1764104403,0000000123,,{server}-dlt-robot-tld-0,1,,1024,12\n", 1300 + k));
+        out.push_str(&format!(
+            "{},0,1,0,daily-oracle,incr,db{k},{server},1764104403,0000000123,,{server}-dlt-robot-tld-0,1,,1024,12\n",
+            1300 + k
+        ));
     }
-    out.push_str(&format!("1202,0,3,0,daily-fs,full,fs1,{server},1764100000,0000000900,1764100900,{server}-dlt-robot-tld-0,1,,9912,99\n"));
-    out.push_str(&format!("1201,0,3,0,daily-fs,full,fs2,{server},1764099000,0000000800,1764099800,{server}-dlt-robot-tld-0,1,,8817,87\n"));
+    out.push_str(&format!(
+        "1202,0,3,0,daily-fs,full,fs1,{server},1764100000,0000000900,1764100900,{server}-dlt-robot-tld-0,1,,9912,99\n"
+    ));
+    out.push_str(&format!(
+        "1201,0,3,0,daily-fs,full,fs2,{server},1764099000,0000000800,1764099800,{server}-dlt-robot-tld-0,1,,8817,87\n"
+    ));
     Ok(ok(out))
 }
 
@@ -542,21 +453,13 @@ fn pbind(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
 fn rc_script(call: &Call, verb: &str) -> Result<(), Reply> {
     match call.args.first().map(String::as_str) {
         Some(v) if v == verb => Ok(()),
-        _ => Err(fail(
-            1,
-            format!("Usage: {} {{ start | stop }}\n", call.name),
-        )),
+        _ => Err(fail(1, format!("Usage: {} {{ start | stop }}\n", call.name))),
     }
 }
 
 fn netbackup_stop(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     rc_script(call, "stop")?;
-    if platform
-        .domain(&call.host)
-        .map_err(|e| fail(2, e))?
-        .netbackup
-        == Running::Stopped
-    {
+    if platform.domain(&call.host).map_err(|e| fail(2, e))?.netbackup == Running::Stopped {
         return Ok(ok(""));
     }
     call.sleep(secs::NETBACKUP_STOP);
@@ -566,20 +469,12 @@ fn netbackup_stop(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
 
 fn netbackup_start(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     rc_script(call, "start")?;
-    if platform
-        .domain(&call.host)
-        .map_err(|e| fail(2, e))?
-        .netbackup
-        == Running::Running
-    {
+    if platform.domain(&call.host).map_err(|e| fail(2, e))?.netbackup == Running::Running {
         return Ok(ok(""));
     }
     call.sleep(secs::NETBACKUP_START);
     call.update(|p| {
-        if p.domains
-            .get(&call.host)
-            .is_some_and(|d| d.netbackup == Running::Stopped)
-        {
+        if p.domains.get(&call.host).is_some_and(|d| d.netbackup == Running::Stopped) {
             p.start_netbackup(&call.host);
         }
     })?;
@@ -613,15 +508,8 @@ fn kill(call: &Call) -> Result<Reply, Reply> {
         }
         missing
     })?;
-    let err: String = missing
-        .iter()
-        .map(|p| format!("kill: ({p}) - No such process\n"))
-        .collect();
-    Ok(Reply {
-        code: i32::from(!missing.is_empty()),
-        out: String::new(),
-        err,
-    })
+    let err: String = missing.iter().map(|p| format!("kill: ({p}) - No such process\n")).collect();
+    Ok(Reply { code: i32::from(!missing.is_empty()), out: String::new(), err })
 }
 
 fn board_arg(call: &Call, platform: &Platform) -> Result<(), Reply> {
@@ -650,22 +538,15 @@ fn showusage(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     let p = call.site.read().map_err(|e| fail(1, e))?;
     Ok(match &p.board.domain {
         Some(d) => ok(format!("{d}\n")),
-        None => Reply {
-            code: 3,
-            out: String::new(),
-            err: String::new(),
-        },
+        None => Reply { code: 3, out: String::new(), err: String::new() },
     })
 }
 
 fn sunw_hostname(call: &Call, platform: &Platform) -> Result<String, Reply> {
-    let domain = std::env::var("SUNW_HOSTNAME")
-        .map_err(|_| fail(1, format!("{}: SUNW_HOSTNAME is not set\n", call.name)))?;
+    let domain =
+        std::env::var("SUNW_HOSTNAME").map_err(|_| fail(1, format!("{}: SUNW_HOSTNAME is not set\n", call.name)))?;
     if !platform.domains.contains_key(&domain) {
-        return Err(fail(
-            5,
-            format!("{}: {domain} is not a domain of this platform\n", call.name),
-        ));
+        return Err(fail(5, format!("{}: {domain} is not a domain of this platform\n", call.name)));
     }
     Ok(domain)
 }
@@ -679,18 +560,13 @@ fn deleteboard(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
         return Ok(ok(format!("board {board} is not assigned to a domain\n")));
     };
     if owner != domain {
-        return Ok(fail(
-            5,
-            format!("deleteboard: board {board} is in domain {owner}, not {domain}\n"),
-        ));
+        return Ok(fail(5, format!("deleteboard: board {board} is in domain {owner}, not {domain}\n")));
     }
     let d = platform.domain(&owner).map_err(|e| fail(2, e))?;
     let mut refusals = Vec::new();
     if d.sg == Module::Loaded {
-        refusals.push(format!(
-            "DR-unsafe driver sg (id {}) is loaded on {owner}; unload it first",
-            d.sg_id.unwrap_or(0)
-        ));
+        refusals
+            .push(format!("DR-unsafe driver sg (id {}) is loaded on {owner}; unload it first", d.sg_id.unwrap_or(0)));
     }
     if d.netbackup == Running::Running {
         refusals.push("device /dev/rmt/0 is held open by ltid (NetBackup is running)".to_string());
@@ -699,14 +575,17 @@ fn deleteboard(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
         refusals.push(format!("tape in /dev/rmt/{} is not at BOT", drive.index));
     }
     if platform.has_fault(&format!("bound:{owner}")) {
-        refusals.push(format!(
-            "thread of process 4242 is bound to cpu {}",
-            board * 4 + 1
-        ));
+        refusals.push(format!("thread of process 4242 is bound to cpu {}", board * 4 + 1));
     }
     if !refusals.is_empty() {
         call.sleep(secs::SHOWUSAGE);
-        return Ok(fail(1, format!("deleteboard: board {board}: cannot drain: {}\ndeleteboard: board {board} remains in domain {owner}\n", refusals.join("; "))));
+        return Ok(fail(
+            1,
+            format!(
+                "deleteboard: board {board}: cannot drain: {}\ndeleteboard: board {board} remains in domain {owner}\n",
+                refusals.join("; ")
+            ),
+        ));
     }
     call.sleep(secs::DELETEBOARD);
     call.update(|p| p.board.domain = None)?;
@@ -721,33 +600,20 @@ fn addboard(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
         .cloned()
         .ok_or_else(|| fail(1, "usage: addboard -d domain -b board\n"))?;
     let board = platform.board.id;
-    let d = platform.domains.get(&target).ok_or_else(|| {
-        fail(
-            5,
-            format!("addboard: {target} is not a domain of this platform\n"),
-        )
-    })?;
+    let d = platform
+        .domains
+        .get(&target)
+        .ok_or_else(|| fail(5, format!("addboard: {target} is not a domain of this platform\n")))?;
     match &platform.board.domain {
-        Some(owner) if *owner == target => {
-            return Ok(ok(format!("board {board} is already in domain {target}\n")))
-        }
+        Some(owner) if *owner == target => return Ok(ok(format!("board {board} is already in domain {target}\n"))),
         Some(owner) => {
-            return Ok(fail(
-                5,
-                format!(
-                    "addboard: board {board} is assigned to domain {owner}; it is not eligible\n"
-                ),
-            ))
+            return Ok(fail(5, format!("addboard: board {board} is assigned to domain {owner}; it is not eligible\n")))
         }
         None => {}
     }
     if d.sg == Module::Loaded {
         call.sleep(secs::SHOWUSAGE);
-        let netbackup = if d.netbackup == Running::Running {
-            " (and held by the running NetBackup)"
-        } else {
-            ""
-        };
+        let netbackup = if d.netbackup == Running::Running { " (and held by the running NetBackup)" } else { "" };
         return Ok(fail(1, format!("addboard: domain {target}: the DR-unsafe driver sg is loaded{netbackup}; unload it before attaching board {board}\n")));
     }
     call.sleep(secs::ADDBOARD);
@@ -756,5 +622,7 @@ fn addboard(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
             p.board.domain = Some(target.clone());
         }
     })?;
-    Ok(ok(format!("board {board}: POST passed\nboard {board}: complete_attach done; the board is in domain {target}\n")))
+    Ok(ok(format!(
+        "board {board}: POST passed\nboard {board}: complete_attach done; the board is in domain {target}\n"
+    )))
 }

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod docs;
 pub mod fake;
 pub mod platform;
 pub mod policies;

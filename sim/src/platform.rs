@@ -89,15 +89,11 @@ pub const DAEMONS: &[(&str, &str)] = &[
 
 impl Platform {
     pub fn domain(&self, name: &str) -> Result<&Domain, String> {
-        self.domains
-            .get(name)
-            .ok_or_else(|| format!("no domain `{name}` in this site"))
+        self.domains.get(name).ok_or_else(|| format!("no domain `{name}` in this site"))
     }
 
     pub fn domain_mut(&mut self, name: &str) -> Result<&mut Domain, String> {
-        self.domains
-            .get_mut(name)
-            .ok_or_else(|| format!("no domain `{name}` in this site"))
+        self.domains.get_mut(name).ok_or_else(|| format!("no domain `{name}` in this site"))
     }
 
     pub fn has_fault(&self, fault: &str) -> bool {
@@ -110,10 +106,7 @@ impl Platform {
 
     pub fn start_netbackup(&mut self, name: &str) {
         let mut pid = self.next_pid;
-        let d = self
-            .domains
-            .get_mut(name)
-            .expect("domain checked by the caller");
+        let d = self.domains.get_mut(name).expect("domain checked by the caller");
         d.netbackup = Running::Running;
         d.pids = DAEMONS
             .iter()
@@ -158,9 +151,7 @@ pub struct Site {
 
 impl Site {
     pub fn open(dir: &Path) -> Result<Site, String> {
-        let site = Site {
-            dir: dir.to_path_buf(),
-        };
+        let site = Site { dir: dir.to_path_buf() };
         if !site.state_path().exists() {
             return Err(format!(
                 "{} is not a simulated site (no {STATE_FILE}; create one with `ftl-sim init`)",
@@ -176,10 +167,8 @@ impl Site {
 
     pub fn read(&self) -> Result<Platform, String> {
         let path = self.state_path();
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_json::from_str(&text)
-            .map_err(|e| format!("{}: invalid platform state: {e}", path.display()))
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: invalid platform state: {e}", path.display()))
     }
 
     pub fn write(&self, platform: &Platform) -> Result<(), String> {
@@ -193,8 +182,7 @@ impl Site {
 
     /// Reads, changes and writes the state under the platform lock.
     pub fn update<T>(&self, change: impl FnOnce(&mut Platform) -> T) -> Result<T, String> {
-        let _guard = lock::lock(&self.dir.join(LOCK_FILE), Duration::from_secs(30))
-            .map_err(|e| e.to_string())?;
+        let _guard = lock::lock(&self.dir.join(LOCK_FILE), Duration::from_secs(30)).map_err(|e| e.to_string())?;
         let mut platform = self.read()?;
         let result = change(&mut platform);
         self.write(&platform)?;
@@ -215,11 +203,7 @@ impl Site {
             "at": started, "domain": domain, "command": argv.first(), "args": &argv[1..], "secs": secs, "exit": exit,
         });
         let _guard = lock::lock(&self.dir.join(LOCK_FILE), Duration::from_secs(30));
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(self.dir.join(CALLS_FILE))
-        {
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(self.dir.join(CALLS_FILE)) {
             let _ = writeln!(f, "{line}");
         }
     }

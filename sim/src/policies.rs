@@ -6,15 +6,7 @@
 use crate::platform::Site;
 use crate::timing::secs;
 
-const DAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
+const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
 fn window_lines(days: &[usize], start: (u32, u32), end: (u32, u32)) -> String {
     let crosses = end <= start;
@@ -46,19 +38,11 @@ pub fn policies(domain: &str, start: (u32, u32), end: (u32, u32)) -> Vec<(String
         header(&format!("weekly-{domain}"), "full"),
         window_lines(&[6], start, end)
     );
-    vec![
-        (format!("daily-{domain}"), daily),
-        (format!("weekly-{domain}"), weekly),
-    ]
+    vec![(format!("daily-{domain}"), daily), (format!("weekly-{domain}"), weekly)]
 }
 
 /// `bppllist POLICY -U` on `domain`.
-pub fn bppllist(
-    site: &Site,
-    domain: &str,
-    args: &[String],
-    sleep: impl Fn(f64),
-) -> crate::fake::Reply {
+pub fn bppllist(site: &Site, domain: &str, args: &[String], sleep: impl Fn(f64)) -> crate::fake::Reply {
     let [policy, flag] = args else {
         return crate::fake::Reply {
             code: 1,
@@ -74,16 +58,9 @@ pub fn bppllist(
         };
     }
     sleep(secs::BPPLLIST);
-    let valid = !policy.is_empty()
-        && policy
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let valid = !policy.is_empty() && policy.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     match std::fs::read_to_string(site.domain_dir(domain).join("policies").join(policy)) {
-        Ok(text) if valid => crate::fake::Reply {
-            code: 0,
-            out: text,
-            err: String::new(),
-        },
+        Ok(text) if valid => crate::fake::Reply { code: 0, out: text, err: String::new() },
         _ => crate::fake::Reply {
             code: 230,
             out: String::new(),
@@ -101,12 +78,7 @@ mod tests {
         for (_, text) in policies("marmaduke", (20, 0), (1, 0)) {
             let windows = ftl::netbackup::parse_policy_windows(&text).unwrap();
             assert!(!windows.is_empty());
-            assert!(
-                windows
-                    .iter()
-                    .all(|w| w.to_string().ends_with("20:00-01:00")),
-                "{windows:?}"
-            );
+            assert!(windows.iter().all(|w| w.to_string().ends_with("20:00-01:00")), "{windows:?}");
         }
     }
 }

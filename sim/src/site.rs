@@ -33,12 +33,7 @@ impl Default for InitOptions {
 }
 
 /// Default windows, one per domain in order (the SPEC's first two, then two more).
-const WINDOWS: &[&str] = &[
-    "Mon-Sun 20:00-01:00",
-    "Mon-Sun 02:00-07:00",
-    "Mon-Sun 08:00-12:00",
-    "Mon-Sun 13:00-17:00",
-];
+const WINDOWS: &[&str] = &["Mon-Sun 20:00-01:00", "Mon-Sun 02:00-07:00", "Mon-Sun 08:00-12:00", "Mon-Sun 13:00-17:00"];
 
 /// A small deterministic generator (xorshift), enough for tape positions.
 fn next(seed: &mut u64) -> u64 {
@@ -66,38 +61,22 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
         if d.is_empty()
             || d == "controller"
             || d == "ledger"
-            || !d
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            || !d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err(format!("`{d}` cannot be a domain name here (letters, digits, - and _; not `controller` or `ledger`)"));
+            return Err(format!(
+                "`{d}` cannot be a domain name here (letters, digits, - and _; not `controller` or `ledger`)"
+            ));
         }
     }
-    let owner = options
-        .owner
-        .clone()
-        .unwrap_or_else(|| options.domains[0].clone());
+    let owner = options.owner.clone().unwrap_or_else(|| options.domains[0].clone());
     if !options.domains.contains(&owner) {
-        return Err(format!(
-            "--owner {owner} is not one of --domains {}",
-            options.domains.join(",")
-        ));
+        return Err(format!("--owner {owner} is not one of --domains {}", options.domains.join(",")));
     }
-    if dir.exists()
-        && std::fs::read_dir(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .next()
-            .is_some()
-    {
-        return Err(format!(
-            "{} exists and is not empty; choose a new directory",
-            dir.display()
-        ));
+    if dir.exists() && std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.next().is_some() {
+        return Err(format!("{} exists and is not empty; choose a new directory", dir.display()));
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let dir = dir
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let dir = dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?;
     let exe = std::env::current_exe()
         .and_then(|e| e.canonicalize())
         .map_err(|e| format!("cannot find the ftl-sim binary: {e}"))?;
@@ -111,21 +90,13 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
             } else {
                 0
             };
-            Drive {
-                index,
-                tape,
-                position,
-                at_bot: position == 0,
-            }
+            Drive { index, tape, position, at_bot: position == 0 }
         })
         .collect();
     let mut platform = Platform {
         version: 1,
         speed: options.speed,
-        board: Board {
-            id: options.board,
-            domain: Some(owner.clone()),
-        },
+        board: Board { id: options.board, domain: Some(owner.clone()) },
         drives,
         domains: BTreeMap::new(),
         faults: Vec::new(),
@@ -176,28 +147,18 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
                 let (h, m) = t.split_once(':').unwrap_or(("0", "0"));
                 (h.parse().unwrap_or(0), m.parse().unwrap_or(0))
             };
-            let (start, end) = w
-                .rsplit_once(' ')
-                .map(|(_, r)| r)
-                .and_then(|r| r.split_once('-'))
-                .unwrap_or(("00:00", "00:00"));
+            let (start, end) =
+                w.rsplit_once(' ').map(|(_, r)| r).and_then(|r| r.split_once('-')).unwrap_or(("00:00", "00:00"));
             for (name, text) in crate::policies::policies(d, hm(start), hm(end)) {
                 std::fs::write(policies.join(&name), text).map_err(|e| format!("{name}: {e}"))?;
             }
         }
         let text = config_text(&dir, d, options);
-        std::fs::write(site.config_path(d), text)
-            .map_err(|e| format!("{}: {e}", site.config_path(d).display()))?;
+        std::fs::write(site.config_path(d), text).map_err(|e| format!("{}: {e}", site.config_path(d).display()))?;
     }
     let config = ftl::config::Config::load(&site.config_path(&owner)).map_err(|e| e.to_string())?;
     let ledger = ftl::ledger::Ledger::open(&config).map_err(|e| e.to_string())?;
-    ledger
-        .init(
-            Some(&owner),
-            &ftl::os::current_holder(&owner),
-            chrono::Utc::now(),
-        )
-        .map_err(|e| e.to_string())?;
+    ledger.init(Some(&owner), &ftl::os::current_holder(&owner), chrono::Utc::now()).map_err(|e| e.to_string())?;
     Ok(site)
 }
 
@@ -210,42 +171,21 @@ fn scaled(real_secs: f64, speed: f64) -> String {
 fn config_text(dir: &Path, domain: &str, o: &InitOptions) -> String {
     let bin = dir.join(domain).join("bin");
     let b = |name: &str| toml_str(&bin.join(name).display().to_string());
-    let c = |name: &str| {
-        toml_str(
-            &dir.join("controller")
-                .join("bin")
-                .join(name)
-                .display()
-                .to_string(),
-        )
-    };
+    let c = |name: &str| toml_str(&dir.join("controller").join("bin").join(name).display().to_string());
     let mut t = String::new();
-    t.push_str(&format!(
-        "# A simulated site made by `ftl-sim init`: this file speaks for domain {domain}.\n"
-    ));
-    t.push_str(&format!(
-        "domain = {}\n\n[library]\nname = \"L3500\"\n\n",
-        toml_str(domain)
-    ));
+    t.push_str(&format!("# A simulated site made by `ftl-sim init`: this file speaks for domain {domain}.\n"));
+    t.push_str(&format!("domain = {}\n\n[library]\nname = \"L3500\"\n\n", toml_str(domain)));
     t.push_str(&format!(
         "[ledger]\ndir = {}\nlock_timeout = \"10s\"\n\n",
         toml_str(&dir.join("ledger").display().to_string())
     ));
     t.push_str(&format!("[board]\nid = {}\n\n", o.board));
     for i in 0..o.drives {
-        t.push_str(&format!(
-            "[[drives]]\nindex = {i}\ndevice = \"/dev/rmt/{i}\"\n"
-        ));
+        t.push_str(&format!("[[drives]]\nindex = {i}\ndevice = \"/dev/rmt/{i}\"\n"));
     }
     for (n, d) in o.domains.iter().enumerate() {
-        let windows = WINDOWS
-            .get(n)
-            .map(|w| format!("[{}]", toml_str(w)))
-            .unwrap_or_else(|| "[]".into());
-        t.push_str(&format!(
-            "\n[domains.{d}]\nhosts = [{}]\nwindows = {windows}\n",
-            toml_str(&format!("{d}.sim"))
-        ));
+        let windows = WINDOWS.get(n).map(|w| format!("[{}]", toml_str(w))).unwrap_or_else(|| "[]".into());
+        t.push_str(&format!("\n[domains.{d}]\nhosts = [{}]\nwindows = {windows}\n", toml_str(&format!("{d}.sim"))));
     }
     t.push_str(&format!(
         "\n[controller]\nprofile = \"starfire\"\nprefix = []\nshowusage = {}\naddboard = {}\ndeleteboard = {}\n",

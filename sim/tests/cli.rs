@@ -4,11 +4,7 @@
 use std::process::Command;
 
 fn sim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ftl-sim"))
-        .args(args)
-        .env_clear()
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_ftl-sim")).args(args).env_clear().output().unwrap()
 }
 
 #[test]
@@ -22,29 +18,14 @@ fn help_init_and_show() {
     let dir = assert_fs::TempDir::new().unwrap();
     let site = dir.path().join("site");
     let site = site.to_str().unwrap();
-    assert!(sim(&[
-        "init",
-        site,
-        "--drives",
-        "3",
-        "--domains",
-        "a,b,c",
-        "--owner",
-        "b"
-    ])
-    .status
-    .success());
+    assert!(sim(&["init", site, "--drives", "3", "--domains", "a,b,c", "--owner", "b"]).status.success());
     let out = sim(&["show", site, "--json"]);
     let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(p["board"]["domain"], "b");
     assert_eq!(p["drives"].as_array().unwrap().len(), 3);
     assert_eq!(p["domains"].as_object().unwrap().len(), 3);
     let out = sim(&["init", site]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "a non-empty directory is refused"
-    );
+    assert_eq!(out.status.code(), Some(1), "a non-empty directory is refused");
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
     for bad in [
         &["init", "/tmp/x", "--domains", "a"][..],

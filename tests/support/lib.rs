@@ -8,16 +8,9 @@ use std::process::{Command, Output};
 /// The binary `name` built by this `cargo test` run (target/<profile>/name).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/..");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/..");
     let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is not built; run the tests with `cargo test --workspace`",
-        path.display()
-    );
+    assert!(path.exists(), "{} is not built; run the tests with `cargo test --workspace`", path.display());
     path
 }
 
@@ -25,10 +18,7 @@ pub fn bin(name: &str) -> PathBuf {
 pub fn cmd(name: &str) -> Command {
     let mut c = Command::new(bin(name));
     c.env_clear();
-    c.env(
-        "PATH",
-        std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
-    );
+    c.env("PATH", std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()));
     c.stdin(std::process::Stdio::null());
     c
 }
@@ -133,10 +123,7 @@ impl SimSite {
 
     pub fn with_args(args: &[&str]) -> SimSite {
         let dir = assert_fs::TempDir::new().unwrap();
-        let out = run(cmd("ftl-sim")
-            .arg("init")
-            .arg(dir.path().join("site"))
-            .args(args));
+        let out = run(cmd("ftl-sim").arg("init").arg(dir.path().join("site")).args(args));
         assert_eq!(code(&out), 0, "ftl-sim init: {}", stderr(&out));
         SimSite { dir }
     }
@@ -177,10 +164,7 @@ impl SimSite {
     }
 
     pub fn sim(&self, args: &[&str]) -> Output {
-        run(cmd("ftl-sim")
-            .arg(args[0])
-            .arg(self.path())
-            .args(&args[1..]))
+        run(cmd("ftl-sim").arg(args[0]).arg(self.path()).args(&args[1..]))
     }
 
     /// The platform state (`ftl-sim show --json`).
@@ -198,9 +182,7 @@ impl SimSite {
     }
 
     pub fn board_domain(&self) -> Option<String> {
-        self.platform()["board"]["domain"]
-            .as_str()
-            .map(str::to_string)
+        self.platform()["board"]["domain"].as_str().map(str::to_string)
     }
 
     /// Every fake command call logged so far.
@@ -213,10 +195,7 @@ impl SimSite {
     }
 
     pub fn count_calls(&self, command: &str) -> usize {
-        self.calls()
-            .iter()
-            .filter(|c| c["command"] == command)
-            .count()
+        self.calls().iter().filter(|c| c["command"] == command).count()
     }
 
     /// The raw bytes of the platform state and the ledger, to compare before and after.
@@ -239,13 +218,7 @@ impl Default for SimSite {
 /// Runs and asserts exit `want`, returning stdout.
 pub fn expect(mut c: Command, want: i32) -> String {
     let out = run(&mut c);
-    assert_eq!(
-        code(&out),
-        want,
-        "{c:?}\nstdout: {}\nstderr: {}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_eq!(code(&out), want, "{c:?}\nstdout: {}\nstderr: {}", stdout(&out), stderr(&out));
     stdout(&out)
 }
 
@@ -281,8 +254,7 @@ impl SimSite {
             };
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
             // Fake commands (argv[0] in the site) and ftl-notify's background workers (--config in it).
-            if pid != std::process::id() as i32 && String::from_utf8_lossy(&cmdline).contains(&site)
-            {
+            if pid != std::process::id() as i32 && String::from_utf8_lossy(&cmdline).contains(&site) {
                 unsafe {
                     libc::kill(pid, libc::SIGKILL);
                 }
@@ -341,10 +313,7 @@ impl SimSite {
     pub fn wait_for(&self, secs: u64, what: &str, check: impl Fn(&SimSite) -> bool) {
         let start = std::time::Instant::now();
         while !check(self) {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(secs),
-                "timed out waiting for {what}"
-            );
+            assert!(start.elapsed() < std::time::Duration::from_secs(secs), "timed out waiting for {what}");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }

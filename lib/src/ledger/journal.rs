@@ -40,11 +40,7 @@ const CHUNK: u64 = 64 * 1024;
 
 impl Journal {
     pub fn new(path: PathBuf, max_bytes: u64, keep: u32) -> Journal {
-        Journal {
-            path,
-            max_bytes,
-            keep,
-        }
+        Journal { path, max_bytes, keep }
     }
 
     pub fn path(&self) -> &Path {
@@ -55,18 +51,12 @@ impl Journal {
     pub fn append(&self, entry: &Entry) -> io::Result<()> {
         let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
         line.push(b'\n');
-        let size = fs::symlink_metadata(&self.path)
-            .map(|m| m.len())
-            .unwrap_or(0);
+        let size = fs::symlink_metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         if size > 0 && size + line.len() as u64 > self.max_bytes {
             self.rotate()?;
         }
-        let mut file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&self.path)?;
+        let mut file =
+            OpenOptions::new().append(true).create(true).mode(0o644).custom_flags(libc::O_NOFOLLOW).open(&self.path)?;
         file.write_all(&line)?;
         file.sync_data()
     }
@@ -165,11 +155,7 @@ fn tail_lines(path: &Path, n: usize) -> io::Result<Vec<Vec<u8>>> {
     if pos > 0 {
         lines.remove(0); // a partial line: the chunk boundary fell inside it
     }
-    let lines: Vec<Vec<u8>> = lines
-        .into_iter()
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect();
+    let lines: Vec<Vec<u8>> = lines.into_iter().filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
     let skip = lines.len().saturating_sub(n);
     Ok(lines.into_iter().skip(skip).collect())
 }
@@ -201,10 +187,7 @@ mod tests {
             journal.append(&entry(epoch)).unwrap();
         }
         assert!(dir.path().join("journal.jsonl.1").exists());
-        assert!(
-            !dir.path().join("journal.jsonl.4").exists(),
-            "keeps at most 3 old files"
-        );
+        assert!(!dir.path().join("journal.jsonl.4").exists(), "keeps at most 3 old files");
         let (tail, bad) = journal.tail(40).unwrap();
         assert_eq!(bad, 0);
         let epochs: Vec<u64> = tail.iter().map(|e| e.epoch).collect();

@@ -16,17 +16,11 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("{path}: cannot open the lock file: {source}")]
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Open { path: PathBuf, source: std::io::Error },
     #[error("{path}: the lock was not obtained within {waited:?}")]
     Timeout { path: PathBuf, waited: Duration },
     #[error("{path}: cannot lock: {source}")]
-    Lock {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Lock { path: PathBuf, source: std::io::Error },
 }
 
 /// An exclusive lock, released when dropped.
@@ -58,10 +52,7 @@ fn open_lock_file(path: &Path) -> Result<File, LockError> {
         .mode(0o644)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|source| LockError::Open {
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(|source| LockError::Open { path: path.to_path_buf(), source })
 }
 
 /// Takes the lock at `path`, waiting at most `wait`.
@@ -71,26 +62,13 @@ pub fn lock(path: &Path, wait: Duration) -> Result<LockGuard, LockError> {
     let mut pause = Duration::from_micros(200);
     loop {
         match file.try_lock() {
-            Ok(()) => {
-                return Ok(LockGuard {
-                    file,
-                    path: path.to_path_buf(),
-                })
-            }
+            Ok(()) => return Ok(LockGuard { file, path: path.to_path_buf() }),
             Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(source)) => {
-                return Err(LockError::Lock {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
+            Err(TryLockError::Error(source)) => return Err(LockError::Lock { path: path.to_path_buf(), source }),
         }
         let waited = start.elapsed();
         if waited >= wait {
-            return Err(LockError::Timeout {
-                path: path.to_path_buf(),
-                waited,
-            });
+            return Err(LockError::Timeout { path: path.to_path_buf(), waited });
         }
         std::thread::sleep(pause.min(wait - waited));
         pause = (pause * 2).min(Duration::from_millis(20));
@@ -102,19 +80,13 @@ pub fn lock(path: &Path, wait: Duration) -> Result<LockGuard, LockError> {
 pub fn try_lock(path: &Path) -> Result<Result<LockGuard, String>, LockError> {
     let mut file = open_lock_file(path)?;
     match file.try_lock() {
-        Ok(()) => Ok(Ok(LockGuard {
-            file,
-            path: path.to_path_buf(),
-        })),
+        Ok(()) => Ok(Ok(LockGuard { file, path: path.to_path_buf() })),
         Err(TryLockError::WouldBlock) => {
             let mut note = String::new();
             let _ = file.read_to_string(&mut note);
             Ok(Err(note.trim().to_string()))
         }
-        Err(TryLockError::Error(source)) => Err(LockError::Lock {
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(TryLockError::Error(source)) => Err(LockError::Lock { path: path.to_path_buf(), source }),
     }
 }
 
@@ -155,9 +127,6 @@ mod tests {
         std::fs::write(&target, "").unwrap();
         let path = dir.path().join("ledger.lock");
         std::os::unix::fs::symlink(&target, &path).unwrap();
-        assert!(matches!(
-            lock(&path, Duration::from_millis(10)),
-            Err(LockError::Open { .. })
-        ));
+        assert!(matches!(lock(&path, Duration::from_millis(10)), Err(LockError::Open { .. })));
     }
 }

@@ -42,17 +42,9 @@ pub enum LedgerError {
     )]
     NoRecord { path: PathBuf },
     #[error("{path}: the ledger records library `{found}`, but the configuration describes `{expected}`")]
-    LibraryMismatch {
-        path: PathBuf,
-        found: String,
-        expected: String,
-    },
+    LibraryMismatch { path: PathBuf, found: String, expected: String },
     #[error("{path}: cannot {action}: {source}")]
-    Io {
-        path: PathBuf,
-        action: &'static str,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, action: &'static str, source: std::io::Error },
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error("{0}")]
@@ -71,9 +63,9 @@ impl LedgerError {
             LedgerError::Lock(LockError::Timeout { .. }) => Exit::LockTimeout,
             LedgerError::Forbidden(Forbidden::NoReason) => Exit::Usage,
             LedgerError::Forbidden(_) => Exit::Busy,
-            LedgerError::LibraryMismatch { .. }
-            | LedgerError::Exists { .. }
-            | LedgerError::NothingToRepair { .. } => Exit::Usage,
+            LedgerError::LibraryMismatch { .. } | LedgerError::Exists { .. } | LedgerError::NothingToRepair { .. } => {
+                Exit::Usage
+            }
             _ => Exit::LedgerUnreadable,
         }
     }
@@ -116,11 +108,7 @@ impl Ledger {
             return Err(LedgerError::Directory { dir, reason });
         }
         Ok(Ledger {
-            journal: Journal::new(
-                dir.join(JOURNAL_FILE),
-                config.ledger.journal_max_bytes,
-                config.ledger.journal_keep,
-            ),
+            journal: Journal::new(dir.join(JOURNAL_FILE), config.ledger.journal_max_bytes, config.ledger.journal_keep),
             dir,
             library: config.library.name.clone(),
             lock_timeout: config.ledger.lock_timeout,
@@ -151,31 +139,15 @@ impl Ledger {
         let path = self.state_path();
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(LedgerError::NoRecord { path })
-            }
-            Err(source) => {
-                return Err(LedgerError::Io {
-                    path,
-                    action: "read the ledger",
-                    source,
-                })
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LedgerError::NoRecord { path }),
+            Err(source) => return Err(LedgerError::Io { path, action: "read the ledger", source }),
         };
-        let text = String::from_utf8(bytes).map_err(|_| LedgerError::Unreadable {
-            path: path.clone(),
-            reason: "the file is not UTF-8 text".into(),
-        })?;
-        let record = Record::from_json(&text).map_err(|reason| LedgerError::Unreadable {
-            path: path.clone(),
-            reason,
-        })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| LedgerError::Unreadable { path: path.clone(), reason: "the file is not UTF-8 text".into() })?;
+        let record =
+            Record::from_json(&text).map_err(|reason| LedgerError::Unreadable { path: path.clone(), reason })?;
         if record.library != self.library {
-            return Err(LedgerError::LibraryMismatch {
-                path,
-                found: record.library,
-                expected: self.library.clone(),
-            });
+            return Err(LedgerError::LibraryMismatch { path, found: record.library, expected: self.library.clone() });
         }
         Ok(record)
     }
@@ -185,10 +157,7 @@ impl Ledger {
         if let Ok(mountinfo) = std::fs::read_to_string(&self.mountinfo) {
             let dir = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
             if let Some(reason) = storage::host_local_locks(&mountinfo, &dir) {
-                return Err(LedgerError::HostLocal {
-                    dir: self.dir.clone(),
-                    reason,
-                });
+                return Err(LedgerError::HostLocal { dir: self.dir.clone(), reason });
             }
         }
         Ok(lock::lock(&self.dir.join(LOCK_FILE), self.lock_timeout)?)
@@ -208,14 +177,7 @@ impl Ledger {
         match current.apply(event, now)? {
             None => Ok(current),
             Some(next) => {
-                self.write(
-                    actor,
-                    &event.label(),
-                    current.state.name(),
-                    &next,
-                    detail,
-                    now,
-                )?;
+                self.write(actor, &event.label(), current.state.name(), &next, detail, now)?;
                 Ok(next)
             }
         }
@@ -231,12 +193,10 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
         let path = self.state_path();
-        storage::write_atomically(&path, next.to_json().as_bytes()).map_err(|source| {
-            LedgerError::Io {
-                path,
-                action: "write the ledger",
-                source,
-            }
+        storage::write_atomically(&path, next.to_json().as_bytes()).map_err(|source| LedgerError::Io {
+            path,
+            action: "write the ledger",
+            source,
         })?;
         let entry = Entry {
             epoch: next.epoch,
@@ -250,49 +210,28 @@ impl Ledger {
             detail,
             record: next.to_value(),
         };
-        self.journal
-            .append(&entry)
-            .map_err(|source| LedgerError::Io {
-                path: self.journal.path().to_path_buf(),
-                action: "append to the journal",
-                source,
-            })
+        self.journal.append(&entry).map_err(|source| LedgerError::Io {
+            path: self.journal.path().to_path_buf(),
+            action: "append to the journal",
+            source,
+        })
     }
 
     /// Creates the first record (owned by `owner`, or free). Refuses to replace one.
-    pub fn init(
-        &self,
-        owner: Option<&str>,
-        actor: &Holder,
-        now: DateTime<Utc>,
-    ) -> Result<Record, LedgerError> {
+    pub fn init(&self, owner: Option<&str>, actor: &Holder, now: DateTime<Utc>) -> Result<Record, LedgerError> {
         let _guard = self.lock()?;
         match self.read() {
             Err(LedgerError::NoRecord { .. }) => {}
-            Ok(existing) => {
-                return Err(LedgerError::Exists {
-                    path: self.state_path(),
-                    epoch: existing.epoch,
-                })
-            }
+            Ok(existing) => return Err(LedgerError::Exists { path: self.state_path(), epoch: existing.epoch }),
             Err(other) => return Err(other),
         }
         let state = match owner {
-            Some(owner) => State::Owned {
-                owner: owner.to_string(),
-            },
+            Some(owner) => State::Owned { owner: owner.to_string() },
             None => State::Free,
         };
         let mut record = Record::new(&self.library, state, now);
         record.epoch = 1;
-        self.write(
-            actor,
-            "init",
-            StateName::Free,
-            &record,
-            serde_json::Value::Null,
-            now,
-        )?;
+        self.write(actor, "init", StateName::Free, &record, serde_json::Value::Null, now)?;
         Ok(record)
     }
 
@@ -308,10 +247,7 @@ impl Ledger {
             Err(other) => return Err(other),
         };
         let copy = if path.exists() {
-            let copy = self.dir.join(format!(
-                "{STATE_FILE}.bad-{}",
-                now.format("%Y%m%dT%H%M%S%.3fZ")
-            ));
+            let copy = self.dir.join(format!("{STATE_FILE}.bad-{}", now.format("%Y%m%dT%H%M%S%.3fZ")));
             std::fs::copy(&path, &copy).map_err(|source| LedgerError::Io {
                 path: copy.clone(),
                 action: "keep a copy of the bad record",
@@ -330,9 +266,7 @@ impl Ledger {
                 action: "read the journal",
                 source,
             })?
-            .ok_or_else(|| LedgerError::NoGoodJournalLine {
-                path: self.journal.path().to_path_buf(),
-            })?;
+            .ok_or_else(|| LedgerError::NoGoodJournalLine { path: self.journal.path().to_path_buf() })?;
         let mut record = Record::from_value(good.record).expect("validated by last_good");
         let from_epoch = record.epoch;
         record.epoch += 1;
@@ -342,11 +276,7 @@ impl Ledger {
             "rebuilt_from_epoch": from_epoch,
         });
         self.write(actor, "repair", record.state.name(), &record, detail, now)?;
-        Ok(Repaired {
-            copy,
-            from_epoch,
-            record,
-        })
+        Ok(Repaired { copy, from_epoch, record })
     }
 
     /// The last `n` journal entries, oldest first, and how many unreadable lines were skipped.

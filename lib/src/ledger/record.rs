@@ -133,18 +133,16 @@ impl State {
 
     pub fn holder(&self) -> Option<&Holder> {
         match self {
-            State::Releasing { holder, .. }
-            | State::Acquiring { holder, .. }
-            | State::Broken { holder, .. } => Some(holder),
+            State::Releasing { holder, .. } | State::Acquiring { holder, .. } | State::Broken { holder, .. } => {
+                Some(holder)
+            }
             _ => None,
         }
     }
 
     pub fn step(&self) -> Option<&StepRef> {
         match self {
-            State::Releasing { step, .. }
-            | State::Acquiring { step, .. }
-            | State::Broken { step, .. } => Some(step),
+            State::Releasing { step, .. } | State::Acquiring { step, .. } | State::Broken { step, .. } => Some(step),
             _ => None,
         }
     }
@@ -184,11 +182,7 @@ pub enum Event {
     /// `domain` no longer asks.
     Withdraw { domain: String },
     /// An operator override, whatever the current state.
-    Force {
-        domain: String,
-        reason: String,
-        to: Forced,
-    },
+    Force { domain: String, reason: String, to: Forced },
 }
 
 impl Event {
@@ -209,23 +203,11 @@ impl Event {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Forbidden {
     #[error("the library is {state} by `{holder}`, not by `{domain}`")]
-    HeldByOther {
-        state: StateName,
-        holder: String,
-        domain: String,
-    },
+    HeldByOther { state: StateName, holder: String, domain: String },
     #[error("`{domain}` cannot {operation} the library while it is {state}")]
-    WrongState {
-        domain: String,
-        operation: Operation,
-        state: StateName,
-    },
+    WrongState { domain: String, operation: Operation, state: StateName },
     #[error("`{domain}` cannot resume a broken {found} sequence with {wanted}")]
-    OtherOperation {
-        domain: String,
-        found: Operation,
-        wanted: Operation,
-    },
+    OtherOperation { domain: String, found: Operation, wanted: Operation },
     #[error("`{domain}` has no sequence in progress (the library is {state})")]
     NoSequence { domain: String, state: StateName },
     #[error("`{domain}` already owns the library; it cannot request it")]
@@ -236,14 +218,7 @@ pub enum Forbidden {
 
 impl Record {
     pub fn new(library: &str, state: State, now: DateTime<Utc>) -> Record {
-        Record {
-            library: library.into(),
-            epoch: 0,
-            since: now,
-            state,
-            requests: Vec::new(),
-            last_error: None,
-        }
+        Record { library: library.into(), epoch: 0, since: now, state, requests: Vec::new(), last_error: None }
     }
 
     pub fn request_of(&self, domain: &str) -> Option<&Request> {
@@ -261,9 +236,7 @@ impl Record {
             Event::Finish { domain } => {
                 next.state = match self.moving_by(domain)? {
                     Operation::Release => State::Free,
-                    Operation::Acquire => State::Owned {
-                        owner: domain.clone(),
-                    },
+                    Operation::Acquire => State::Owned { owner: domain.clone() },
                 };
                 if next.state.name() == StateName::Owned {
                     next.requests.retain(|r| &r.domain != domain);
@@ -271,9 +244,7 @@ impl Record {
             }
             Event::RollBack { domain, failure } => {
                 next.state = match self.moving_by(domain)? {
-                    Operation::Release => State::Owned {
-                        owner: domain.clone(),
-                    },
+                    Operation::Release => State::Owned { owner: domain.clone() },
                     Operation::Acquire => State::Free,
                 };
                 next.last_error = Some(failure.clone());
@@ -289,9 +260,7 @@ impl Record {
             }
             Event::Request(request) => {
                 if self.state.owner() == Some(request.domain.as_str()) {
-                    return Err(Forbidden::AlreadyOwner {
-                        domain: request.domain.clone(),
-                    });
+                    return Err(Forbidden::AlreadyOwner { domain: request.domain.clone() });
                 }
                 next.requests.retain(|r| r.domain != request.domain);
                 next.requests.push(request.clone());
@@ -308,18 +277,10 @@ impl Record {
                 }
                 next.state = match to {
                     Forced::Free => State::Free,
-                    Forced::Owned(owner) => State::Owned {
-                        owner: owner.clone(),
-                    },
+                    Forced::Owned(owner) => State::Owned { owner: owner.clone() },
                     Forced::Begin { holder, step } => match step.operation {
-                        Operation::Release => State::Releasing {
-                            holder: holder.clone(),
-                            step: step.clone(),
-                        },
-                        Operation::Acquire => State::Acquiring {
-                            holder: holder.clone(),
-                            step: step.clone(),
-                        },
+                        Operation::Release => State::Releasing { holder: holder.clone(), step: step.clone() },
+                        Operation::Acquire => State::Acquiring { holder: holder.clone(), step: step.clone() },
                     },
                 };
             }
@@ -334,14 +295,8 @@ impl Record {
     fn begin(&self, holder: &Holder, step: &StepRef) -> Result<State, Forbidden> {
         let domain = &holder.domain;
         let moving = |op: Operation| match op {
-            Operation::Release => State::Releasing {
-                holder: holder.clone(),
-                step: step.clone(),
-            },
-            Operation::Acquire => State::Acquiring {
-                holder: holder.clone(),
-                step: step.clone(),
-            },
+            Operation::Release => State::Releasing { holder: holder.clone(), step: step.clone() },
+            Operation::Acquire => State::Acquiring { holder: holder.clone(), step: step.clone() },
         };
         let wanted = step.operation;
         match (&self.state, wanted) {
@@ -357,29 +312,19 @@ impl Record {
                 if s.operation == wanted {
                     Ok(moving(wanted))
                 } else {
-                    Err(Forbidden::OtherOperation {
-                        domain: domain.clone(),
-                        found: s.operation,
-                        wanted,
-                    })
+                    Err(Forbidden::OtherOperation { domain: domain.clone(), found: s.operation, wanted })
                 }
             }
-            (State::Owned { owner }, _) if owner != domain => Err(Forbidden::HeldByOther {
-                state: StateName::Owned,
-                holder: owner.clone(),
-                domain: domain.clone(),
-            }),
+            (State::Owned { owner }, _) if owner != domain => {
+                Err(Forbidden::HeldByOther { state: StateName::Owned, holder: owner.clone(), domain: domain.clone() })
+            }
             (state, _) => match state.holder() {
                 Some(h) if &h.domain != domain => Err(Forbidden::HeldByOther {
                     state: state.name(),
                     holder: h.domain.clone(),
                     domain: domain.clone(),
                 }),
-                _ => Err(Forbidden::WrongState {
-                    domain: domain.clone(),
-                    operation: wanted,
-                    state: state.name(),
-                }),
+                _ => Err(Forbidden::WrongState { domain: domain.clone(), operation: wanted, state: state.name() }),
             },
         }
     }
@@ -387,14 +332,10 @@ impl Record {
     /// The operation `domain` has in flight, or why it has none.
     fn moving_by(&self, domain: &str) -> Result<Operation, Forbidden> {
         match &self.state {
-            State::Releasing { holder, step } | State::Acquiring { holder, step }
-                if holder.domain == domain =>
-            {
+            State::Releasing { holder, step } | State::Acquiring { holder, step } if holder.domain == domain => {
                 Ok(step.operation)
             }
-            State::Releasing { holder, .. }
-            | State::Acquiring { holder, .. }
-            | State::Broken { holder, .. }
+            State::Releasing { holder, .. } | State::Acquiring { holder, .. } | State::Broken { holder, .. }
                 if holder.domain != domain =>
             {
                 Err(Forbidden::HeldByOther {
@@ -403,16 +344,12 @@ impl Record {
                     domain: domain.into(),
                 })
             }
-            state => Err(Forbidden::NoSequence {
-                domain: domain.into(),
-                state: state.name(),
-            }),
+            state => Err(Forbidden::NoSequence { domain: domain.into(), state: state.name() }),
         }
     }
 
     pub fn to_json(&self) -> String {
-        let mut text =
-            serde_json::to_string_pretty(&Wire::from(self)).expect("a record always serializes");
+        let mut text = serde_json::to_string_pretty(&Wire::from(self)).expect("a record always serializes");
         text.push('\n');
         text
     }
@@ -475,10 +412,7 @@ impl TryFrom<Wire> for Record {
 
     fn try_from(w: Wire) -> Result<Record, String> {
         if w.version != VERSION {
-            return Err(format!(
-                "unknown version {} (this ftl reads version {VERSION})",
-                w.version
-            ));
+            return Err(format!("unknown version {} (this ftl reads version {VERSION})", w.version));
         }
         let need = |what: &str| format!("state `{}` without `{what}`", w.state);
         let state = match w.state {
@@ -488,18 +422,13 @@ impl TryFrom<Wire> for Record {
                 }
                 State::Free
             }
-            StateName::Owned => State::Owned {
-                owner: w.owner.clone().ok_or_else(|| need("owner"))?,
-            },
+            StateName::Owned => State::Owned { owner: w.owner.clone().ok_or_else(|| need("owner"))? },
             StateName::Releasing => {
                 let holder = w.holder.clone().ok_or_else(|| need("holder"))?;
                 if w.owner.as_deref() != Some(holder.domain.as_str()) {
                     return Err("state `releasing` whose owner is not the holder's domain".into());
                 }
-                State::Releasing {
-                    holder,
-                    step: w.step.clone().ok_or_else(|| need("step"))?,
-                }
+                State::Releasing { holder, step: w.step.clone().ok_or_else(|| need("step"))? }
             }
             StateName::Acquiring => State::Acquiring {
                 holder: w.holder.clone().ok_or_else(|| need("holder"))?,
@@ -518,13 +447,8 @@ impl TryFrom<Wire> for Record {
         if matches!(state, State::Acquiring { .. } | State::Broken { .. }) && w.owner.is_some() {
             return Err(format!("state `{}` names an owner", w.state));
         }
-        if matches!(state, State::Free | State::Owned { .. })
-            && (w.holder.is_some() || w.step.is_some())
-        {
-            return Err(format!(
-                "state `{}` has a holder or step (only moving records do)",
-                w.state
-            ));
+        if matches!(state, State::Free | State::Owned { .. }) && (w.holder.is_some() || w.step.is_some()) {
+            return Err(format!("state `{}` has a holder or step (only moving records do)", w.state));
         }
         Ok(Record {
             library: w.library,

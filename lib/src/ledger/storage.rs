@@ -119,10 +119,7 @@ mod tests {
     #[test]
     fn nolock_and_local_lock_are_refused() {
         let why = host_local_locks(MOUNTINFO, Path::new("/global/nolock/ftl")).unwrap();
-        assert!(
-            why.contains("nolock") && why.contains("/global/nolock"),
-            "{why}"
-        );
+        assert!(why.contains("nolock") && why.contains("/global/nolock"), "{why}");
         let why = host_local_locks(MOUNTINFO, Path::new("/global/posix")).unwrap();
         assert!(why.contains("local_lock=posix"), "{why}");
         assert!(host_local_locks(MOUNTINFO, Path::new("/with space/ftl")).is_some());
@@ -135,10 +132,6 @@ mod tests {
         write_atomically(&path, b"one").unwrap();
         write_atomically(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "no temporary file is left"
-        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left");
     }
 }

@@ -12,21 +12,11 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn holder(domain: &str) -> Holder {
-    Holder {
-        domain: domain.into(),
-        host: format!("{domain}-host"),
-        pid: 100,
-        boot_id: "boot".into(),
-    }
+    Holder { domain: domain.into(), host: format!("{domain}-host"), pid: 100, boot_id: "boot".into() }
 }
 
 fn step(op: Operation, id: &str) -> StepRef {
-    StepRef {
-        operation: op,
-        id: id.into(),
-        name: "step".into(),
-        started: t0(),
-    }
+    StepRef { operation: op, id: id.into(), name: "step".into(), started: t0() }
 }
 
 fn failure() -> Failure {
@@ -49,28 +39,16 @@ fn owned(d: &str) -> State {
     State::Owned { owner: d.into() }
 }
 fn releasing(d: &str, id: &str) -> State {
-    State::Releasing {
-        holder: holder(d),
-        step: step(Operation::Release, id),
-    }
+    State::Releasing { holder: holder(d), step: step(Operation::Release, id) }
 }
 fn acquiring(d: &str, id: &str) -> State {
-    State::Acquiring {
-        holder: holder(d),
-        step: step(Operation::Acquire, id),
-    }
+    State::Acquiring { holder: holder(d), step: step(Operation::Acquire, id) }
 }
 fn broken(d: &str, op: Operation, id: &str) -> State {
-    State::Broken {
-        holder: holder(d),
-        step: step(op, id),
-    }
+    State::Broken { holder: holder(d), step: step(op, id) }
 }
 fn begin(d: &str, op: Operation, id: &str) -> Event {
-    Event::Begin {
-        holder: holder(d),
-        step: step(op, id),
-    }
+    Event::Begin { holder: holder(d), step: step(op, id) }
 }
 
 fn apply(state: State, event: Event) -> Result<Record, Forbidden> {
@@ -78,14 +56,8 @@ fn apply(state: State, event: Event) -> Result<Record, Forbidden> {
     if matches!(from.state, State::Broken { .. }) {
         from.last_error = Some(failure());
     }
-    let next = from
-        .apply(&event, t0() + chrono::Duration::seconds(5))?
-        .expect("changes the record");
-    assert_eq!(
-        next.epoch,
-        from.epoch + 1,
-        "every transition adds exactly 1"
-    );
+    let next = from.apply(&event, t0() + chrono::Duration::seconds(5))?.expect("changes the record");
+    assert_eq!(next.epoch, from.epoch + 1, "every transition adds exactly 1");
     Ok(next)
 }
 
@@ -94,85 +66,21 @@ fn allowed_transitions() {
     use Operation::*;
     let cases: Vec<(State, Event, State)> = vec![
         (owned("m"), begin("m", Release, "R1"), releasing("m", "R1")),
-        (
-            releasing("m", "R1"),
-            begin("m", Release, "R2"),
-            releasing("m", "R2"),
-        ),
-        (
-            broken("m", Release, "R5"),
-            begin("m", Release, "R5"),
-            releasing("m", "R5"),
-        ),
-        (
-            releasing("m", "R5"),
-            Event::Finish { domain: "m".into() },
-            State::Free,
-        ),
-        (
-            releasing("m", "R3"),
-            Event::RollBack {
-                domain: "m".into(),
-                failure: failure(),
-            },
-            owned("m"),
-        ),
-        (
-            releasing("m", "R5"),
-            Event::Fail {
-                domain: "m".into(),
-                failure: failure(),
-            },
-            broken("m", Release, "R5"),
-        ),
+        (releasing("m", "R1"), begin("m", Release, "R2"), releasing("m", "R2")),
+        (broken("m", Release, "R5"), begin("m", Release, "R5"), releasing("m", "R5")),
+        (releasing("m", "R5"), Event::Finish { domain: "m".into() }, State::Free),
+        (releasing("m", "R3"), Event::RollBack { domain: "m".into(), failure: failure() }, owned("m")),
+        (releasing("m", "R5"), Event::Fail { domain: "m".into(), failure: failure() }, broken("m", Release, "R5")),
         (State::Free, begin("f", Acquire, "A1"), acquiring("f", "A1")),
-        (
-            acquiring("f", "A1"),
-            begin("f", Acquire, "A2"),
-            acquiring("f", "A2"),
-        ),
-        (
-            broken("f", Acquire, "A4"),
-            begin("f", Acquire, "A4"),
-            acquiring("f", "A4"),
-        ),
-        (
-            acquiring("f", "A5"),
-            Event::Finish { domain: "f".into() },
-            owned("f"),
-        ),
-        (
-            acquiring("f", "A2"),
-            Event::RollBack {
-                domain: "f".into(),
-                failure: failure(),
-            },
-            State::Free,
-        ),
-        (
-            acquiring("f", "A4"),
-            Event::Fail {
-                domain: "f".into(),
-                failure: failure(),
-            },
-            broken("f", Acquire, "A4"),
-        ),
-        (
-            owned("m"),
-            Event::Force {
-                domain: "f".into(),
-                reason: "m is down".into(),
-                to: Forced::Free,
-            },
-            State::Free,
-        ),
+        (acquiring("f", "A1"), begin("f", Acquire, "A2"), acquiring("f", "A2")),
+        (broken("f", Acquire, "A4"), begin("f", Acquire, "A4"), acquiring("f", "A4")),
+        (acquiring("f", "A5"), Event::Finish { domain: "f".into() }, owned("f")),
+        (acquiring("f", "A2"), Event::RollBack { domain: "f".into(), failure: failure() }, State::Free),
+        (acquiring("f", "A4"), Event::Fail { domain: "f".into(), failure: failure() }, broken("f", Acquire, "A4")),
+        (owned("m"), Event::Force { domain: "f".into(), reason: "m is down".into(), to: Forced::Free }, State::Free),
         (
             broken("m", Release, "R5"),
-            Event::Force {
-                domain: "f".into(),
-                reason: "r".into(),
-                to: Forced::Owned("f".into()),
-            },
+            Event::Force { domain: "f".into(), reason: "r".into(), to: Forced::Owned("f".into()) },
             owned("f"),
         ),
         (
@@ -180,10 +88,7 @@ fn allowed_transitions() {
             Event::Force {
                 domain: "f".into(),
                 reason: "r".into(),
-                to: Forced::Begin {
-                    holder: holder("f"),
-                    step: step(Acquire, "A1"),
-                },
+                to: Forced::Begin { holder: holder("f"), step: step(Acquire, "A1") },
             },
             acquiring("f", "A1"),
         ),
@@ -198,41 +103,16 @@ fn allowed_transitions() {
 #[test]
 fn requests_are_kept_per_domain_and_cleared_by_acquiring() {
     let r = record(owned("m"));
-    let req = |at: i64| Request {
-        domain: "f".into(),
-        at: t0() + chrono::Duration::seconds(at),
-        until: None,
-    };
+    let req = |at: i64| Request { domain: "f".into(), at: t0() + chrono::Duration::seconds(at), until: None };
     let r = r.apply(&Event::Request(req(1)), t0()).unwrap().unwrap();
     let r = r.apply(&Event::Request(req(2)), t0()).unwrap().unwrap();
-    assert_eq!(
-        r.requests,
-        vec![req(2)],
-        "a new request replaces the domain's old one"
-    );
-    assert_eq!(
-        r.apply(&Event::Withdraw { domain: "x".into() }, t0())
-            .unwrap(),
-        None,
-        "nothing to withdraw: no change"
-    );
-    let r = r
-        .apply(&begin("m", Operation::Release, "R1"), t0())
-        .unwrap()
-        .unwrap();
-    let r = r
-        .apply(&Event::Finish { domain: "m".into() }, t0())
-        .unwrap()
-        .unwrap();
+    assert_eq!(r.requests, vec![req(2)], "a new request replaces the domain's old one");
+    assert_eq!(r.apply(&Event::Withdraw { domain: "x".into() }, t0()).unwrap(), None, "nothing to withdraw: no change");
+    let r = r.apply(&begin("m", Operation::Release, "R1"), t0()).unwrap().unwrap();
+    let r = r.apply(&Event::Finish { domain: "m".into() }, t0()).unwrap().unwrap();
     assert_eq!(r.requests.len(), 1, "releasing keeps the request");
-    let r = r
-        .apply(&begin("f", Operation::Acquire, "A1"), t0())
-        .unwrap()
-        .unwrap();
-    let r = r
-        .apply(&Event::Finish { domain: "f".into() }, t0())
-        .unwrap()
-        .unwrap();
+    let r = r.apply(&begin("f", Operation::Acquire, "A1"), t0()).unwrap().unwrap();
+    let r = r.apply(&Event::Finish { domain: "f".into() }, t0()).unwrap().unwrap();
     assert!(r.requests.is_empty(), "acquiring fulfils it");
 }
 
@@ -245,133 +125,59 @@ fn forbidden_transitions() {
         domain: domain.into(),
     };
     let cases: Vec<(State, Event, Forbidden)> = vec![
-        (
-            owned("m"),
-            begin("f", Release, "R1"),
-            held(StateName::Owned, "m", "f"),
-        ),
-        (
-            owned("m"),
-            begin("f", Acquire, "A1"),
-            held(StateName::Owned, "m", "f"),
-        ),
+        (owned("m"), begin("f", Release, "R1"), held(StateName::Owned, "m", "f")),
+        (owned("m"), begin("f", Acquire, "A1"), held(StateName::Owned, "m", "f")),
         (
             owned("m"),
             begin("m", Acquire, "A1"),
-            Forbidden::WrongState {
-                domain: "m".into(),
-                operation: Acquire,
-                state: StateName::Owned,
-            },
+            Forbidden::WrongState { domain: "m".into(), operation: Acquire, state: StateName::Owned },
         ),
         (
             State::Free,
             begin("m", Release, "R1"),
-            Forbidden::WrongState {
-                domain: "m".into(),
-                operation: Release,
-                state: StateName::Free,
-            },
+            Forbidden::WrongState { domain: "m".into(), operation: Release, state: StateName::Free },
         ),
-        (
-            releasing("m", "R2"),
-            begin("f", Release, "R3"),
-            held(StateName::Releasing, "m", "f"),
-        ),
-        (
-            releasing("m", "R2"),
-            begin("f", Acquire, "A1"),
-            held(StateName::Releasing, "m", "f"),
-        ),
+        (releasing("m", "R2"), begin("f", Release, "R3"), held(StateName::Releasing, "m", "f")),
+        (releasing("m", "R2"), begin("f", Acquire, "A1"), held(StateName::Releasing, "m", "f")),
         (
             releasing("m", "R2"),
             begin("m", Acquire, "A1"),
-            Forbidden::WrongState {
-                domain: "m".into(),
-                operation: Acquire,
-                state: StateName::Releasing,
-            },
+            Forbidden::WrongState { domain: "m".into(), operation: Acquire, state: StateName::Releasing },
         ),
-        (
-            acquiring("f", "A1"),
-            begin("m", Acquire, "A2"),
-            held(StateName::Acquiring, "f", "m"),
-        ),
-        (
-            broken("m", Release, "R5"),
-            begin("f", Release, "R5"),
-            held(StateName::Broken, "m", "f"),
-        ),
+        (acquiring("f", "A1"), begin("m", Acquire, "A2"), held(StateName::Acquiring, "f", "m")),
+        (broken("m", Release, "R5"), begin("f", Release, "R5"), held(StateName::Broken, "m", "f")),
         (
             broken("m", Release, "R5"),
             begin("m", Acquire, "A1"),
-            Forbidden::OtherOperation {
-                domain: "m".into(),
-                found: Release,
-                wanted: Acquire,
-            },
+            Forbidden::OtherOperation { domain: "m".into(), found: Release, wanted: Acquire },
         ),
-        (
-            releasing("m", "R2"),
-            Event::Finish { domain: "f".into() },
-            held(StateName::Releasing, "m", "f"),
-        ),
+        (releasing("m", "R2"), Event::Finish { domain: "f".into() }, held(StateName::Releasing, "m", "f")),
         (
             owned("m"),
             Event::Finish { domain: "m".into() },
-            Forbidden::NoSequence {
-                domain: "m".into(),
-                state: StateName::Owned,
-            },
+            Forbidden::NoSequence { domain: "m".into(), state: StateName::Owned },
         ),
         (
             State::Free,
-            Event::RollBack {
-                domain: "m".into(),
-                failure: failure(),
-            },
-            Forbidden::NoSequence {
-                domain: "m".into(),
-                state: StateName::Free,
-            },
+            Event::RollBack { domain: "m".into(), failure: failure() },
+            Forbidden::NoSequence { domain: "m".into(), state: StateName::Free },
         ),
         (
             broken("m", Release, "R5"),
-            Event::Fail {
-                domain: "m".into(),
-                failure: failure(),
-            },
-            Forbidden::NoSequence {
-                domain: "m".into(),
-                state: StateName::Broken,
-            },
+            Event::Fail { domain: "m".into(), failure: failure() },
+            Forbidden::NoSequence { domain: "m".into(), state: StateName::Broken },
         ),
         (
             acquiring("f", "A3"),
-            Event::Fail {
-                domain: "m".into(),
-                failure: failure(),
-            },
+            Event::Fail { domain: "m".into(), failure: failure() },
             held(StateName::Acquiring, "f", "m"),
         ),
         (
             owned("m"),
-            Event::Request(Request {
-                domain: "m".into(),
-                at: t0(),
-                until: None,
-            }),
+            Event::Request(Request { domain: "m".into(), at: t0(), until: None }),
             Forbidden::AlreadyOwner { domain: "m".into() },
         ),
-        (
-            owned("m"),
-            Event::Force {
-                domain: "f".into(),
-                reason: "  ".into(),
-                to: Forced::Free,
-            },
-            Forbidden::NoReason,
-        ),
+        (owned("m"), Event::Force { domain: "f".into(), reason: "  ".into(), to: Forced::Free }, Forbidden::NoReason),
     ];
     for (from, event, want) in cases {
         let label = format!("{:?} --{}-->", from.name(), event.label());
@@ -383,25 +189,10 @@ fn forbidden_transitions() {
 #[test]
 fn json_round_trip_and_spec_fields() {
     let mut r = record(releasing("marmaduke", "R3"));
-    r.requests.push(Request {
-        domain: "flinstones".into(),
-        at: t0(),
-        until: Some(t0()),
-    });
+    r.requests.push(Request { domain: "flinstones".into(), at: t0(), until: Some(t0()) });
     let text = r.to_json();
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-    for key in [
-        "version",
-        "library",
-        "state",
-        "owner",
-        "epoch",
-        "since",
-        "holder",
-        "step",
-        "requests",
-        "last_error",
-    ] {
+    for key in ["version", "library", "state", "owner", "epoch", "since", "holder", "step", "requests", "last_error"] {
         assert!(value.get(key).is_some(), "state.json lacks `{key}`");
     }
     assert_eq!(value["owner"], "marmaduke");
@@ -415,30 +206,12 @@ fn invalid_records_are_named() {
         ("", "empty"),
         (&good[..good.len() / 2], "EOF"),
         ("\u{1}\u{2}garbage", "expected value"),
-        (
-            &good.replace("\"version\": 1", "\"version\": 2"),
-            "unknown version 2",
-        ),
-        (
-            &good.replace("\"owned\"", "\"lent\""),
-            "unknown variant `lent`",
-        ),
-        (
-            &good.replace("\"epoch\": 7", "\"epoch\": -7"),
-            "invalid value: integer `-7`",
-        ),
-        (
-            &good.replace("\"owner\": \"m\"", "\"owner\": null"),
-            "without `owner`",
-        ),
-        (
-            &good.replace("\"state\": \"owned\"", "\"state\": \"free\""),
-            "names an owner",
-        ),
-        (
-            &good.replace("\"requests\"", "\"extra\": 1, \"requests\""),
-            "unknown field `extra`",
-        ),
+        (&good.replace("\"version\": 1", "\"version\": 2"), "unknown version 2"),
+        (&good.replace("\"owned\"", "\"lent\""), "unknown variant `lent`"),
+        (&good.replace("\"epoch\": 7", "\"epoch\": -7"), "invalid value: integer `-7`"),
+        (&good.replace("\"owner\": \"m\"", "\"owner\": null"), "without `owner`"),
+        (&good.replace("\"state\": \"owned\"", "\"state\": \"free\""), "names an owner"),
+        (&good.replace("\"requests\"", "\"extra\": 1, \"requests\""), "unknown field `extra`"),
     ];
     for (text, want) in cases {
         let err = Record::from_json(text).expect_err(want);
@@ -504,9 +277,7 @@ proptest! {
 pub(crate) fn temp_ledger(dir: &std::path::Path) -> Ledger {
     let text = MINIMAL.replace("/shared/ftl", &dir.display().to_string());
     let config = crate::config::Config::parse(std::path::Path::new("t.toml"), &text).unwrap();
-    Ledger::open(&config)
-        .unwrap()
-        .with_mountinfo(dir.join("no-mountinfo"))
+    Ledger::open(&config).unwrap().with_mountinfo(dir.join("no-mountinfo"))
 }
 
 #[test]
@@ -516,51 +287,22 @@ fn commits_write_state_and_one_journal_line_each() {
     assert!(matches!(ledger.read(), Err(LedgerError::NoRecord { .. })));
     let actor = holder("marmaduke");
     ledger.init(Some("marmaduke"), &actor, t0()).unwrap();
-    assert!(matches!(
-        ledger.init(None, &actor, t0()),
-        Err(LedgerError::Exists { epoch: 1, .. })
-    ));
-    ledger
-        .commit(
-            &actor,
-            &begin("marmaduke", Operation::Release, "R1"),
-            serde_json::Value::Null,
-            t0(),
-        )
-        .unwrap();
+    assert!(matches!(ledger.init(None, &actor, t0()), Err(LedgerError::Exists { epoch: 1, .. })));
+    ledger.commit(&actor, &begin("marmaduke", Operation::Release, "R1"), serde_json::Value::Null, t0()).unwrap();
     let r = ledger
-        .commit(
-            &actor,
-            &Event::Finish {
-                domain: "marmaduke".into(),
-            },
-            serde_json::json!({"x": 1}),
-            t0(),
-        )
+        .commit(&actor, &Event::Finish { domain: "marmaduke".into() }, serde_json::json!({"x": 1}), t0())
         .unwrap();
     assert_eq!(r.epoch, 3);
     assert_eq!(ledger.read().unwrap(), r);
     let (entries, bad) = ledger.history(10).unwrap();
     assert_eq!(bad, 0);
-    assert_eq!(
-        entries.iter().map(|e| e.epoch).collect::<Vec<_>>(),
-        vec![1, 2, 3]
-    );
+    assert_eq!(entries.iter().map(|e| e.epoch).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert_eq!(entries[2].detail["x"], 1);
     let err = ledger
-        .commit(
-            &holder("flinstones"),
-            &begin("flinstones", Operation::Release, "R1"),
-            serde_json::Value::Null,
-            t0(),
-        )
+        .commit(&holder("flinstones"), &begin("flinstones", Operation::Release, "R1"), serde_json::Value::Null, t0())
         .unwrap_err();
     assert_eq!(err.exit(), Exit::Busy);
-    assert_eq!(
-        ledger.read().unwrap().epoch,
-        3,
-        "a refused transition writes nothing"
-    );
+    assert_eq!(ledger.read().unwrap().epoch, 3, "a refused transition writes nothing");
 }
 
 #[test]
@@ -572,11 +314,7 @@ fn corrupt_records_are_never_rewritten_and_repair_keeps_a_copy() {
     ledger
         .commit(
             &actor,
-            &Event::Request(Request {
-                domain: "flinstones".into(),
-                at: t0(),
-                until: None,
-            }),
+            &Event::Request(Request { domain: "flinstones".into(), at: t0(), until: None }),
             serde_json::Value::Null,
             t0(),
         )
@@ -586,50 +324,26 @@ fn corrupt_records_are_never_rewritten_and_repair_keeps_a_copy() {
     std::fs::write(&state, &garbage).unwrap();
     let err = ledger.read().unwrap_err();
     assert_eq!(err.exit(), Exit::LedgerUnreadable);
-    assert!(
-        err.to_string().contains(&state.display().to_string()),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&state.display().to_string()), "{err}");
     let err = ledger
-        .commit(
-            &actor,
-            &Event::Withdraw {
-                domain: "flinstones".into(),
-            },
-            serde_json::Value::Null,
-            t0(),
-        )
+        .commit(&actor, &Event::Withdraw { domain: "flinstones".into() }, serde_json::Value::Null, t0())
         .unwrap_err();
     assert_eq!(err.exit(), Exit::LedgerUnreadable);
-    assert_eq!(
-        std::fs::read(&state).unwrap(),
-        garbage,
-        "the bad file is untouched"
-    );
+    assert_eq!(std::fs::read(&state).unwrap(), garbage, "the bad file is untouched");
     let repaired = ledger.repair(&actor, t0()).unwrap();
-    assert_eq!(
-        std::fs::read(repaired.copy.unwrap()).unwrap(),
-        garbage,
-        "the copy is byte for byte"
-    );
+    assert_eq!(std::fs::read(repaired.copy.unwrap()).unwrap(), garbage, "the copy is byte for byte");
     assert_eq!(repaired.from_epoch, 2);
     let r = ledger.read().unwrap();
     assert_eq!(r.epoch, 3);
     assert_eq!(r.state, owned("marmaduke"));
     assert_eq!(r.requests.len(), 1);
-    assert!(matches!(
-        ledger.repair(&actor, t0()),
-        Err(LedgerError::NothingToRepair { .. })
-    ));
+    assert!(matches!(ledger.repair(&actor, t0()), Err(LedgerError::NothingToRepair { .. })));
 }
 
 #[test]
 fn missing_or_symlinked_directories_are_refused() {
     let dir = assert_fs::TempDir::new().unwrap();
-    let text = MINIMAL.replace(
-        "/shared/ftl",
-        &dir.path().join("absent").display().to_string(),
-    );
+    let text = MINIMAL.replace("/shared/ftl", &dir.path().join("absent").display().to_string());
     let config = crate::config::Config::parse(std::path::Path::new("t.toml"), &text).unwrap();
     let err = Ledger::open(&config).unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
@@ -645,14 +359,8 @@ fn host_local_locks_are_refused_before_locking() {
     let ledger = temp_ledger(dir.path());
     let canonical = dir.path().canonicalize().unwrap();
     let mountinfo = dir.path().join("mountinfo");
-    std::fs::write(
-        &mountinfo,
-        format!(
-            "40 22 0:50 / {} rw - nfs filer:/vol rw,vers=3,nolock\n",
-            canonical.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&mountinfo, format!("40 22 0:50 / {} rw - nfs filer:/vol rw,vers=3,nolock\n", canonical.display()))
+        .unwrap();
     let ledger = ledger.with_mountinfo(mountinfo);
     let err = ledger.init(None, &holder("m"), t0()).unwrap_err();
     assert!(err.to_string().contains("nolock"), "{err}");
@@ -664,20 +372,13 @@ fn host_local_locks_are_refused_before_locking() {
 fn concurrent_writers_lose_nothing() {
     let dir = assert_fs::TempDir::new().unwrap();
     let ledger = temp_ledger(dir.path());
-    ledger
-        .init(Some("marmaduke"), &holder("marmaduke"), t0())
-        .unwrap();
+    ledger.init(Some("marmaduke"), &holder("marmaduke"), t0()).unwrap();
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = ["a", "b"]
         .iter()
         .map(|who| {
             std::process::Command::new(&exe)
-                .args([
-                    "--exact",
-                    "ledger::tests::concurrent_writer_child",
-                    "--ignored",
-                    "--nocapture",
-                ])
+                .args(["--exact", "ledger::tests::concurrent_writer_child", "--ignored", "--nocapture"])
                 .env("FTL_TEST_LEDGER", dir.path())
                 .env("FTL_TEST_WHO", who)
                 .spawn()
@@ -693,11 +394,7 @@ fn concurrent_writers_lose_nothing() {
     assert_eq!(bad, 0);
     assert_eq!(entries.len(), 401);
     let epochs: Vec<u64> = entries.iter().map(|e| e.epoch).collect();
-    assert_eq!(
-        epochs,
-        (1..=401).collect::<Vec<_>>(),
-        "contiguous, in order"
-    );
+    assert_eq!(epochs, (1..=401).collect::<Vec<_>>(), "contiguous, in order");
 }
 
 #[test]
@@ -712,18 +409,10 @@ fn concurrent_writer_child() {
     for i in 0..200 {
         // Alternate request and withdraw so that each commit changes the record.
         let event = if i % 2 == 0 {
-            Event::Request(Request {
-                domain: who.clone(),
-                at: t0(),
-                until: None,
-            })
+            Event::Request(Request { domain: who.clone(), at: t0(), until: None })
         } else {
-            Event::Withdraw {
-                domain: who.clone(),
-            }
+            Event::Withdraw { domain: who.clone() }
         };
-        ledger
-            .commit(&actor, &event, serde_json::Value::Null, t0())
-            .unwrap();
+        ledger.commit(&actor, &event, serde_json::Value::Null, t0()).unwrap();
     }
 }

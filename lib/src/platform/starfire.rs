@@ -58,23 +58,14 @@ impl Starfire {
 
 impl Platform for Starfire {
     fn locate(&self, domain: &str) -> Command {
-        self.command(
-            domain,
-            &self.showusage,
-            &["-b", &self.board, "-s"],
-            self.query_timeout,
-        )
+        self.command(domain, &self.showusage, &["-b", &self.board, "-s"], self.query_timeout)
     }
 
     fn parse_location(&self, output: &Output) -> Result<Location, String> {
         match output.status {
             Status::Exited(SHOWUSAGE_UNASSIGNED) => Ok(Location::Unassigned),
             Status::Exited(0) => {
-                let domain = output
-                    .stdout
-                    .split_whitespace()
-                    .next()
-                    .ok_or("showusage printed no domain name")?;
+                let domain = output.stdout.split_whitespace().next().ok_or("showusage printed no domain name")?;
                 Ok(Location::Domain(domain.to_string()))
             }
             other => Err(format!("showusage failed ({other}): {}", output.text())),
@@ -82,21 +73,11 @@ impl Platform for Starfire {
     }
 
     fn detach(&self, domain: &str) -> Command {
-        self.command(
-            domain,
-            &self.deleteboard,
-            &["-b", &self.board],
-            self.detach_timeout,
-        )
+        self.command(domain, &self.deleteboard, &["-b", &self.board], self.detach_timeout)
     }
 
     fn attach(&self, domain: &str) -> Command {
-        self.command(
-            domain,
-            &self.addboard,
-            &["-d", domain, "-b", &self.board],
-            self.attach_timeout,
-        )
+        self.command(domain, &self.addboard, &["-d", domain, "-b", &self.board], self.attach_timeout)
     }
 }
 
@@ -120,21 +101,12 @@ mod tests {
         );
         let local = Config::parse(
             Path::new("f"),
-            &MINIMAL.replace(
-                "prefix = [\"ssh\", \"-o\", \"BatchMode=yes\", \"ssp@ssp0\"]",
-                "",
-            ),
+            &MINIMAL.replace("prefix = [\"ssh\", \"-o\", \"BatchMode=yes\", \"ssp@ssp0\"]", ""),
         )
         .unwrap();
         let cmd = Starfire::new(&local).locate("marmaduke");
-        assert_eq!(
-            cmd.env,
-            vec![("SUNW_HOSTNAME".to_string(), "marmaduke".to_string())]
-        );
-        assert_eq!(
-            cmd.argv,
-            vec!["/opt/SUNWssp/bin/showusage", "-b", "7", "-s"]
-        );
+        assert_eq!(cmd.env, vec![("SUNW_HOSTNAME".to_string(), "marmaduke".to_string())]);
+        assert_eq!(cmd.argv, vec!["/opt/SUNWssp/bin/showusage", "-b", "7", "-s"]);
     }
 
     #[test]
@@ -147,10 +119,7 @@ mod tests {
             stderr: String::new(),
             elapsed: Duration::ZERO,
         };
-        assert_eq!(
-            sf.parse_location(&out(0, "marmaduke\n")),
-            Ok(Location::Domain("marmaduke".into()))
-        );
+        assert_eq!(sf.parse_location(&out(0, "marmaduke\n")), Ok(Location::Domain("marmaduke".into())));
         assert_eq!(sf.parse_location(&out(3, "")), Ok(Location::Unassigned));
         assert!(sf.parse_location(&out(255, "")).is_err());
         assert!(sf.parse_location(&out(0, "")).is_err());

@@ -77,8 +77,12 @@ fn decide(ctx: &Context, book: &Runbook, force: bool) -> Result<(Decision, bool)
     let decision = match &record.state {
         State::Owned { owner } if owner == me => Decision::Nothing(format!("{me} already owns the library")),
         State::Free => Decision::Fresh,
-        State::Acquiring { holder, step } | State::Broken { holder, step } if &holder.domain == me && step.operation == Operation::Acquire => {
-            Decision::Resume(book.position(&step.id).ok_or_else(|| Error::Usage(format!("the ledger names step {}, which this runbook does not have", step.id)))?)
+        State::Acquiring { holder, step } | State::Broken { holder, step }
+            if &holder.domain == me && step.operation == Operation::Acquire =>
+        {
+            Decision::Resume(book.position(&step.id).ok_or_else(|| {
+                Error::Usage(format!("the ledger names step {}, which this runbook does not have", step.id))
+            })?)
         }
         state if state.holder().is_some_and(|h| &h.domain == me) => {
             return Err(Error::Busy(format!(
@@ -110,32 +114,17 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
                 return Ok(Report::nothing(Operation::Acquire, &ctx.domain, why, epoch));
             }
             (Decision::Resume(at), _) => {
-                ctx.progress.note(&format!(
-                    "resuming the acquire at {} (a previous run stopped there)",
-                    book.steps[at].id
-                ));
+                ctx.progress
+                    .note(&format!("resuming the acquire at {} (a previous run stopped there)", book.steps[at].id));
                 return executor::execute(ctx, &book, at, json!({ "resumed": true }));
             }
-            (Decision::Force, _) => {
-                return force_takeover(ctx, &book, options.force.as_deref().unwrap_or_default())
-            }
+            (Decision::Force, _) => return force_takeover(ctx, &book, options.force.as_deref().unwrap_or_default()),
             (Decision::Elsewhere(why), requested) => {
                 if !requested {
-                    let until = options
-                        .wait
-                        .and_then(|w| chrono::Duration::from_std(w).ok())
-                        .map(|w| ctx.clock.now() + w);
-                    let request = Request {
-                        domain: ctx.domain.clone(),
-                        at: ctx.clock.now(),
-                        until,
-                    };
-                    ctx.ledger.commit(
-                        &ctx.holder,
-                        &Event::Request(request),
-                        Value::Null,
-                        ctx.clock.now(),
-                    )?;
+                    let until =
+                        options.wait.and_then(|w| chrono::Duration::from_std(w).ok()).map(|w| ctx.clock.now() + w);
+                    let request = Request { domain: ctx.domain.clone(), at: ctx.clock.now(), until };
+                    ctx.ledger.commit(&ctx.holder, &Event::Request(request), Value::Null, ctx.clock.now())?;
                 }
                 if out_of_time() {
                     let waited = options
@@ -149,9 +138,7 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
                     )));
                 }
                 if !announced {
-                    ctx.progress.note(&format!(
-                        "{why}; request recorded, waiting for it to be released"
-                    ));
+                    ctx.progress.note(&format!("{why}; request recorded, waiting for it to be released"));
                     announced = true;
                 }
             }
@@ -167,10 +154,8 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
                     )));
                 }
                 if !announced {
-                    ctx.progress.note(&format!(
-                        "the library is free; waiting for this domain to be idle ({})",
-                        jobs.evidence
-                    ));
+                    ctx.progress
+                        .note(&format!("the library is free; waiting for this domain to be idle ({})", jobs.evidence));
                     announced = true;
                 }
             }
@@ -180,18 +165,15 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
     }
 }
 
-fn fresh(
-    ctx: &Context,
-    book: &Runbook,
-    options: &AcquireOptions,
-    jobs: precheck::Check,
-) -> Result<Report, Error> {
+fn fresh(ctx: &Context, book: &Runbook, options: &AcquireOptions, jobs: precheck::Check) -> Result<Report, Error> {
     let record = ctx.ledger.read()?;
     let (controller, _) = precheck::controller(ctx, &record);
     let checks = [jobs, controller];
     let opening = match (precheck::failures(&checks), &options.force) {
         (Some(failed), None) => {
-            return Err(Error::Refused(format!("acquire prechecks failed (nothing was changed; --force --reason TEXT overrides):\n  {failed}")))
+            return Err(Error::Refused(format!(
+                "acquire prechecks failed (nothing was changed; --force --reason TEXT overrides):\n  {failed}"
+            )))
         }
         (failed, Some(reason)) => forced_detail(reason, failed),
         (None, None) => Value::Null,
@@ -203,19 +185,14 @@ fn fresh(
 /// decides where the acquire starts.
 fn force_takeover(ctx: &Context, book: &Runbook, reason: &str) -> Result<Report, Error> {
     let at = super::actions::locate(ctx).map_err(|e| {
-        Error::Refused(format!(
-            "--force needs the controller to confirm where the board is: {}",
-            e.message
-        ))
+        Error::Refused(format!("--force needs the controller to confirm where the board is: {}", e.message))
     })?;
     let from = match &at {
         Location::Domain(d) if d == &ctx.domain => book.position("A4").expect("A4 exists"),
         Location::Unassigned => 0,
         Location::Domain(other) => {
-            ctx.progress.note(&format!(
-                "forced: detaching board {} from {other} on the controller",
-                ctx.config.board.id
-            ));
+            ctx.progress
+                .note(&format!("forced: detaching board {} from {other} on the controller", ctx.config.board.id));
             ctx.runner.run_ok(&ctx.platform.detach(other))?;
             0
         }
@@ -234,11 +211,7 @@ fn force_takeover(ctx: &Context, book: &Runbook, reason: &str) -> Result<Report,
     };
     ctx.ledger.commit(
         &ctx.holder,
-        &Event::Force {
-            domain: ctx.domain.clone(),
-            reason: reason.into(),
-            to,
-        },
+        &Event::Force { domain: ctx.domain.clone(), reason: reason.into(), to },
         detail,
         ctx.clock.now(),
     )?;
@@ -253,17 +226,11 @@ pub fn plan(ctx: &Context, options: &AcquireOptions) -> Result<Plan, Error> {
         groups: vec![super::actions::Group {
             parallel: false,
             commands: vec![
-                crate::netbackup::NetBackup::new(ctx.config)
-                    .jobs()
-                    .to_string(),
+                crate::netbackup::NetBackup::new(ctx.config).jobs().to_string(),
                 ctx.platform.locate(&ctx.domain).to_string(),
             ],
         }],
-        on_failure: if options.force.is_some() {
-            "overridden by --force".into()
-        } else {
-            "refuse, exit 4".into()
-        },
+        on_failure: if options.force.is_some() { "overridden by --force".into() } else { "refuse, exit 4".into() },
     };
     let last = PlanStep {
         id: "A6".into(),

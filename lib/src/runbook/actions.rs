@@ -40,10 +40,7 @@ pub struct Group {
 }
 
 fn group(commands: Vec<Command>, parallel: bool) -> Group {
-    Group {
-        parallel,
-        commands: commands.iter().map(|c| c.to_string()).collect(),
-    }
+    Group { parallel, commands: commands.iter().map(|c| c.to_string()).collect() }
 }
 
 impl Action {
@@ -63,10 +60,7 @@ impl Action {
         let driver = &ctx.config.library.driver;
         match self {
             Action::DrivesDown => vec![
-                group(
-                    drives.iter().map(|d| nb.drive_down(d.index)).collect(),
-                    true,
-                ),
+                group(drives.iter().map(|d| nb.drive_down(d.index)).collect(), true),
                 group(vec![nb.drive_status()], false),
             ],
             Action::DrivesUp => vec![
@@ -85,21 +79,12 @@ impl Action {
                     )],
                 },
             ],
-            Action::StartNetBackup => vec![group(
-                vec![nb.processes(), nb.start(), nb.processes()],
-                false,
-            )],
+            Action::StartNetBackup => vec![group(vec![nb.processes(), nb.start(), nb.processes()], false)],
             Action::RewindDrives => vec![Group {
                 parallel: true,
                 commands: drives
                     .iter()
-                    .map(|d| {
-                        format!(
-                            "{} ; {}",
-                            mt(ctx, &d.device, "rewind"),
-                            mt(ctx, &d.device, "status")
-                        )
-                    })
+                    .map(|d| format!("{} ; {}", mt(ctx, &d.device, "rewind"), mt(ctx, &d.device, "status")))
                     .collect(),
             }],
             Action::UnloadDriver => vec![Group {
@@ -154,20 +139,8 @@ impl Action {
 }
 
 fn mt(ctx: &Context, device: &std::path::Path, op: &str) -> Command {
-    let timeout = if op == "rewind" {
-        ctx.config.timeouts.rewind
-    } else {
-        ctx.config.timeouts.command
-    };
-    Command::new(
-        [
-            ctx.config.commands.mt.as_str(),
-            "-f",
-            &device.display().to_string(),
-            op,
-        ],
-        timeout,
-    )
+    let timeout = if op == "rewind" { ctx.config.timeouts.rewind } else { ctx.config.timeouts.command };
+    Command::new([ctx.config.commands.mt.as_str(), "-f", &device.display().to_string(), op], timeout)
 }
 
 fn unexpected(command: &Command, output: &Output, reason: String) -> ActionError {
@@ -184,18 +157,10 @@ fn per_drive<T: Send>(
     work: impl Fn(&crate::config::Drive) -> Result<T, ActionError> + Sync,
 ) -> Result<Vec<T>, ActionError> {
     let results: Vec<Result<T, ActionError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = ctx
-            .config
-            .drives
-            .iter()
-            .map(|drive| scope.spawn(|| work(drive)))
-            .collect();
+        let handles: Vec<_> = ctx.config.drives.iter().map(|drive| scope.spawn(|| work(drive))).collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(ActionError::new("a drive worker panicked")))
-            })
+            .map(|h| h.join().unwrap_or_else(|_| Err(ActionError::new("a drive worker panicked"))))
             .collect()
     });
     let mut ok = Vec::new();
@@ -213,20 +178,14 @@ fn per_drive<T: Send>(
             command: errors[0].command.clone(),
             message: format!(
                 "{n} drives failed:\n  {}",
-                errors
-                    .iter()
-                    .map(|e| e.message.replace('\n', "\n  "))
-                    .collect::<Vec<_>>()
-                    .join("\n  ")
+                errors.iter().map(|e| e.message.replace('\n', "\n  ")).collect::<Vec<_>>().join("\n  ")
             ),
             output: errors[0].output.clone(),
         }),
     }
 }
 
-fn drive_controls(
-    ctx: &Context,
-) -> Result<std::collections::BTreeMap<u32, (Control, String)>, ActionError> {
+fn drive_controls(ctx: &Context) -> Result<std::collections::BTreeMap<u32, (Control, String)>, ActionError> {
     let cmd = NetBackup::new(ctx.config).drive_status();
     let out = ctx.runner.run_ok(&cmd)?;
     netbackup::parse_drive_status(&out.stdout).map_err(|e| unexpected(&cmd, &out, e))
@@ -235,11 +194,7 @@ fn drive_controls(
 fn set_drives(ctx: &Context, want: Control) -> Result<String, ActionError> {
     let nb = NetBackup::new(ctx.config);
     per_drive(ctx, |drive| {
-        let cmd = if want == Control::Down {
-            nb.drive_down(drive.index)
-        } else {
-            nb.drive_up(drive.index)
-        };
+        let cmd = if want == Control::Down { nb.drive_down(drive.index) } else { nb.drive_up(drive.index) };
         ctx.runner.run_ok(&cmd).map_err(ActionError::from)
     })?;
     let controls = drive_controls(ctx)?;
@@ -260,11 +215,7 @@ fn set_drives(ctx: &Context, want: Control) -> Result<String, ActionError> {
             output: None,
         });
     }
-    Ok(format!(
-        "{} drives {}",
-        ctx.config.drives.len(),
-        if want == Control::Up { "UP" } else { "DOWN" }
-    ))
+    Ok(format!("{} drives {}", ctx.config.drives.len(), if want == Control::Up { "UP" } else { "DOWN" }))
 }
 
 fn processes(ctx: &Context) -> Result<Vec<netbackup::Process>, ActionError> {
@@ -299,8 +250,7 @@ fn stop_netbackup(ctx: &Context) -> Result<String, ActionError> {
     let script_note = match ctx.runner.run_ok(&stop) {
         Ok(_) => String::new(),
         Err(e) => {
-            ctx.progress
-                .note(&format!("{e}; stopping what remains by signal"));
+            ctx.progress.note(&format!("{e}; stopping what remains by signal"));
             format!(" ({} failed)", stop)
         }
     };
@@ -323,16 +273,10 @@ fn stop_netbackup(ctx: &Context) -> Result<String, ActionError> {
         left = poll_processes(ctx, Duration::from_secs(5), |p| p.is_empty())?;
     }
     if !left.is_empty() {
-        let list: Vec<String> = left
-            .iter()
-            .map(|p| format!("{} {}", p.pid, p.command))
-            .collect();
+        let list: Vec<String> = left.iter().map(|p| format!("{} {}", p.pid, p.command)).collect();
         return Err(ActionError {
             command: Some(NetBackup::new(ctx.config).processes().to_string()),
-            message: format!(
-                "NetBackup processes survived stop, TERM and KILL: {}",
-                list.join(", ")
-            ),
+            message: format!("NetBackup processes survived stop, TERM and KILL: {}", list.join(", ")),
             output: None,
         });
     }
@@ -387,7 +331,12 @@ fn rewind_drives(ctx: &Context) -> Result<String, ActionError> {
             Ok(tape) => Ok(tape),
             Err(e) => Err(ActionError {
                 command: Some(status.to_string()),
-                message: format!("drive {} ({}): `{status}` ({}) printed what ftl cannot read: {e}", drive.index, drive.device.display(), out.status),
+                message: format!(
+                    "drive {} ({}): `{status}` ({}) printed what ftl cannot read: {e}",
+                    drive.index,
+                    drive.device.display(),
+                    out.status
+                ),
                 output: Some(out.text()),
             }),
         }
@@ -399,8 +348,7 @@ fn rewind_drives(ctx: &Context) -> Result<String, ActionError> {
 fn driver_id(ctx: &Context) -> Result<Option<u32>, ActionError> {
     let cmd = Command::new([&ctx.config.commands.modinfo], ctx.config.timeouts.command);
     let out = ctx.runner.run_ok(&cmd)?;
-    os::parse_modinfo(&out.stdout, &ctx.config.library.driver)
-        .map_err(|e| unexpected(&cmd, &out, e))
+    os::parse_modinfo(&out.stdout, &ctx.config.library.driver).map_err(|e| unexpected(&cmd, &out, e))
 }
 
 fn unload_driver(ctx: &Context) -> Result<String, ActionError> {
@@ -408,14 +356,8 @@ fn unload_driver(ctx: &Context) -> Result<String, ActionError> {
     let Some(id) = driver_id(ctx)? else {
         return Ok(format!("{driver} was not loaded"));
     };
-    let unload = Command::new(
-        [
-            ctx.config.commands.modunload.clone(),
-            "-i".into(),
-            id.to_string(),
-        ],
-        ctx.config.timeouts.command,
-    );
+    let unload =
+        Command::new([ctx.config.commands.modunload.clone(), "-i".into(), id.to_string()], ctx.config.timeouts.command);
     ctx.runner.run_ok(&unload)?;
     if let Some(still) = driver_id(ctx)? {
         return Err(ActionError {
@@ -432,13 +374,8 @@ fn load_driver(ctx: &Context) -> Result<String, ActionError> {
     if let Some(id) = driver_id(ctx)? {
         return Ok(format!("{driver} was already loaded (id {id})"));
     }
-    let load = Command::new(
-        [
-            &ctx.config.commands.modload,
-            &ctx.config.library.driver_path,
-        ],
-        ctx.config.timeouts.command,
-    );
+    let load =
+        Command::new([&ctx.config.commands.modload, &ctx.config.library.driver_path], ctx.config.timeouts.command);
     ctx.runner.run_ok(&load)?;
     match driver_id(ctx)? {
         Some(id) => Ok(format!("{driver} loaded (id {id})")),
@@ -462,26 +399,16 @@ pub fn locate(ctx: &Context) -> Result<Location, ActionError> {
 
 fn move_board(ctx: &Context, attach: bool) -> Result<String, ActionError> {
     let here = Location::Domain(ctx.domain.clone());
-    let (from, to) = if attach {
-        (Location::Unassigned, here)
-    } else {
-        (here, Location::Unassigned)
-    };
+    let (from, to) = if attach { (Location::Unassigned, here) } else { (here, Location::Unassigned) };
     let board = ctx.config.board.id;
     let now = locate(ctx)?;
     if now == to {
         return Ok(format!("board {board} was already {to}"));
     }
     if now != from {
-        return Err(ActionError::new(format!(
-            "board {board} is {now}, not {from} as expected; refusing to move it"
-        )));
+        return Err(ActionError::new(format!("board {board} is {now}, not {from} as expected; refusing to move it")));
     }
-    let cmd = if attach {
-        ctx.platform.attach(&ctx.domain)
-    } else {
-        ctx.platform.detach(&ctx.domain)
-    };
+    let cmd = if attach { ctx.platform.attach(&ctx.domain) } else { ctx.platform.detach(&ctx.domain) };
     ctx.runner.run_ok(&cmd)?;
     let after = locate(ctx)?;
     if after != to {

@@ -8,9 +8,8 @@
 //! safe state, or ask the controller where the board is, or mark the ledger `broken` with the
 //! step, the command and its output.
 
-use super::{
-    secs, Action, ActionError, Context, Left, OnFailure, Report, Runbook, StepFailure, StepTiming,
-};
+use super::progress::StepInfo;
+use super::{secs, Action, ActionError, Context, Left, OnFailure, Report, Runbook, StepFailure, StepTiming};
 use crate::error::Error;
 use crate::ledger::record::{Event, StepRef};
 use crate::platform::Location;
@@ -19,35 +18,29 @@ use std::time::Instant;
 
 /// Runs `book` from step index `from`. `opening` is journaled with the first step (a forced
 /// takeover's reason, a resume).
-pub fn execute(
-    ctx: &Context,
-    book: &Runbook,
-    from: usize,
-    opening: Value,
-) -> Result<Report, Error> {
+pub fn execute(ctx: &Context, book: &Runbook, from: usize, opening: Value) -> Result<Report, Error> {
     let op = book.operation;
     let started = Instant::now();
     let mut timings: Vec<StepTiming> = Vec::new();
     let mut detail = opening;
     for (index, step) in book.steps.iter().enumerate().skip(from) {
-        let step_ref = StepRef {
-            operation: op,
-            id: step.id.into(),
-            name: step.name.into(),
-            started: ctx.clock.now(),
-        };
-        ctx.ledger.commit(
+        let step_ref = StepRef { operation: op, id: step.id.into(), name: step.name.into(), started: ctx.clock.now() };
+        let record = ctx.ledger.commit(
             &ctx.holder,
-            &Event::Begin {
-                holder: ctx.holder.clone(),
-                step: step_ref,
-            },
+            &Event::Begin { holder: ctx.holder.clone(), step: step_ref },
             detail,
             ctx.clock.now(),
         )?;
+        let info = StepInfo {
+            library: &record.library,
+            domain: &ctx.domain,
+            operation: op,
+            id: step.id,
+            name: step.name,
+            epoch: record.epoch,
+        };
         let width = step.actions.iter().map(|a| a.width(ctx)).max().unwrap_or(1);
-        ctx.progress
-            .step_started(&ctx.domain, op, step.id, step.name, width);
+        ctx.progress.step_started(&info, width);
         let t0 = Instant::now();
         let result = run_all(ctx, &step.actions);
         let elapsed = t0.elapsed();
@@ -60,26 +53,12 @@ pub fn execute(
         };
         match result {
             Ok(summary) => {
-                ctx.progress.step_finished(
-                    &ctx.domain,
-                    op,
-                    step.id,
-                    step.name,
-                    elapsed,
-                    Ok(&summary),
-                );
+                ctx.progress.step_finished(&info, elapsed, Ok(&summary));
                 timing.summary = summary;
                 detail = json!({ "completed": timing });
             }
             Err(error) => {
-                ctx.progress.step_finished(
-                    &ctx.domain,
-                    op,
-                    step.id,
-                    step.name,
-                    elapsed,
-                    Err(&error.message),
-                );
+                ctx.progress.step_finished(&info, elapsed, Err(&error.message));
                 timing.summary = format!("failed: {}", error.message);
                 match on_failure(ctx, book, index, &error)? {
                     Continue::Yes(summary) => {
@@ -93,13 +72,10 @@ pub fn execute(
         timings.push(timing);
     }
     let total = secs(started.elapsed());
-    let finish_detail =
-        json!({ "completed": timings.last(), "steps": timings, "total_secs": total });
+    let finish_detail = json!({ "completed": timings.last(), "steps": timings, "total_secs": total });
     let record = ctx.ledger.commit(
         &ctx.holder,
-        &Event::Finish {
-            domain: ctx.domain.clone(),
-        },
+        &Event::Finish { domain: ctx.domain.clone() },
         finish_detail,
         ctx.clock.now(),
     )?;
@@ -131,12 +107,7 @@ enum Continue {
     No(Left),
 }
 
-fn on_failure(
-    ctx: &Context,
-    book: &Runbook,
-    index: usize,
-    error: &ActionError,
-) -> Result<Continue, Error> {
+fn on_failure(ctx: &Context, book: &Runbook, index: usize, error: &ActionError) -> Result<Continue, Error> {
     let step = &book.steps[index];
     match step.on_failure {
         OnFailure::Warn => {
@@ -144,10 +115,7 @@ fn on_failure(
                 "{} {} failed, which does not affect the hand-over: {}",
                 step.id, step.name, error.message
             ));
-            Ok(Continue::Yes(format!(
-                "failed (not needed for the hand-over): {}",
-                error.message
-            )))
+            Ok(Continue::Yes(format!("failed (not needed for the hand-over): {}", error.message)))
         }
         OnFailure::Broken => Ok(Continue::No(Left::Broken)),
         OnFailure::RollBack => Ok(Continue::No(roll_back(ctx, book, index))),
@@ -159,25 +127,18 @@ fn on_failure(
                 (Location::Unassigned, Location::Domain(ctx.domain.clone()))
             };
             match super::actions::locate(ctx) {
-                Ok(at) if at == wanted => Ok(Continue::Yes(format!(
-                    "the command failed but the board is {at}: done"
-                ))),
+                Ok(at) if at == wanted => Ok(Continue::Yes(format!("the command failed but the board is {at}: done"))),
                 Ok(at) if at == origin => {
-                    ctx.progress
-                        .note(&format!("the board is still {at}; rolling back"));
+                    ctx.progress.note(&format!("the board is still {at}; rolling back"));
                     Ok(Continue::No(roll_back(ctx, book, index)))
                 }
                 Ok(at) => {
-                    ctx.progress.note(&format!(
-                        "the board is {at}, neither where it was nor where it should go"
-                    ));
+                    ctx.progress.note(&format!("the board is {at}, neither where it was nor where it should go"));
                     Ok(Continue::No(Left::Broken))
                 }
                 Err(e) => {
-                    ctx.progress.note(&format!(
-                        "cannot tell where the board is ({}); leaving the ledger broken",
-                        e.message
-                    ));
+                    ctx.progress
+                        .note(&format!("cannot tell where the board is ({}); leaving the ledger broken", e.message));
                     Ok(Continue::No(Left::Broken))
                 }
             }
@@ -187,37 +148,25 @@ fn on_failure(
 
 /// Undoes steps `index` down to the first, in reverse. Broken if any undo fails.
 fn roll_back(ctx: &Context, book: &Runbook, index: usize) -> Left {
+    let epoch = ctx.ledger.read().map(|r| r.epoch).unwrap_or_default();
     for step in book.steps[..=index].iter().rev() {
         for action in &step.undo {
             let label = format!("undo {}", step.id);
-            ctx.progress.step_started(
-                &ctx.domain,
-                book.operation,
-                &label,
-                step.name,
-                action.width(ctx),
-            );
+            let info = StepInfo {
+                library: &ctx.config.library.name,
+                domain: &ctx.domain,
+                operation: book.operation,
+                id: &label,
+                name: step.name,
+                epoch,
+            };
+            ctx.progress.step_started(&info, action.width(ctx));
             let t0 = Instant::now();
             match action.run(ctx) {
-                Ok(summary) => ctx.progress.step_finished(
-                    &ctx.domain,
-                    book.operation,
-                    &label,
-                    step.name,
-                    t0.elapsed(),
-                    Ok(&summary),
-                ),
+                Ok(summary) => ctx.progress.step_finished(&info, t0.elapsed(), Ok(&summary)),
                 Err(e) => {
-                    ctx.progress.step_finished(
-                        &ctx.domain,
-                        book.operation,
-                        &label,
-                        step.name,
-                        t0.elapsed(),
-                        Err(&e.message),
-                    );
-                    ctx.progress
-                        .note(&format!("rollback failed at {label}: {}", e.message));
+                    ctx.progress.step_finished(&info, t0.elapsed(), Err(&e.message));
+                    ctx.progress.note(&format!("rollback failed at {label}: {}", e.message));
                     return Left::Broken;
                 }
             }
@@ -226,14 +175,7 @@ fn roll_back(ctx: &Context, book: &Runbook, index: usize) -> Left {
     Left::RolledBack
 }
 
-fn fail(
-    ctx: &Context,
-    book: &Runbook,
-    index: usize,
-    error: ActionError,
-    left: Left,
-    timing: StepTiming,
-) -> Error {
+fn fail(ctx: &Context, book: &Runbook, index: usize, error: ActionError, left: Left, timing: StepTiming) -> Error {
     let step = &book.steps[index];
     let failure = StepFailure {
         operation: book.operation,
@@ -246,23 +188,11 @@ fn fail(
     };
     let record = failure.to_failure(ctx.clock.now());
     let event = match left {
-        Left::RolledBack => Event::RollBack {
-            domain: ctx.domain.clone(),
-            failure: record,
-        },
-        Left::Broken => Event::Fail {
-            domain: ctx.domain.clone(),
-            failure: record,
-        },
+        Left::RolledBack => Event::RollBack { domain: ctx.domain.clone(), failure: record },
+        Left::Broken => Event::Fail { domain: ctx.domain.clone(), failure: record },
     };
-    if let Err(e) = ctx.ledger.commit(
-        &ctx.holder,
-        &event,
-        json!({ "completed": timing }),
-        ctx.clock.now(),
-    ) {
-        ctx.progress
-            .note(&format!("could not record the failure in the ledger: {e}"));
+    if let Err(e) = ctx.ledger.commit(&ctx.holder, &event, json!({ "completed": timing }), ctx.clock.now()) {
+        ctx.progress.note(&format!("could not record the failure in the ledger: {e}"));
         return e.into();
     }
     failure.into()

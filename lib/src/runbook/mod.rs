@@ -77,21 +77,13 @@ pub struct ActionError {
 
 impl From<ExecError> for ActionError {
     fn from(e: ExecError) -> Self {
-        ActionError {
-            command: Some(e.command().to_string()),
-            message: e.to_string(),
-            output: e.output_text(),
-        }
+        ActionError { command: Some(e.command().to_string()), message: e.to_string(), output: e.output_text() }
     }
 }
 
 impl ActionError {
     pub fn new(message: impl Into<String>) -> Self {
-        ActionError {
-            command: None,
-            message: message.into(),
-            output: None,
-        }
+        ActionError { command: None, message: message.into(), output: None }
     }
 }
 
@@ -110,9 +102,7 @@ pub struct StepFailure {
 
 fn rollback_note(op: Operation) -> &'static str {
     match op {
-        Operation::Release => {
-            "NetBackup and the drives are back up and this domain still owns the library"
-        }
+        Operation::Release => "NetBackup and the drives are back up and this domain still owns the library",
         Operation::Acquire => "this domain's NetBackup is back as it was and the library is free",
     }
 }
@@ -159,14 +149,7 @@ pub struct Report {
 
 impl Report {
     pub fn nothing(operation: Operation, domain: &str, why: String, epoch: u64) -> Report {
-        Report {
-            operation,
-            domain: domain.into(),
-            outcome: why,
-            epoch,
-            steps: Vec::new(),
-            total_secs: 0.0,
-        }
+        Report { operation, domain: domain.into(), outcome: why, epoch, steps: Vec::new(), total_secs: 0.0 }
     }
 }
 
@@ -187,11 +170,7 @@ pub fn run_lock(ctx: &Context) -> Result<crate::ledger::lock::LockGuard, crate::
         Err(note) => Err(crate::Error::Busy(format!(
             "another ftl sequence is already running for domain {} ({}); {} is its lock",
             ctx.domain,
-            if note.is_empty() {
-                "holder unknown".to_string()
-            } else {
-                note
-            },
+            if note.is_empty() { "holder unknown".to_string() } else { note },
             path.display()
         ))),
     }
@@ -236,22 +215,13 @@ impl Plan {
             },
         }));
         steps.push(last);
-        Plan {
-            operation: book.operation,
-            domain: ctx.domain.clone(),
-            note,
-            steps,
-        }
+        Plan { operation: book.operation, domain: ctx.domain.clone(), note, steps }
     }
 }
 
 impl std::fmt::Display for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "{} plan for domain {} (dry run: nothing is run or changed)",
-            self.operation, self.domain
-        )?;
+        writeln!(f, "{} plan for domain {} (dry run: nothing is run or changed)", self.operation, self.domain)?;
         if !self.note.is_empty() {
             writeln!(f, "  {}", self.note)?;
         }

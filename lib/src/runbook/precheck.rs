@@ -18,18 +18,10 @@ pub struct Check {
 
 impl Check {
     fn pass(name: &'static str, evidence: impl Into<String>) -> Check {
-        Check {
-            name,
-            ok: true,
-            evidence: evidence.into(),
-        }
+        Check { name, ok: true, evidence: evidence.into() }
     }
     fn fail(name: &'static str, evidence: impl Into<String>) -> Check {
-        Check {
-            name,
-            ok: false,
-            evidence: evidence.into(),
-        }
+        Check { name, ok: false, evidence: evidence.into() }
     }
 }
 
@@ -43,7 +35,10 @@ pub fn jobs(ctx: &Context) -> Check {
             // bpdbjobs needs NetBackup running; stopped, it cannot have a job either.
             let ps = NetBackup::new(ctx.config).processes();
             return match ctx.runner.run_ok(&ps).map(|o| netbackup::parse_processes(&o.stdout)) {
-                Ok(Ok(p)) if p.is_empty() => Check::pass(NAME, format!("NetBackup is not running on {} (bpps -x lists nothing), so no job is active", ctx.domain)),
+                Ok(Ok(p)) if p.is_empty() => Check::pass(
+                    NAME,
+                    format!("NetBackup is not running on {} (bpps -x lists nothing), so no job is active", ctx.domain),
+                ),
                 _ => Check::fail(NAME, e.to_string()),
             };
         }
@@ -53,19 +48,13 @@ pub fn jobs(ctx: &Context) -> Check {
         Ok(jobs) => {
             let active = netbackup::active_jobs(&jobs);
             if active.is_empty() {
-                Check::pass(
-                    NAME,
-                    format!("bpdbjobs lists {} job(s), none active", jobs.len()),
-                )
+                Check::pass(NAME, format!("bpdbjobs lists {} job(s), none active", jobs.len()))
             } else {
                 let list: Vec<String> = active
                     .iter()
                     .map(|j| format!("job {} ({} {} on {})", j.id, j.policy, j.schedule, j.client))
                     .collect();
-                Check::fail(
-                    NAME,
-                    format!("{} active: {}", active.len(), list.join(", ")),
-                )
+                Check::fail(NAME, format!("{} active: {}", active.len(), list.join(", ")))
             }
         }
     }
@@ -84,19 +73,22 @@ fn expected(record: &Record) -> Option<Location> {
 pub fn controller(ctx: &Context, record: &Record) -> (Check, Option<Location>) {
     const NAME: &str = "controller agrees with the ledger";
     match actions::locate(ctx) {
-        Err(e) => (
-            Check::fail(
-                NAME,
-                format!("controller unreachable or unreadable: {}", e.message),
-            ),
-            None,
-        ),
+        Err(e) => (Check::fail(NAME, format!("controller unreachable or unreadable: {}", e.message)), None),
         Ok(at) => {
             let board = ctx.config.board.id;
             let check = match expected(record) {
                 Some(want) if want == at => Check::pass(NAME, format!("board {board} is {at}, as the ledger says")),
-                Some(want) => Check::fail(NAME, format!("board {board} is {at}, but the ledger says it should be {want} (ledger {})", record.state.name())),
-                None => Check::pass(NAME, format!("board {board} is {at} (ledger {}, a sequence is in flight)", record.state.name())),
+                Some(want) => Check::fail(
+                    NAME,
+                    format!(
+                        "board {board} is {at}, but the ledger says it should be {want} (ledger {})",
+                        record.state.name()
+                    ),
+                ),
+                None => Check::pass(
+                    NAME,
+                    format!("board {board} is {at} (ledger {}, a sequence is in flight)", record.state.name()),
+                ),
             };
             (check, Some(at))
         }
@@ -161,21 +153,11 @@ pub fn driver(ctx: &Context) -> Check {
 
 /// Every check, for `ftl-status --check`.
 pub fn all(ctx: &Context, record: &Record) -> Vec<Check> {
-    vec![
-        jobs(ctx),
-        controller(ctx, record).0,
-        processor_sets(ctx),
-        bound_threads(ctx),
-        driver(ctx),
-    ]
+    vec![jobs(ctx), controller(ctx, record).0, processor_sets(ctx), bound_threads(ctx), driver(ctx)]
 }
 
 /// One line per failed check, for a refusal message.
 pub fn failures(checks: &[Check]) -> Option<String> {
-    let failed: Vec<String> = checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| format!("{}: {}", c.name, c.evidence))
-        .collect();
+    let failed: Vec<String> = checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.evidence)).collect();
     (!failed.is_empty()).then(|| failed.join("\n  "))
 }

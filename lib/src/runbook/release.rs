@@ -64,10 +64,7 @@ pub fn runbook(ctx: &Context) -> Runbook {
             on_failure: OnFailure::Warn,
         });
     }
-    Runbook {
-        operation: Operation::Release,
-        steps,
-    }
+    Runbook { operation: Operation::Release, steps }
 }
 
 /// What a release would start from: `Err` when there is nothing to do, with the reason.
@@ -84,35 +81,25 @@ fn decide(ctx: &Context, book: &Runbook, force: bool) -> Result<Result<Start, St
         State::Owned { owner } if owner == me => Ok(Start::Fresh),
         State::Free => Err("the library is free; nothing to release".into()),
         State::Owned { owner } if force => Ok(Start::ForOther(owner.clone())),
-        State::Owned { owner } => {
-            return Err(Error::Busy(format!(
-                "domain {owner} owns the library, not {me}"
-            )))
-        }
+        State::Owned { owner } => return Err(Error::Busy(format!("domain {owner} owns the library, not {me}"))),
         State::Releasing { holder, step } | State::Broken { holder, step }
             if &holder.domain == me && step.operation == Operation::Release =>
         {
             let at = book.position(&step.id).ok_or_else(|| {
-                Error::Usage(format!(
-                    "the ledger names step {}, which this runbook does not have",
-                    step.id
-                ))
+                Error::Usage(format!("the ledger names step {}, which this runbook does not have", step.id))
             })?;
             Ok(Start::Resume(at))
         }
         state => {
             let holder = state.holder().map(|h| h.domain.clone()).unwrap_or_default();
-            let step = state
-                .step()
-                .map(|s| format!("{} {} {}", s.operation, s.id, s.name))
-                .unwrap_or_default();
+            let step = state.step().map(|s| format!("{} {} {}", s.operation, s.id, s.name)).unwrap_or_default();
             return Err(if &holder == me {
-                Error::Busy(format!("this domain has an unfinished {step} (ledger {}); run ftl-acquire to finish it first", state.name()))
-            } else {
                 Error::Busy(format!(
-                    "domain {holder} is moving the library ({step}, ledger {})",
+                    "this domain has an unfinished {step} (ledger {}); run ftl-acquire to finish it first",
                     state.name()
                 ))
+            } else {
+                Error::Busy(format!("domain {holder} is moving the library ({step}, ledger {})", state.name()))
             });
         }
     })
@@ -134,27 +121,15 @@ pub fn release(ctx: &Context, options: &ReleaseOptions) -> Result<Report, Error>
     let book = runbook(ctx);
     let epoch = || ctx.ledger.read().map(|r| r.epoch).unwrap_or(0);
     let start = match decide(ctx, &book, options.force.is_some())? {
-        Err(why) => {
-            return Ok(Report::nothing(
-                Operation::Release,
-                &ctx.domain,
-                why,
-                epoch(),
-            ))
-        }
+        Err(why) => return Ok(Report::nothing(Operation::Release, &ctx.domain, why, epoch())),
         Ok(start) => start,
     };
     match start {
         Start::Resume(at) => {
-            ctx.progress.note(&format!(
-                "resuming the release at {} (a previous run stopped there)",
-                book.steps[at].id
-            ));
+            ctx.progress.note(&format!("resuming the release at {} (a previous run stopped there)", book.steps[at].id));
             executor::execute(ctx, &book, at, json!({ "resumed": true }))
         }
-        Start::ForOther(owner) => {
-            force_for_other(ctx, &owner, options.force.as_deref().unwrap_or_default())
-        }
+        Start::ForOther(owner) => force_for_other(ctx, &owner, options.force.as_deref().unwrap_or_default()),
         Start::Fresh => {
             if options.if_idle {
                 let jobs = precheck::jobs(ctx);
@@ -168,11 +143,14 @@ pub fn release(ctx: &Context, options: &ReleaseOptions) -> Result<Report, Error>
                 }
             }
             let checks = checks(ctx)?;
-            let opening = match (precheck::failures(&checks), &options.force) {
-                (Some(failed), None) => return Err(Error::Refused(format!("release prechecks failed (nothing was changed; --force --reason TEXT overrides):\n  {failed}"))),
-                (failed, Some(reason)) => forced_detail(reason, failed),
-                (None, None) => Value::Null,
-            };
+            let opening =
+                match (precheck::failures(&checks), &options.force) {
+                    (Some(failed), None) => return Err(Error::Refused(format!(
+                        "release prechecks failed (nothing was changed; --force --reason TEXT overrides):\n  {failed}"
+                    ))),
+                    (failed, Some(reason)) => forced_detail(reason, failed),
+                    (None, None) => Value::Null,
+                };
             executor::execute(ctx, &book, 0, opening)
         }
     }
@@ -188,30 +166,26 @@ pub(crate) fn forced_detail(reason: &str, overridden: Option<String>) -> Value {
 /// the owner there, and record the library free.
 fn force_for_other(ctx: &Context, owner: &str, reason: &str) -> Result<Report, Error> {
     let at = super::actions::locate(ctx).map_err(|e| {
-        Error::Refused(format!(
-            "cannot confirm the board's position with the controller: {}",
-            e.message
-        ))
+        Error::Refused(format!("cannot confirm the board's position with the controller: {}", e.message))
     })?;
     match &at {
         Location::Domain(d) if d == owner => {
-            ctx.progress.note(&format!("forced: detaching board {} from {owner} on the controller", ctx.config.board.id));
+            ctx.progress
+                .note(&format!("forced: detaching board {} from {owner} on the controller", ctx.config.board.id));
             ctx.runner.run_ok(&ctx.platform.detach(owner))?;
         }
         Location::Unassigned => {}
         Location::Domain(d) => {
-            return Err(Error::Refused(format!("the ledger says {owner} owns the library but the board is in {d}; resolve that by hand first")))
+            return Err(Error::Refused(format!(
+                "the ledger says {owner} owns the library but the board is in {d}; resolve that by hand first"
+            )))
         }
     }
     let mut detail = forced_detail(reason, None);
     detail["board_was"] = json!(at.to_string());
     let record = ctx.ledger.commit(
         &ctx.holder,
-        &Event::Force {
-            domain: ctx.domain.clone(),
-            reason: reason.into(),
-            to: Forced::Free,
-        },
+        &Event::Force { domain: ctx.domain.clone(), reason: reason.into(), to: Forced::Free },
         detail,
         ctx.clock.now(),
     )?;
@@ -240,34 +214,13 @@ pub fn plan(ctx: &Context, options: &ReleaseOptions) -> Result<Plan, Error> {
                 c.modinfo.clone(),
             ],
         }],
-        on_failure: if options.force.is_some() {
-            "overridden by --force".into()
-        } else {
-            "refuse, exit 4".into()
-        },
+        on_failure: if options.force.is_some() { "overridden by --force".into() } else { "refuse, exit 4".into() },
     };
-    let last = PlanStep {
-        id: "R7".into(),
-        name: "ledger: free".into(),
-        groups: vec![],
-        on_failure: String::new(),
-    };
+    let last = PlanStep { id: "R7".into(), name: "ledger: free".into(), groups: vec![], on_failure: String::new() };
     Ok(match decide(ctx, &book, options.force.is_some())? {
-        Err(why) => Plan {
-            operation: Operation::Release,
-            domain: ctx.domain.clone(),
-            note: why,
-            steps: vec![],
-        },
+        Err(why) => Plan { operation: Operation::Release, domain: ctx.domain.clone(), note: why, steps: vec![] },
         Ok(Start::Fresh) => Plan::new(ctx, &book, 0, String::new(), vec![precheck], last),
-        Ok(Start::Resume(at)) => Plan::new(
-            ctx,
-            &book,
-            at,
-            format!("resumes at {}", book.steps[at].id),
-            vec![],
-            last,
-        ),
+        Ok(Start::Resume(at)) => Plan::new(ctx, &book, at, format!("resumes at {}", book.steps[at].id), vec![], last),
         Ok(Start::ForOther(owner)) => Plan {
             operation: Operation::Release,
             domain: ctx.domain.clone(),

@@ -1,0 +1,132 @@
+//! install.sh under --root: every file in place, the binaries static, a second run leaves the
+//! same tree, a foreign notify script set aside and restored, uninstall back to the start.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every path under `root` with its kind, mode and content (or link target).
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let what = if meta.file_type().is_symlink() {
+                format!("link -> {}", std::fs::read_link(&path).unwrap().display())
+            } else if meta.is_dir() {
+                stack.push(path.clone());
+                format!("dir {:o}", meta.mode() & 0o7777)
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                let sum =
+                    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3));
+                format!("file {:o} {} {sum:x}", meta.mode() & 0o7777, bytes.len())
+            };
+            out.insert(rel, what);
+        }
+    }
+    out
+}
+
+fn install(root: &Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new("sh").arg(repo().join("install.sh")).arg("--root").arg(root).args(args).output().unwrap();
+    assert!(out.status.success(), "install.sh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+#[test]
+fn install_is_complete_static_idempotent_and_uninstalls_cleanly() {
+    let tmp = assert_fs::TempDir::new().unwrap();
+    let root = tmp.path().join("root");
+    let nb = root.join("usr/openv/netbackup/bin");
+    std::fs::create_dir_all(&nb).unwrap();
+    let foreign = nb.join("bpend_notify");
+    std::fs::write(&foreign, "#!/bin/sh\n# the site's own hook\nlogger backup ended: \"$@\"\n").unwrap();
+    std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let foreign_copy = tmp.path().join("foreign");
+    std::fs::copy(&foreign, &foreign_copy).unwrap();
+    let before = tree(&root);
+
+    let out = install(&root, &[]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("set aside the site's own /usr/openv/netbackup/bin/bpend_notify"), "{said}");
+    for b in ["ftl-acquire", "ftl-release", "ftl-status", "ftl-notify", "ftl-window"] {
+        let path = root.join("usr/local/sbin").join(b);
+        assert!(path.is_file(), "{b} missing");
+        let file = Command::new("file").arg(&path).output().expect("`file` is installed");
+        let says = String::from_utf8_lossy(&file.stdout);
+        assert!(says.contains("statically linked") || says.contains("static-pie linked"), "{b}: {says}");
+        assert!(root.join(format!("usr/local/share/man/man1/{b}.1")).is_file(), "{b}.1 missing");
+        assert!(root.join(format!("usr/local/share/bash-completion/completions/{b}")).is_file());
+        assert!(root.join(format!("usr/local/share/zsh/site-functions/_{b}")).is_file());
+    }
+    for hook in [
+        "session_start_notify",
+        "session_notify",
+        "bpstart_notify",
+        "bpend_notify",
+        "backup_exit_notify",
+        "parent_start_notify",
+        "parent_end_notify",
+    ] {
+        assert_eq!(std::fs::read_link(nb.join(hook)).unwrap(), Path::new("/usr/local/sbin/ftl-notify"), "{hook}");
+    }
+    assert_eq!(
+        std::fs::read(nb.join("bpend_notify.ftl-site")).unwrap(),
+        std::fs::read(&foreign_copy).unwrap(),
+        "set aside byte for byte"
+    );
+    assert_eq!(
+        std::fs::read(root.join("etc/ftl/ftl.toml")).unwrap(),
+        std::fs::read(repo().join("config/ftl.toml")).unwrap()
+    );
+    assert!(root.join("etc/init.d/ftl").is_file());
+    assert_eq!(std::fs::read_link(root.join("etc/rc2.d/S78ftl")).unwrap(), Path::new("../init.d/ftl"));
+    assert_eq!(std::fs::read_link(root.join("etc/rc0.d/K76ftl")).unwrap(), Path::new("../init.d/ftl"));
+    let rc = std::fs::read_to_string(root.join("etc/init.d/ftl")).unwrap();
+    assert!(rc.contains("ftl-acquire --at-boot") && rc.contains("ftl-release --at-shutdown"));
+
+    let first = tree(&root);
+    install(&root, &[]);
+    assert_eq!(tree(&root), first, "a second run changed the tree");
+
+    install(&root, &["--uninstall"]);
+    assert_eq!(tree(&root), before, "uninstall did not restore the tree");
+    assert_eq!(std::fs::metadata(&foreign).unwrap().mode() & 0o7777, 0o750);
+}
+
+#[test]
+fn systemd_units_and_kept_configurations() {
+    let tmp = assert_fs::TempDir::new().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("etc/ftl")).unwrap();
+    std::fs::write(root.join("etc/ftl/ftl.toml"), "# the site's configuration\n").unwrap();
+    let out = install(&root, &["--systemd", "yes"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kept the existing /etc/ftl/ftl.toml"));
+    assert_eq!(std::fs::read_to_string(root.join("etc/ftl/ftl.toml")).unwrap(), "# the site's configuration\n");
+    let unit = std::fs::read_to_string(root.join("etc/systemd/system/ftl.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/local/sbin/ftl-acquire --at-boot")
+            && unit.contains("ExecStop=/usr/local/sbin/ftl-release --at-shutdown")
+    );
+    let timer = std::fs::read_to_string(root.join("etc/systemd/system/ftl-window.timer")).unwrap();
+    assert!(timer.contains("OnCalendar=minutely"));
+    assert!(!root.join("etc/init.d/ftl").exists(), "no rc script where systemd runs");
+    install(&root, &["--uninstall"]);
+    assert!(!root.join("etc/systemd/system/ftl.service").exists());
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/ftl/ftl.toml")).unwrap(),
+        "# the site's configuration\n",
+        "never removed: not ftl's"
+    );
+    let out = Command::new("sh").arg(repo().join("install.sh")).args(["--systemd", "maybe"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
