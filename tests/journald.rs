@@ -47,7 +47,9 @@ fn structured_fields_reach_the_journal_and_a_dead_journal_fails_nothing() {
     let start = Instant::now();
     let found = loop {
         let found = entries(pid);
-        if found.iter().any(|e| e["MESSAGE"].as_str().is_some_and(|m| m.starts_with("release R5"))) || start.elapsed() > Duration::from_secs(10) {
+        if found.iter().any(|e| e["MESSAGE"].as_str().is_some_and(|m| m.starts_with("release R5")))
+            || start.elapsed() > Duration::from_secs(10)
+        {
             break found;
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -143,14 +143,15 @@ pub fn release(ctx: &Context, options: &ReleaseOptions) -> Result<Report, Error>
                 }
             }
             let checks = checks(ctx)?;
-            let opening =
-                match (precheck::failures(&checks), &options.force) {
-                    (Some(failed), None) => return Err(Error::Refused(format!(
+            let opening = match (precheck::failures(&checks), &options.force) {
+                (Some(failed), None) => {
+                    return Err(Error::Refused(format!(
                         "release prechecks failed (nothing was changed; --force --reason TEXT overrides):\n  {failed}"
-                    ))),
-                    (failed, Some(reason)) => forced_detail(reason, failed),
-                    (None, None) => Value::Null,
-                };
+                    )))
+                }
+                (failed, Some(reason)) => forced_detail(reason, failed),
+                (None, None) => Value::Null,
+            };
             executor::execute(ctx, &book, 0, opening)
         }
     }
