@@ -71,6 +71,13 @@ enum Command {
         #[arg(value_parser = ["start", "end"])]
         action: String,
     },
+    /// Measure the hook fast path, concurrent hooks, a hand-over against its critical path and the
+    /// serial procedure, ftl-status on a huge journal, and the binary sizes (use release binaries).
+    Bench {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write man pages (DIR/man1) and bash and zsh completions (DIR/bash, DIR/zsh) for every ftl binary.
     #[command(hide = true)]
     Docs { dir: PathBuf },
@@ -119,6 +126,7 @@ pub fn main() -> ExitCode {
             Site::open(&dir).and_then(|site| job(&site, &domain, action == "start"))
         }
         Command::Demo { speed, keep, json } => crate::demo::run(speed, keep, json),
+        Command::Bench { json } => crate::bench::run(json),
         Command::Docs { dir } => crate::docs::generate(&dir).map(|files| {
             for f in files {
                 println!("{f}");

@@ -6,6 +6,7 @@
 //! multi-call binary behind links named like the real commands), [`timing`] the realistic
 //! durations, [`demo`] the rehearsal a new user runs first.
 
+pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod docs;
