@@ -48,6 +48,10 @@ pub struct Setup {
 
 impl Setup {
     pub fn load(path: &std::path::Path, domain: Option<&str>) -> Result<Setup, Error> {
+        crate::trust::check_with_dir(path, "configuration")?;
+        if let Ok(exe) = std::env::current_exe() {
+            crate::trust::check_with_dir(&exe, "binary")?;
+        }
         let config = Config::load(path)?;
         let domain = config.local_domain(domain, &os::hostname())?;
         let ledger = Ledger::open(&config)?;

@@ -56,6 +56,8 @@ pub enum Error {
     Step(#[from] Box<StepFailure>),
     #[error(transparent)]
     Exec(#[from] ExecError),
+    #[error(transparent)]
+    Untrusted(#[from] crate::trust::Untrusted),
     /// Work outside a runbook (the boot check) that failed.
     #[error("{0}")]
     Failed(String),
@@ -65,7 +67,7 @@ impl Error {
     /// The exit code for this error: the single mapping of errors to SPEC section 5.
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Config(_) | Error::Usage(_) => Exit::Usage,
+            Error::Config(_) | Error::Usage(_) | Error::Untrusted(_) => Exit::Usage,
             Error::Ledger(e) => e.exit(),
             Error::Busy(_) => Exit::Busy,
             Error::Refused(_) => Exit::Refused,

@@ -24,6 +24,7 @@ pub mod runbook;
 pub mod schedule;
 pub mod status;
 pub mod tick;
+pub mod trust;
 pub mod window;
 
 pub use error::{Error, Exit};

@@ -156,10 +156,29 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
         let text = config_text(&dir, d, options);
         std::fs::write(site.config_path(d), text).map_err(|e| format!("{}: {e}", site.config_path(d).display()))?;
     }
+    // ftl trusts only files its owner alone can write: set the modes, whatever the umask.
+    fix_modes(&dir)?;
     let config = ftl::config::Config::load(&site.config_path(&owner)).map_err(|e| e.to_string())?;
     let ledger = ftl::ledger::Ledger::open(&config).map_err(|e| e.to_string())?;
     ledger.init(Some(&owner), &ftl::os::current_holder(&owner), chrono::Utc::now()).map_err(|e| e.to_string())?;
     Ok(site)
+}
+
+fn fix_modes(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let mode = if meta.is_dir() { 0o755 } else { 0o644 };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.flatten() {
+            fix_modes(&entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// A timeout for the simulated site: the real figure scaled by the speed, never under 5 s, so

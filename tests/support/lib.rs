@@ -94,6 +94,7 @@ impl MiniSite {
 
     pub fn write_config(&self, text: &str) {
         std::fs::write(self.config(), text).unwrap();
+        std::fs::set_permissions(self.config(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     }
 
     /// `name` with `--config` pointing at this site.

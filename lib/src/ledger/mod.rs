@@ -55,6 +55,8 @@ pub enum LedgerError {
     NothingToRepair { path: PathBuf },
     #[error("cannot repair {path}: no journal line holds a valid record")]
     NoGoodJournalLine { path: PathBuf },
+    #[error(transparent)]
+    Untrusted(#[from] crate::trust::Untrusted),
 }
 
 impl LedgerError {
@@ -63,9 +65,10 @@ impl LedgerError {
             LedgerError::Lock(LockError::Timeout { .. }) => Exit::LockTimeout,
             LedgerError::Forbidden(Forbidden::NoReason) => Exit::Usage,
             LedgerError::Forbidden(_) => Exit::Busy,
-            LedgerError::LibraryMismatch { .. } | LedgerError::Exists { .. } | LedgerError::NothingToRepair { .. } => {
-                Exit::Usage
-            }
+            LedgerError::LibraryMismatch { .. }
+            | LedgerError::Exists { .. }
+            | LedgerError::NothingToRepair { .. }
+            | LedgerError::Untrusted(_) => Exit::Usage,
             _ => Exit::LedgerUnreadable,
         }
     }
@@ -107,6 +110,7 @@ impl Ledger {
         if let Some(reason) = reason {
             return Err(LedgerError::Directory { dir, reason });
         }
+        crate::trust::check(&dir, "ledger directory")?;
         Ok(Ledger {
             journal: Journal::new(dir.join(JOURNAL_FILE), config.ledger.journal_max_bytes, config.ledger.journal_keep),
             dir,
@@ -137,6 +141,7 @@ impl Ledger {
     /// Reads the current record. Readers need no lock: `state.json` is only ever replaced whole.
     pub fn read(&self) -> Result<Record, LedgerError> {
         let path = self.state_path();
+        crate::trust::check(&path, "ledger record")?;
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LedgerError::NoRecord { path }),
@@ -160,7 +165,10 @@ impl Ledger {
                 return Err(LedgerError::HostLocal { dir: self.dir.clone(), reason });
             }
         }
-        Ok(lock::lock(&self.dir.join(LOCK_FILE), self.lock_timeout)?)
+        let path = self.dir.join(LOCK_FILE);
+        crate::trust::check(&path, "ledger lock")?;
+        crate::trust::check(self.journal.path(), "journal")?;
+        Ok(lock::lock(&path, self.lock_timeout)?)
     }
 
     /// Applies `event` under the lock: read, check, write `state.json`, append the journal line.
