@@ -267,11 +267,21 @@ mod tests {
 
     #[test]
     fn a_hung_command_and_its_children_are_killed_at_the_timeout() {
+        let dir = assert_fs::TempDir::new().unwrap();
+        let pidfile = dir.path().join("grandchild");
+        let script = format!("sleep 30 & echo $! > {}; sleep 30; echo never", pidfile.display());
+        let timeout = Duration::from_millis(300);
         let start = Instant::now();
-        let err = SystemRunner.run(&sh("sleep 30 & sleep 30; echo never", Duration::from_millis(300))).unwrap_err();
+        let err = SystemRunner.run(&sh(&script, timeout)).unwrap_err();
+        let elapsed = start.elapsed();
         assert!(matches!(err, ExecError::Timeout { .. }), "{err}");
-        assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+        assert!(elapsed < timeout + Duration::from_secs(1), "the step ended {elapsed:?} after it started");
         assert!(err.to_string().contains("did not finish within 300ms"), "{err}");
+        let grandchild: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        // The whole process group was killed: the grandchild is gone (or a zombie being reaped).
+        let alive = unsafe { libc::kill(grandchild, 0) } == 0
+            && !std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default().contains(") Z");
+        assert!(!alive, "the command's own child {grandchild} survived the timeout");
     }
 
     #[test]

@@ -132,18 +132,25 @@ pub fn parse_drive_status(stdout: &str) -> Result<BTreeMap<u32, (Control, String
             .parse()
             .map_err(|_| format!("drive line `{}`: `{}` is not a drive index", line.trim(), fields[0]))?;
         let raw = fields[2].to_string();
-        let control = if raw.starts_with("DOWN") {
-            Control::Down
-        } else if raw.chars().all(|c| c.is_ascii_uppercase() || c == '-') {
-            Control::Up
-        } else {
-            return Err(format!("drive {index}: unknown control state `{raw}`"));
-        };
+        let control = control_state(&raw).ok_or_else(|| format!("drive {index}: unknown control state `{raw}`"))?;
         if drives.insert(index, (control, raw)).is_some() {
             return Err(format!("drive {index} is listed twice"));
         }
     }
     Ok(drives)
+}
+
+/// Robot types NetBackup shows in the control column of an UP robotic drive.
+const ROBOT_TYPES: &[&str] = &["ACS", "LMF", "ODL", "RSM", "TL4", "TL8", "TLD", "TLH", "TLM", "TS8", "TSD", "TSH"];
+
+/// Reads one control column value: `UP`, `AVR`, a robot type, `PEND-`/`SCAN-` forms (up), or
+/// `DOWN` forms. Anything else is not guessed at.
+fn control_state(raw: &str) -> Option<Control> {
+    if raw == "DOWN" || raw.strip_prefix("DOWN-").is_some_and(|t| ROBOT_TYPES.contains(&t)) {
+        return Some(Control::Down);
+    }
+    let robot = raw.strip_prefix("PEND-").or_else(|| raw.strip_prefix("SCAN-")).unwrap_or(raw);
+    (raw == "UP" || raw == "AVR" || ROBOT_TYPES.contains(&robot)).then_some(Control::Up)
 }
 
 /// A process listed by `bpps -x`.
@@ -214,6 +221,15 @@ mod tests {
         assert!(parse_drive_status("The Media Manager device daemon (ltid) is not active\n").is_err());
         assert!(parse_drive_status("Drv Type Control\n  0 dlt\n").is_err());
         assert!(parse_drive_status("Drv Type Control\n  0 dlt bereit\n").is_err());
+        assert!(parse_drive_status("Drv Type Control\n  0 dlt BEREIT\n").is_err());
+        assert!(parse_drive_status("Drv Type Control\n  0 dlt DOWN-XYZ\n").is_err());
+        for up in ["UP", "AVR", "TLD", "ACS", "PEND-TLD", "SCAN-TL8"] {
+            assert_eq!(
+                parse_drive_status(&format!("Drv Type Control\n  0 dlt {up}\n")).unwrap()[&0].0,
+                Control::Up,
+                "{up}"
+            );
+        }
     }
 
     #[test]

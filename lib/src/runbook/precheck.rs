@@ -151,9 +151,39 @@ pub fn driver(ctx: &Context) -> Check {
     }
 }
 
+/// A moving or broken record whose holder is gone needs an operator (or a tick) to finish it.
+pub fn sequence(record: &Record) -> Check {
+    const NAME: &str = "no interrupted hand-over";
+    match (&record.state, record.state.holder(), record.state.step()) {
+        (State::Broken { .. }, Some(h), Some(step)) => Check::fail(
+            NAME,
+            format!(
+                "the ledger is broken at {} {} ({}): {}; fix the cause, then on {} rerun ftl-{} to resume, or take over with --force --reason",
+                step.id,
+                step.name,
+                step.operation,
+                record.last_error.as_ref().map(|e| e.message.as_str()).unwrap_or("no error recorded"),
+                h.domain,
+                step.operation
+            ),
+        ),
+        (_, Some(h), Some(step)) if crate::os::holder_alive(h) => {
+            Check::pass(NAME, format!("{} {} is running: {} pid {} on {}", step.operation, step.id, h.domain, h.pid, h.host))
+        }
+        (_, Some(h), Some(step)) => Check::fail(
+            NAME,
+            format!(
+                "{} was interrupted at {} {} (pid {} on {} is gone); on {} rerun ftl-{} to resume it, or take over with --force --reason",
+                step.operation, step.id, step.name, h.pid, h.host, h.domain, step.operation
+            ),
+        ),
+        _ => Check::pass(NAME, format!("the ledger is {}", record.state.name())),
+    }
+}
+
 /// Every check, for `ftl-status --check`.
 pub fn all(ctx: &Context, record: &Record) -> Vec<Check> {
-    vec![jobs(ctx), controller(ctx, record).0, processor_sets(ctx), bound_threads(ctx), driver(ctx)]
+    vec![sequence(record), jobs(ctx), controller(ctx, record).0, processor_sets(ctx), bound_threads(ctx), driver(ctx)]
 }
 
 /// One line per failed check, for a refusal message.
