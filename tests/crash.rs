@@ -4,20 +4,7 @@
 
 use ftl_tests::*;
 use std::io::Write;
-use std::time::{Duration, Instant};
 
-const STEPS: &[(&str, &str, &str)] = &[
-    ("release", "R1", "vmoprcmd"),
-    ("release", "R2", "netbackup-stop"),
-    ("release", "R3", "mt"),
-    ("release", "R4", "modunload"),
-    ("release", "R5", "deleteboard"),
-    ("acquire", "A1", "netbackup-stop"),
-    ("acquire", "A2", "modunload"),
-    ("acquire", "A3", "addboard"),
-    ("acquire", "A4", "modload"),
-    ("acquire", "A5", "vmoprcmd"),
-];
 
 /// Ledger owner and board agree (or the ledger is free and the board in no domain).
 fn one_owner(site: &SimSite) -> String {
@@ -29,34 +16,15 @@ fn one_owner(site: &SimSite) -> String {
     owner
 }
 
+/// Kills the hand-over in `step` and describes what it left.
 fn kill_in_step(site: &SimSite, domain: &str, binary: &str, step: &str, hang: &str) -> String {
-    assert_eq!(code(&site.sim(&["fault", &format!("hang:{hang}")])), 0);
-    let mut child = site.ftl(domain, binary).stderr(std::process::Stdio::null()).spawn().unwrap();
-    let start = Instant::now();
-    while site.ledger(domain)["step"]["id"] != step {
-        assert!(start.elapsed() < Duration::from_secs(20), "never reached {step}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(50));
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    site.kill_strays();
-    assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+    site.kill_in_step(domain, binary, step, hang);
     let l = site.ledger(domain);
-    assert_eq!(l["step"]["id"], step, "the ledger names the step it died in");
     // The platform and the ledger agree, or --check says they do not.
     let out = run(site.ftl(domain, "ftl-status").arg("--check"));
     assert_eq!(code(&out), 4, "--check reports the interrupted hand-over");
-    assert!(
-        stdout(&out).contains("[FAIL] no interrupted hand-over") && stdout(&out).contains("rerun"),
-        "{}",
-        stdout(&out)
-    );
-    format!(
-        "{} at {step}, board {}",
-        l["state"].as_str().unwrap(),
-        site.board_domain().unwrap_or_else(|| "in no domain".into())
-    )
+    assert!(stdout(&out).contains("[FAIL] no interrupted hand-over") && stdout(&out).contains("rerun"), "{}", stdout(&out));
+    format!("{} at {step}, board {}", l["state"].as_str().unwrap(), site.board_domain().unwrap_or_else(|| "in no domain".into()))
 }
 
 #[test]

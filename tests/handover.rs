@@ -240,76 +240,12 @@ fn a_netbackup_that_will_not_stop_is_terminated_then_killed() {
     assert!(site.count_calls("kill") >= 1);
 }
 
-/// For every step, its command hangs; the ftl process is killed in that step; the rerun resumes
-/// there and completes the hand-over.
-#[test]
-fn a_process_killed_in_any_step_is_resumed_by_the_rerun() {
-    let cases = [
-        ("release", "R1", "vmoprcmd"),
-        ("release", "R2", "netbackup-stop"),
-        ("release", "R3", "mt"),
-        ("release", "R4", "modunload"),
-        ("release", "R5", "deleteboard"),
-        ("acquire", "A1", "netbackup-stop"),
-        ("acquire", "A2", "modunload"),
-        ("acquire", "A3", "addboard"),
-        ("acquire", "A4", "modload"),
-        ("acquire", "A5", "vmoprcmd"),
-    ];
-    for (op, step, hang) in cases {
-        let site = SimSite::new();
-        let (domain, binary) =
-            if op == "release" { ("marmaduke", "ftl-release") } else { ("flinstones", "ftl-acquire") };
-        if op == "acquire" {
-            assert_eq!(code(&release(&site, "marmaduke", &[])), 0);
-        }
-        assert_eq!(code(&site.sim(&["fault", &format!("hang:{hang}")])), 0);
-        let mut child = site.ftl(domain, binary).stderr(std::process::Stdio::null()).spawn().unwrap();
-        let start = Instant::now();
-        loop {
-            let l = site.ledger(domain);
-            if l["step"]["id"] == step {
-                break;
-            }
-            assert!(start.elapsed() < Duration::from_secs(20), "{op} never reached {step}: {l}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        site.kill_strays();
-        let l = site.ledger(domain);
-        assert_eq!(l["step"]["id"], step, "{op}: the ledger names the step it died in");
-        assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
-        let out = run(site.ftl(domain, binary));
-        assert_eq!(code(&out), 0, "{op} {step}: the rerun failed: {}", stderr(&out));
-        assert!(stderr(&out).contains(&format!("resuming the {op} at {step}")), "{}", stderr(&out));
-        if op == "acquire" {
-            assert_healthy_owner(&site, "flinstones");
-        } else {
-            assert_eq!(site.ledger(domain)["state"], "free");
-            assert_eq!(site.board_domain(), None);
-        }
-    }
-}
-
 /// marmaduke dies in R5 and stays away: flinstones takes over by force, after the controller
 /// confirms where the board is; the reason, user and host are journaled.
 #[test]
 fn a_forced_takeover_from_a_dead_holder() {
     let site = SimSite::new();
-    assert_eq!(code(&site.sim(&["fault", "hang:deleteboard"])), 0);
-    let mut child = site.ftl("marmaduke", "ftl-release").stderr(std::process::Stdio::null()).spawn().unwrap();
-    let start = Instant::now();
-    while site.ledger("marmaduke")["step"]["id"] != "R5" {
-        assert!(start.elapsed() < Duration::from_secs(20));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    site.kill_strays();
-    assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+    site.kill_in_step("marmaduke", "ftl-release", "R5", "deleteboard");
     let out = acquire(&site, "flinstones", &[]);
     assert_eq!(code(&out), 3, "without --force the holder's record is respected: {}", stderr(&out));
     let out = acquire(&site, "flinstones", &["--force", "--reason", "marmaduke panicked during the detach"]);

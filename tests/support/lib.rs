@@ -351,3 +351,49 @@ impl Default for HookDir {
         HookDir::new()
     }
 }
+
+/// Every step of both runbooks, with the fake command that runs in it (to make it hang).
+pub const STEPS: &[(&str, &str, &str)] = &[
+    ("release", "R1", "vmoprcmd"),
+    ("release", "R2", "netbackup-stop"),
+    ("release", "R3", "mt"),
+    ("release", "R4", "modunload"),
+    ("release", "R5", "deleteboard"),
+    ("acquire", "A1", "netbackup-stop"),
+    ("acquire", "A2", "modunload"),
+    ("acquire", "A3", "addboard"),
+    ("acquire", "A4", "modload"),
+    ("acquire", "A5", "vmoprcmd"),
+];
+
+impl SimSite {
+    /// Runs `binary` as `domain` with `hang` hanging, kills it with SIGKILL once the ledger names
+    /// `step`, then clears the fault and kills the hung command. The ledger must still name the step.
+    pub fn kill_in_step(&self, domain: &str, binary: &str, step: &str, hang: &str) {
+        assert_eq!(code(&self.sim(&["fault", &format!("hang:{hang}")])), 0);
+        let mut child = self.ftl(domain, binary).stderr(std::process::Stdio::null()).spawn().unwrap();
+        self.wait_for(20, &format!("{binary} to reach {step}"), |s| s.ledger(domain)["step"]["id"] == step);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        self.kill_strays();
+        assert_eq!(code(&self.sim(&["fault", "clear"])), 0);
+        assert_eq!(self.ledger(domain)["step"]["id"], step, "the ledger names the step it died in");
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so that a failing seed can be replayed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}

@@ -20,46 +20,16 @@ pub struct AcquireOptions {
 }
 
 pub fn runbook() -> Runbook {
-    Runbook {
-        operation: Operation::Acquire,
-        steps: vec![
-            Step {
-                id: "A1",
-                name: "stop NetBackup",
-                actions: vec![Action::StopNetBackup],
-                undo: vec![Action::StartNetBackup],
-                on_failure: OnFailure::RollBack,
-            },
-            Step {
-                id: "A2",
-                name: "unload the robot driver",
-                actions: vec![Action::UnloadDriver],
-                undo: vec![Action::LoadDriver],
-                on_failure: OnFailure::RollBack,
-            },
-            Step {
-                id: "A3",
-                name: "DR attach",
-                actions: vec![Action::Attach],
-                undo: vec![],
-                on_failure: OnFailure::AskController,
-            },
-            Step {
-                id: "A4",
-                name: "load the robot driver, start NetBackup",
-                actions: vec![Action::LoadDriver, Action::StartNetBackup],
-                undo: vec![],
-                on_failure: OnFailure::Broken,
-            },
-            Step {
-                id: "A5",
-                name: "drives up",
-                actions: vec![Action::DrivesUp],
-                undo: vec![],
-                on_failure: OnFailure::Broken,
-            },
-        ],
-    }
+    use Action::*;
+    use OnFailure::*;
+    let steps = vec![
+        Step::new("A1", "stop NetBackup", &[StopNetBackup], &[StartNetBackup], RollBack),
+        Step::new("A2", "unload the robot driver", &[UnloadDriver], &[LoadDriver], RollBack),
+        Step::new("A3", "DR attach", &[Attach], &[], AskController),
+        Step::new("A4", "load the robot driver, start NetBackup", &[LoadDriver, StartNetBackup], &[], Broken),
+        Step::new("A5", "drives up", &[DrivesUp], &[], Broken),
+    ];
+    Runbook { operation: Operation::Acquire, steps }
 }
 
 enum Decision {

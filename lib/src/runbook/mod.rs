@@ -56,6 +56,12 @@ pub struct Step {
     pub on_failure: OnFailure,
 }
 
+impl Step {
+    pub fn new(id: &'static str, name: &'static str, actions: &[Action], undo: &[Action], on_failure: OnFailure) -> Step {
+        Step { id, name, actions: actions.to_vec(), undo: undo.to_vec(), on_failure }
+    }
+}
+
 pub struct Runbook {
     pub operation: Operation,
     pub steps: Vec<Step>,

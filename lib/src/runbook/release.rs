@@ -18,51 +18,17 @@ pub struct ReleaseOptions {
 }
 
 pub fn runbook(ctx: &Context) -> Runbook {
+    use Action::*;
+    use OnFailure::*;
     let mut steps = vec![
-        Step {
-            id: "R1",
-            name: "drives down in NetBackup",
-            actions: vec![Action::DrivesDown],
-            undo: vec![Action::DrivesUp],
-            on_failure: OnFailure::RollBack,
-        },
-        Step {
-            id: "R2",
-            name: "stop NetBackup",
-            actions: vec![Action::StopNetBackup],
-            undo: vec![Action::StartNetBackup],
-            on_failure: OnFailure::RollBack,
-        },
-        Step {
-            id: "R3",
-            name: "drives at BOT",
-            actions: vec![Action::RewindDrives],
-            undo: vec![],
-            on_failure: OnFailure::RollBack,
-        },
-        Step {
-            id: "R4",
-            name: "unload the robot driver",
-            actions: vec![Action::UnloadDriver],
-            undo: vec![Action::LoadDriver],
-            on_failure: OnFailure::RollBack,
-        },
-        Step {
-            id: "R5",
-            name: "DR detach",
-            actions: vec![Action::Detach],
-            undo: vec![],
-            on_failure: OnFailure::AskController,
-        },
+        Step::new("R1", "drives down in NetBackup", &[DrivesDown], &[DrivesUp], RollBack),
+        Step::new("R2", "stop NetBackup", &[StopNetBackup], &[StartNetBackup], RollBack),
+        Step::new("R3", "drives at BOT", &[RewindDrives], &[], RollBack),
+        Step::new("R4", "unload the robot driver", &[UnloadDriver], &[LoadDriver], RollBack),
+        Step::new("R5", "DR detach", &[Detach], &[], AskController),
     ];
     if ctx.config.netbackup.restart_after_release {
-        steps.push(Step {
-            id: "R6",
-            name: "NetBackup back up without the library",
-            actions: vec![Action::LoadDriver, Action::StartNetBackup],
-            undo: vec![],
-            on_failure: OnFailure::Warn,
-        });
+        steps.push(Step::new("R6", "NetBackup back up without the library", &[LoadDriver, StartNetBackup], &[], Warn));
     }
     Runbook { operation: Operation::Release, steps }
 }
