@@ -69,7 +69,6 @@ const WORDS: &[&str] = &[
     "init",
 ];
 
-
 #[test]
 fn random_arguments_never_panic_and_exit_with_spec_codes() {
     let site = SimSite::with_args(&["--speed", "5000"]);

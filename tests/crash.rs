@@ -5,7 +5,6 @@
 use ftl_tests::*;
 use std::io::Write;
 
-
 /// Ledger owner and board agree (or the ledger is free and the board in no domain).
 fn one_owner(site: &SimSite) -> String {
     let l = site.ledger("marmaduke");
@@ -23,8 +22,16 @@ fn kill_in_step(site: &SimSite, domain: &str, binary: &str, step: &str, hang: &s
     // The platform and the ledger agree, or --check says they do not.
     let out = run(site.ftl(domain, "ftl-status").arg("--check"));
     assert_eq!(code(&out), 4, "--check reports the interrupted hand-over");
-    assert!(stdout(&out).contains("[FAIL] no interrupted hand-over") && stdout(&out).contains("rerun"), "{}", stdout(&out));
-    format!("{} at {step}, board {}", l["state"].as_str().unwrap(), site.board_domain().unwrap_or_else(|| "in no domain".into()))
+    assert!(
+        stdout(&out).contains("[FAIL] no interrupted hand-over") && stdout(&out).contains("rerun"),
+        "{}",
+        stdout(&out)
+    );
+    format!(
+        "{} at {step}, board {}",
+        l["state"].as_str().unwrap(),
+        site.board_domain().unwrap_or_else(|| "in no domain".into())
+    )
 }
 
 #[test]

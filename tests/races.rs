@@ -8,7 +8,6 @@ use ftl_tests::*;
 use std::sync::Mutex;
 use std::time::Duration;
 
-
 struct Checker {
     last_epoch: u64,
     checks: usize,

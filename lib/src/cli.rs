@@ -418,9 +418,17 @@ fn window_run(args: &WindowArgs) -> Result<(), Error> {
     let now = match &args.command {
         WindowCommand::Tick { now } | WindowCommand::Show { now, .. } => *now,
     };
-    let clock = crate::clock::FixedClock::new(now.unwrap_or_else(chrono::Utc::now));
+    // --now freezes the clock for a rehearsal; otherwise the ledger gets real step times.
+    let fixed;
+    let clock: &dyn Clock = match now {
+        Some(t) => {
+            fixed = crate::clock::FixedClock::new(t);
+            &fixed
+        }
+        None => &SystemClock,
+    };
     let progress = StderrProgress::new(common.quiet > 0);
-    let ctx = setup.context(&SystemRunner, &clock, &progress);
+    let ctx = setup.context(&SystemRunner, clock, &progress);
     match &args.command {
         WindowCommand::Tick { .. } => {
             if common.dry_run {

@@ -1,18 +1,18 @@
 //! `ftl-sim demo`: a complete rehearsal on a fresh site. marmaduke's window ends and it releases
-//! the library, flinstones acquires it; then the library goes back. Every hand-over runs through
-//! the production code (`ftl::runbook::release` and `acquire` with the real command runner and
-//! clock) against the fake commands, and the time line is printed as it happens.
+//! the library, flinstones acquires it; then the library goes back. Each hand-over is decided and
+//! run by the window scheduler's production code (`ftl::tick::tick`, which calls the release and
+//! acquire runbooks with the real command runner) on a clock set to each boundary, against the
+//! fake commands, and the time line is printed as it happens.
 
 use crate::platform::{Module, Running, Site};
 use crate::site::{self, InitOptions};
+use chrono::TimeZone;
 use ftl::cli::Setup;
-use ftl::clock::SystemClock;
+use ftl::clock::FixedClock;
 use ftl::exec::SystemRunner;
-use ftl::ledger::record::Operation;
-use ftl::runbook::acquire::{self, AcquireOptions};
 use ftl::runbook::progress::StepInfo;
-use ftl::runbook::release::{self, ReleaseOptions};
-use ftl::runbook::{Progress, Report};
+use ftl::runbook::Progress;
+use ftl::tick::Decision;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -91,37 +91,43 @@ fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
         );
         println!("  windows: marmaduke Mon-Sun 20:00-01:00, flinstones Mon-Sun 02:00-07:00\n");
     }
-    let mut reports: Vec<Report> = Vec::new();
-    let mut step = |title: &str, setup: &Setup, op: Operation| -> Result<(), String> {
+    // The window scheduler drives the rehearsal: one `ftl-window tick` per boundary, on a clock
+    // set to that minute (UTC here, so the demo reads the same everywhere).
+    let day = chrono::Utc::now().date_naive();
+    let at = |h: u32, m: u32| chrono::Utc.from_utc_datetime(&day.and_hms_opt(h, m, 0).expect("a valid time"));
+    let clock = FixedClock::new(at(0, 0));
+    let plan = [
+        (at(1, 0), &marmaduke, "marmaduke's window (20:00-01:00) has ended; it is idle"),
+        (at(1, 30), &flinstones, "flinstones' window opens at 02:00, less the 30 min lead"),
+        (at(7, 0), &flinstones, "flinstones' window (02:00-07:00) has ended; it is idle"),
+        (at(19, 30), &marmaduke, "marmaduke's window opens at 20:00, less the 30 min lead"),
+    ];
+    let mut ticks = Vec::new();
+    for (time, setup, why) in plan {
+        clock.set(time);
         if !json {
-            println!("{title}");
+            println!("{} UTC  ftl-window tick on {}: {why}", time.format("%H:%M"), setup.domain);
         }
-        let ctx = setup.context(&SystemRunner, &SystemClock, &timeline);
-        let report = match op {
-            Operation::Release => release::release(&ctx, &ReleaseOptions { if_idle: true, force: None }),
-            Operation::Acquire => {
-                acquire::acquire(&ctx, &AcquireOptions { wait: Some(Duration::from_secs(120)), force: None })
-            }
+        let ctx = setup.context(&SystemRunner, &clock, &timeline);
+        let windows = ftl::schedule::windows(ctx.config, &ctx.domain, ctx.runner).map_err(|e| e.to_string())?;
+        let occurrences = ftl::schedule::occurrences(
+            &ctx.domain,
+            &windows,
+            time - chrono::Duration::days(2),
+            time + chrono::Duration::days(2),
+            &chrono::Utc,
+        );
+        let t0 = Instant::now();
+        let (decision, outcome) = ftl::tick::tick(&ctx, &occurrences).map_err(|e| e.to_string())?;
+        let secs = t0.elapsed().as_secs_f64();
+        if !matches!(decision, Decision::Acquire { .. } | Decision::Release { .. }) {
+            return Err(format!("at {time} the tick on {} decided {decision:?}, not a hand-over", setup.domain));
         }
-        .map_err(|e| e.to_string())?;
         if !json {
-            println!("  => {} (epoch {}, {:.1}s)\n", report.outcome, report.epoch, report.total_secs);
+            println!("  => {outcome} ({secs:.1}s)\n");
         }
-        reports.push(report);
-        Ok(())
-    };
-    step(
-        "01:00 marmaduke's window ends: it releases the library (ftl-release --if-idle)",
-        &marmaduke,
-        Operation::Release,
-    )?;
-    step(
-        "01:30 flinstones' window starts in 30 min: it acquires the library (ftl-acquire)",
-        &flinstones,
-        Operation::Acquire,
-    )?;
-    step("07:00 flinstones' window ends: it releases the library", &flinstones, Operation::Release)?;
-    step("19:30 marmaduke's window starts in 30 min: it takes the library back", &marmaduke, Operation::Acquire)?;
+        ticks.push(serde_json::json!({ "at": time, "domain": setup.domain, "decision": decision, "outcome": outcome, "secs": secs }));
+    }
 
     let p = site.read()?;
     let m = p.domain("marmaduke")?;
@@ -131,12 +137,12 @@ fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
         && m.sg == Module::Loaded
         && m.control.iter().all(|c| c == "UP")
         && record.state.owner() == Some("marmaduke");
-    let total: f64 = reports.iter().map(|r| r.total_secs).sum();
+    let total: f64 = ticks.iter().filter_map(|t| t["secs"].as_f64()).sum();
     if json {
         let lines = timeline.lines.lock().unwrap_or_else(|e| e.into_inner()).clone();
         println!(
             "{}",
-            serde_json::json!({ "timeline": lines, "reports": reports, "total_secs": total, "speed": speed, "healthy": healthy, "epoch": record.epoch })
+            serde_json::json!({ "timeline": lines, "ticks": ticks, "total_secs": total, "speed": speed, "healthy": healthy, "epoch": record.epoch })
         );
     } else {
         println!(

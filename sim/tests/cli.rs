@@ -38,3 +38,17 @@ fn help_init_and_show() {
     assert_eq!(sim(&["show", "/nonexistent"]).status.code(), Some(1));
     assert_eq!(sim(&["frobnicate"]).status.code(), Some(2));
 }
+
+#[test]
+fn the_demo_hands_the_library_over_and_back() {
+    let out = sim(&["demo", "--speed", "1000", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["healthy"], true);
+    let ticks: Vec<&str> =
+        report["ticks"].as_array().unwrap().iter().map(|t| t["decision"]["action"].as_str().unwrap()).collect();
+    assert_eq!(ticks, vec!["release", "acquire", "release", "acquire"]);
+    let steps = report["timeline"].as_array().unwrap();
+    assert_eq!(steps.len(), 20, "five steps in each of four hand-overs");
+    assert!(steps.iter().all(|s| s["ok"] == true));
+}

@@ -57,7 +57,13 @@ pub struct Step {
 }
 
 impl Step {
-    pub fn new(id: &'static str, name: &'static str, actions: &[Action], undo: &[Action], on_failure: OnFailure) -> Step {
+    pub fn new(
+        id: &'static str,
+        name: &'static str,
+        actions: &[Action],
+        undo: &[Action],
+        on_failure: OnFailure,
+    ) -> Step {
         Step { id, name, actions: actions.to_vec(), undo: undo.to_vec(), on_failure }
     }
 }
