@@ -78,10 +78,10 @@ fn random_arguments_never_panic_and_exit_with_spec_codes() {
     let mut runs = 0;
     for binary in ["ftl-acquire", "ftl-release", "ftl-status", "ftl-notify", "ftl-window", "ftl-sim"] {
         for _ in 0..150 {
-            let n = (rng.next() % 6) as usize;
+            let n = (rng.next_u64() % 6) as usize;
             let mut args: Vec<String> = (0..n)
                 .map(|_| {
-                    let w = WORDS[(rng.next() % WORDS.len() as u64) as usize];
+                    let w = WORDS[(rng.next_u64() % WORDS.len() as u64) as usize];
                     if w == "init" || w == "--repair-ledger" {
                         "show".to_string()
                     } else {
