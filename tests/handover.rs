@@ -68,6 +68,15 @@ fn release_then_acquire_moves_the_library_and_journals_every_step() {
     assert_eq!(finish["event"], "finish");
     assert_eq!(finish["detail"]["steps"].as_array().unwrap().len(), 5);
     assert_eq!(site.platform()["domains"]["marmaduke"]["netbackup"], "stopped", "R6 is off by default");
+    let metrics = stdout(&run(site.ftl("flinstones", "ftl-status").args(["--format", "prometheus"])));
+    for operation in ["release", "acquire"] {
+        let prefix = format!("ftl_last_handover_seconds{{library=\"L3500\",operation=\"{operation}\"}} ");
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {operation} duration:\n{metrics}"));
+        assert!(line[prefix.len()..].parse::<f64>().unwrap() > 0.0, "{line}");
+    }
 }
 
 #[test]

@@ -5,6 +5,15 @@ use ftl_tests::*;
 
 const BINARIES: &[&str] = &["ftl-status", "ftl-acquire", "ftl-release"];
 
+/// The hook and the window tick read the ledger too.
+fn hook_and_tick(site: &MiniSite) -> Vec<std::process::Command> {
+    let mut hook = site.cmd("ftl-notify");
+    hook.args(["bpstart_notify", "db1", "p", "s", "FULL"]);
+    let mut tick = site.cmd("ftl-window");
+    tick.args(["tick", "--now", "2026-11-25T21:00:00Z"]);
+    vec![hook, tick]
+}
+
 #[test]
 fn init_then_status_in_text_and_json() {
     let site = MiniSite::new();
@@ -56,6 +65,12 @@ fn corrupt_records_exit_6_from_every_binary_and_stay_byte_for_byte() {
             assert_eq!(code(&out), 6, "{what}, {binary} (no dry run): {}", stderr(&out));
             assert_eq!(std::fs::read(site.state()).unwrap(), bytes, "{what}: {binary} changed the file");
         }
+        for c in hook_and_tick(&site) {
+            let shown = format!("{c:?}");
+            let out = run(c);
+            assert_eq!(code(&out), 6, "{what}, {shown}: {}", stderr(&out));
+            assert_eq!(std::fs::read(site.state()).unwrap(), bytes, "{what}: {shown} changed the file");
+        }
     }
 }
 
@@ -105,4 +120,28 @@ fn a_missing_ledger_directory_is_named() {
     let out = run(site.cmd("ftl-status"));
     assert_eq!(code(&out), 6);
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+}
+
+#[test]
+fn prometheus_metrics_for_the_textfile_collector() {
+    let site = MiniSite::new();
+    assert_eq!(code(&run(site.cmd("ftl-status").args(["--init-ledger", "--owner", "marmaduke"]))), 0);
+    let out = run(site.cmd("ftl-status").args(["--format", "prometheus"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    for line in [
+        "ftl_library_owner{library=\"L3500\",domain=\"marmaduke\"} 1",
+        "ftl_library_owner{library=\"L3500\",domain=\"flinstones\"} 0",
+        "ftl_library_state{library=\"L3500\",state=\"owned\"} 1",
+        "ftl_library_state{library=\"L3500\",state=\"broken\"} 0",
+        "ftl_ledger_epoch{library=\"L3500\"} 1",
+        "# TYPE ftl_seconds_since_transition gauge",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+    }
+    // Every sample line is NAME{LABELS} VALUE with a number.
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = l.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{l}");
+    }
 }
