@@ -386,7 +386,7 @@ pub fn run(json: bool) -> Result<(), String> {
     println!("binary sizes (goal: each product binary <= 2 MiB, static):");
     for (name, v) in all["sizes"].as_object().into_iter().flatten() {
         println!(
-            "  {name:<12} {:>9} bytes  {:.2} MiB  static: {}",
+            "  {name:<12} {:>9} bytes  {:.3} MiB  static: {}",
             v["bytes"],
             v["mib"].as_f64().unwrap_or(0.0),
             v["static"]
