@@ -13,13 +13,18 @@ pub fn describe(record: &Record, now: DateTime<Utc>) -> String {
     let age = crate::duration::format(std::time::Duration::from_secs((now - record.since).num_seconds().max(0) as u64));
     let _ = match &record.state {
         State::Free => {
-            writeln!(out, "library {}: free (since {}, {age} ago)", record.library, record.since.to_rfc3339())
+            writeln!(
+                out,
+                "library {}: free (since {}, {age} ago)",
+                record.library,
+                record.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
         }
         State::Owned { owner } => writeln!(
             out,
             "library {}: owned by {owner} (since {}, {age} ago)",
             record.library,
-            record.since.to_rfc3339()
+            record.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ),
         State::Releasing { holder, step } | State::Acquiring { holder, step } | State::Broken { holder, step } => {
             writeln!(
@@ -30,7 +35,7 @@ pub fn describe(record: &Record, now: DateTime<Utc>) -> String {
                 holder.domain,
                 step.id,
                 step.name,
-                step.started.to_rfc3339(),
+                step.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 holder.pid,
                 holder.host
             )
@@ -38,11 +43,25 @@ pub fn describe(record: &Record, now: DateTime<Utc>) -> String {
     };
     let _ = writeln!(out, "epoch {}", record.epoch);
     for r in &record.requests {
-        let until = r.until.map(|u| format!(" until {}", u.to_rfc3339())).unwrap_or_default();
-        let _ = writeln!(out, "request: {} since {}{until}", r.domain, r.at.to_rfc3339());
+        let until = r
+            .until
+            .map(|u| format!(" until {}", u.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "request: {} since {}{until}",
+            r.domain,
+            r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
     }
     if let Some(e) = &record.last_error {
-        let _ = writeln!(out, "last error at {} ({}): {}", e.step, e.at.to_rfc3339(), e.message);
+        let _ = writeln!(
+            out,
+            "last error at {} ({}): {}",
+            e.step,
+            e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            e.message
+        );
         if let Some(c) = &e.command {
             let _ = writeln!(out, "  command: {c}");
         }

@@ -5,7 +5,7 @@
 
 use crate::ledger::record::Operation;
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Progress events carry this target, so the stderr log layer can leave them to the lines
@@ -30,13 +30,24 @@ pub trait Progress: Send + Sync {
     fn note(&self, text: &str);
 }
 
-/// Writes to stderr unless quiet; always emits tracing events.
+/// Writes to stderr unless quiet; always emits tracing events. On a terminal the running step's
+/// line is redrawn with its elapsed time every 200 ms and finished in place; elsewhere (a log,
+/// the journal of a service) each step is one line when it starts and one when it ends.
 pub struct StderrProgress {
     quiet: bool,
     tty: bool,
     start: Instant,
-    open_line: Mutex<bool>,
+    live: Arc<Mutex<Option<Live>>>,
+    ticker: OnceLock<()>,
 }
+
+/// The step on the terminal's last line.
+struct Live {
+    text: String,
+    since: Instant,
+}
+
+const CLEAR_LINE: &str = "\r\x1b[K";
 
 impl StderrProgress {
     pub fn new(quiet: bool) -> Self {
@@ -44,12 +55,32 @@ impl StderrProgress {
             quiet,
             tty: std::io::stderr().is_terminal(),
             start: Instant::now(),
-            open_line: Mutex::new(false),
+            live: Arc::new(Mutex::new(None)),
+            ticker: OnceLock::new(),
         }
     }
 
     fn stamp(&self) -> String {
         format!("[{:>7.1}s]", self.start.elapsed().as_secs_f64())
+    }
+
+    /// Starts the thread that redraws the live line (once, and only on a terminal).
+    fn start_ticker(&self) {
+        let live = Arc::clone(&self.live);
+        self.ticker.get_or_init(|| {
+            std::thread::spawn(move || loop {
+                std::thread::sleep(Duration::from_millis(200));
+                let guard = live.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(l) = guard.as_ref() {
+                    let _ = write!(
+                        std::io::stderr().lock(),
+                        "{CLEAR_LINE}{} {:.1}s",
+                        l.text,
+                        l.since.elapsed().as_secs_f64()
+                    );
+                }
+            });
+        });
     }
 }
 
@@ -61,12 +92,13 @@ impl Progress for StderrProgress {
             return;
         }
         let lanes = if width > 1 { format!(" ({width} in parallel)") } else { String::new() };
-        let mut err = std::io::stderr().lock();
+        let text = format!("{} {}: {id} {name}{lanes} ...", self.stamp(), s.domain);
         if self.tty {
-            let _ = write!(err, "{} {}: {id} {name}{lanes} ... ", self.stamp(), s.domain);
-            *self.open_line.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            let _ = write!(std::io::stderr().lock(), "{CLEAR_LINE}{text}");
+            *self.live.lock().unwrap_or_else(|e| e.into_inner()) = Some(Live { text, since: Instant::now() });
+            self.start_ticker();
         } else {
-            let _ = writeln!(err, "{} {}: {id} {name}{lanes} ...", self.stamp(), s.domain);
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
         }
     }
 
@@ -84,17 +116,19 @@ impl Progress for StderrProgress {
         if self.quiet {
             return;
         }
-        let text = match outcome {
+        let result = match outcome {
             Ok(summary) => format!("done in {secs:.1}s: {summary}"),
             Err(_) => format!("FAILED after {secs:.1}s"),
         };
-        let mut open = self.open_line.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         let mut err = std::io::stderr().lock();
-        if *open {
-            let _ = writeln!(err, "{text}");
-            *open = false;
-        } else {
-            let _ = writeln!(err, "{} {}: {id} {name}: {text}", self.stamp(), s.domain);
+        match live.take() {
+            Some(l) => {
+                let _ = writeln!(err, "{CLEAR_LINE}{} {result}", l.text);
+            }
+            None => {
+                let _ = writeln!(err, "{} {}: {id} {name}: {result}", self.stamp(), s.domain);
+            }
         }
     }
 
@@ -103,13 +137,10 @@ impl Progress for StderrProgress {
         if self.quiet {
             return;
         }
-        let mut open = self.open_line.lock().unwrap_or_else(|e| e.into_inner());
-        let mut err = std::io::stderr().lock();
-        if *open {
-            let _ = writeln!(err);
-            *open = false;
-        }
-        let _ = writeln!(err, "{} {text}", self.stamp());
+        // A note goes above the live line, which the ticker draws again.
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let clear = if live.is_some() { CLEAR_LINE } else { "" };
+        let _ = writeln!(std::io::stderr().lock(), "{clear}{} {text}", self.stamp());
     }
 }
 
