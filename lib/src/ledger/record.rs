@@ -177,7 +177,7 @@ pub enum Event {
     RollBack { domain: String, failure: Failure },
     /// The sequence of `domain` failed where no safe state exists.
     Fail { domain: String, failure: Failure },
-    /// `domain` asks for the library (replacing its earlier request).
+    /// `domain` asks for the library (replacing its earlier request when `until` differs).
     Request(Request),
     /// `domain` no longer asks.
     Withdraw { domain: String },
@@ -261,6 +261,10 @@ impl Record {
             Event::Request(request) => {
                 if self.state.owner() == Some(request.domain.as_str()) {
                     return Err(Forbidden::AlreadyOwner { domain: request.domain.clone() });
+                }
+                // Asking again for as long as before changes nothing (many hooks ask at once).
+                if self.request_of(&request.domain).is_some_and(|r| r.until == request.until) {
+                    return Ok(None);
                 }
                 next.requests.retain(|r| r.domain != request.domain);
                 next.requests.push(request.clone());

@@ -103,10 +103,15 @@ fn allowed_transitions() {
 #[test]
 fn requests_are_kept_per_domain_and_cleared_by_acquiring() {
     let r = record(owned("m"));
-    let req = |at: i64| Request { domain: "f".into(), at: t0() + chrono::Duration::seconds(at), until: None };
-    let r = r.apply(&Event::Request(req(1)), t0()).unwrap().unwrap();
-    let r = r.apply(&Event::Request(req(2)), t0()).unwrap().unwrap();
-    assert_eq!(r.requests, vec![req(2)], "a new request replaces the domain's old one");
+    let req = |until: Option<i64>| Request {
+        domain: "f".into(),
+        at: t0(),
+        until: until.map(|s| t0() + chrono::Duration::seconds(s)),
+    };
+    let r = r.apply(&Event::Request(req(None)), t0()).unwrap().unwrap();
+    assert_eq!(r.apply(&Event::Request(req(None)), t0()).unwrap(), None, "asking again changes nothing");
+    let r = r.apply(&Event::Request(req(Some(60))), t0()).unwrap().unwrap();
+    assert_eq!(r.requests, vec![req(Some(60))], "a request for longer replaces the domain's old one");
     assert_eq!(r.apply(&Event::Withdraw { domain: "x".into() }, t0()).unwrap(), None, "nothing to withdraw: no change");
     let r = r.apply(&begin("m", Operation::Release, "R1"), t0()).unwrap().unwrap();
     let r = r.apply(&Event::Finish { domain: "m".into() }, t0()).unwrap().unwrap();
