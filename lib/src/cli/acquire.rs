@@ -1,0 +1,62 @@
+//! `ftl-acquire`: its flags and entry point.
+
+use super::*;
+use crate::runbook::acquire::{self, AcquireOptions};
+
+/// Acquire the tape library for this domain.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ftl-acquire",
+    version,
+    about = "Acquire the shared tape library for this domain",
+    long_about = "Acquire the shared tape library for this domain, running the attach runbook: \
+stop NetBackup, unload the robot driver, DR-attach the board on the controller, load the driver, \
+start NetBackup, bring every drive UP, and record the domain as owner in the ledger.\n\n\
+When another domain owns the library, a request is recorded in the ledger and ftl-acquire exits 3, \
+or with --wait waits until the owner releases it (the owner releases at its next window tick or \
+session end once idle). An interrupted acquire is resumed from the step the ledger names.",
+    after_help = EXIT_CODES
+)]
+pub struct AcquireArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Wait up to DURATION (90s, 15m, 2h, 1h30m) for the owner to release and this domain to be idle.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse_flag)]
+    pub wait: Option<Duration>,
+    /// Take over from a dead holder or an owner that cannot release, after confirming the board with the controller.
+    #[arg(long, requires = "reason")]
+    pub force: bool,
+    /// Why the override is needed (journaled with your user and host).
+    #[arg(long, value_name = "TEXT", requires = "force")]
+    pub reason: Option<String>,
+    /// At boot (rc script): if the ledger names this domain as owner, confirm the board with the
+    /// controller and bring the driver, NetBackup and the drives up; otherwise do nothing.
+    #[arg(long, conflicts_with_all = ["wait", "force"])]
+    pub at_boot: bool,
+}
+
+pub fn acquire_main(args: AcquireArgs) -> Exit {
+    logging::init("ftl-acquire", args.common.verbose, args.common.quiet);
+    let options = AcquireOptions { wait: args.wait, force: args.reason.clone().filter(|_| args.force) };
+    let json = args.common.json;
+    finish(
+        "ftl-acquire",
+        run_with_context(&args.common, |ctx| {
+            if args.at_boot {
+                let outcome = if args.common.dry_run {
+                    "dry run: would check the ledger, then the board, then bring the driver, NetBackup and the drives up".into()
+                } else {
+                    crate::rc::boot(ctx)?
+                };
+                println!("{outcome}");
+                return Ok(());
+            }
+            if args.common.dry_run {
+                print_plan(&acquire::plan(ctx, &options)?, json);
+                return Ok(());
+            }
+            print_report(&acquire::acquire(ctx, &options)?, json);
+            Ok(())
+        }),
+    )
+}

@@ -1,0 +1,137 @@
+//! The command-line interface of every binary: argument definitions (also the source of the man
+//! pages) and one entry function per binary, one file each. The binaries in `hooks/` call these
+//! and exit with the code they return; every error is printed once, on stderr, prefixed by the
+//! program name. This file holds what they share: the common flags, the setup, the printing.
+
+mod acquire;
+mod notify;
+mod release;
+mod status;
+mod window;
+
+pub use acquire::{acquire_main, AcquireArgs};
+pub use notify::{notify_main, NotifyArgs};
+pub use release::{release_main, ReleaseArgs};
+pub use status::{status_main, Format, StatusArgs};
+pub use window::{window_main, WindowArgs, WindowCommand};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Config};
+use crate::error::{Error, Exit};
+use crate::exec::{Runner, SystemRunner};
+use crate::ledger::Ledger;
+use crate::runbook::progress::{Progress, StderrProgress};
+use crate::runbook::{precheck, Context, Plan, Report};
+use crate::{duration, logging, os, platform};
+use clap::{Args, Parser};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Flags every binary takes.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// The site configuration file.
+    #[arg(long, value_name = "PATH", env = "FTL_CONFIG", default_value = config::DEFAULT_PATH, global = true)]
+    pub config: PathBuf,
+    /// Act as this domain (default: the file's `domain`, the host mapping, else the host name).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub domain: Option<String>,
+    /// Print the result as JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print the plan (every command in order, parallel groups marked) and change nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// More detail on stderr (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub quiet: u8,
+}
+
+/// The loaded configuration, the local domain and the ledger: what every command starts from.
+pub struct Setup {
+    pub config: Config,
+    pub domain: String,
+    pub ledger: Ledger,
+}
+
+impl Setup {
+    pub fn load(path: &std::path::Path, domain: Option<&str>) -> Result<Setup, Error> {
+        crate::trust::check_with_dir(path, "configuration")?;
+        if let Ok(exe) = std::env::current_exe() {
+            crate::trust::check_with_dir(&exe, "binary")?;
+        }
+        let config = Config::load(path)?;
+        let domain = config.local_domain(domain, &os::hostname())?;
+        let ledger = Ledger::open(&config)?;
+        Ok(Setup { config, domain, ledger })
+    }
+
+    pub fn context<'a>(
+        &'a self,
+        runner: &'a dyn Runner,
+        clock: &'a dyn Clock,
+        progress: &'a dyn Progress,
+    ) -> Context<'a> {
+        Context {
+            config: &self.config,
+            domain: self.domain.clone(),
+            holder: os::current_holder(&self.domain),
+            runner,
+            clock,
+            ledger: &self.ledger,
+            platform: platform::for_config(&self.config),
+            progress,
+        }
+    }
+}
+
+/// Prints an error the one way every binary does, and returns its exit code.
+pub fn report_error(program: &str, error: &Error) -> Exit {
+    eprintln!("{program}: {error}");
+    error.exit()
+}
+
+fn finish(program: &str, result: Result<(), Error>) -> Exit {
+    match result {
+        Ok(()) => Exit::Done,
+        Err(e) => report_error(program, &e),
+    }
+}
+
+fn print_plan(plan: &Plan, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(plan).unwrap_or_default());
+    } else {
+        print!("{plan}");
+    }
+}
+
+fn print_report(report: &Report, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
+        return;
+    }
+    println!("{} {}: {} (epoch {})", report.operation, report.domain, report.outcome, report.epoch);
+    if !report.steps.is_empty() {
+        for s in &report.steps {
+            let lanes = if s.parallel > 1 { format!(" x{}", s.parallel) } else { String::new() };
+            println!("  {:<3} {:<40} {:>8.1}s{lanes}  {}", s.id, s.name, s.secs, s.summary);
+        }
+        println!("  total {:.1}s", report.total_secs);
+    }
+}
+
+fn run_with_context(common: &Common, f: impl FnOnce(&Context) -> Result<(), Error>) -> Result<(), Error> {
+    let setup = Setup::load(&common.config, common.domain.as_deref())?;
+    let progress = StderrProgress::new(common.quiet > 0);
+    let ctx = setup.context(&SystemRunner, &SystemClock, &progress);
+    f(&ctx)
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 done or nothing to do; 1 a step failed (the ledger says where); \
+2 usage or configuration error; 3 busy: another domain owns or is moving the library; \
+4 a precheck refused (nothing changed); 5 the ledger lock was not obtained in time; \
+6 the ledger is unreadable.";

@@ -1,0 +1,56 @@
+//! `ftl-release`: its flags and entry point.
+
+use super::*;
+use crate::runbook::release::{self, ReleaseOptions};
+
+/// Release the tape library from this domain.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ftl-release",
+    version,
+    about = "Release the shared tape library from this domain",
+    long_about = "Release the shared tape library from this domain, running the detach runbook: \
+mark every drive DOWN, stop NetBackup, rewind every drive to BOT (in parallel), unload the robot \
+driver, DR-detach the board on the controller, and record the library free in the ledger.\n\n\
+A failure before the detach rolls back: NetBackup and the drives come back up and the domain \
+still owns the library. Otherwise the ledger says `broken`, naming the step, the command and its \
+output; running ftl-release again resumes from that step.",
+    after_help = EXIT_CODES
+)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Release only when no job is active; otherwise do nothing and exit 0.
+    #[arg(long)]
+    pub if_idle: bool,
+    /// Override failed prechecks, or release for an owner that cannot (confirmed with the controller).
+    #[arg(long, requires = "reason")]
+    pub force: bool,
+    /// Why the override is needed (journaled with your user and host).
+    #[arg(long, value_name = "TEXT", requires = "force")]
+    pub reason: Option<String>,
+    /// At shutdown (rc script): release when hooks.release_at_shutdown is set and no job is active.
+    #[arg(long, conflicts_with_all = ["force", "if_idle"])]
+    pub at_shutdown: bool,
+}
+
+pub fn release_main(args: ReleaseArgs) -> Exit {
+    logging::init("ftl-release", args.common.verbose, args.common.quiet);
+    let options = ReleaseOptions { if_idle: args.if_idle, force: args.reason.clone().filter(|_| args.force) };
+    let json = args.common.json;
+    finish(
+        "ftl-release",
+        run_with_context(&args.common, |ctx| {
+            if args.at_shutdown && !args.common.dry_run {
+                println!("{}", crate::rc::shutdown(ctx)?);
+                return Ok(());
+            }
+            if args.common.dry_run {
+                print_plan(&release::plan(ctx, &options)?, json);
+                return Ok(());
+            }
+            print_report(&release::release(ctx, &options)?, json);
+            Ok(())
+        }),
+    )
+}
