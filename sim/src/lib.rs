@@ -3,8 +3,9 @@
 //! Enterprise 10000, and administrators can rehearse a hand-over before trusting it.
 //!
 //! [`site`] builds a site, [`platform`] holds its state, [`fake`] is every fake command (one
-//! multi-call binary behind links named like the real commands), [`timing`] the realistic
-//! durations, [`demo`] the rehearsal a new user runs first.
+//! multi-call binary behind links named like the real commands) and [`policies`] the fake
+//! `bppllist`, [`timing`] the realistic durations, [`demo`] the rehearsal a new user runs first,
+//! [`bench`] the performance figures, [`docs`] the man pages and completions of every binary.
 
 pub mod bench;
 pub mod cli;
