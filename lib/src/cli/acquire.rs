@@ -23,12 +23,8 @@ pub struct AcquireArgs {
     /// Wait up to DURATION (90s, 15m, 2h, 1h30m) for the owner to release and this domain to be idle.
     #[arg(long, value_name = "DURATION", value_parser = duration::parse_flag)]
     pub wait: Option<Duration>,
-    /// Take over from a dead holder or an owner that cannot release, after confirming the board with the controller.
-    #[arg(long, requires = "reason")]
-    pub force: bool,
-    /// Why the override is needed (journaled with your user and host).
-    #[arg(long, value_name = "TEXT", requires = "force")]
-    pub reason: Option<String>,
+    #[command(flatten)]
+    pub override_: Override,
     /// At boot (rc script): if the ledger names this domain as owner, confirm the board with the
     /// controller and bring the driver, NetBackup and the drives up; otherwise do nothing.
     #[arg(long, conflicts_with_all = ["wait", "force"])]
@@ -37,7 +33,7 @@ pub struct AcquireArgs {
 
 pub fn acquire_main(args: AcquireArgs) -> Exit {
     logging::init("ftl-acquire", args.common.verbose, args.common.quiet);
-    let options = AcquireOptions { wait: args.wait, force: args.reason.clone().filter(|_| args.force) };
+    let options = AcquireOptions { wait: args.wait, force: args.override_.reason() };
     let json = args.common.json;
     finish(
         "ftl-acquire",

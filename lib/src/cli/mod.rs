@@ -50,6 +50,25 @@ pub struct Common {
     pub quiet: u8,
 }
 
+/// `--force --reason TEXT`, shared by ftl-acquire and ftl-release.
+#[derive(Debug, Clone, Args)]
+pub struct Override {
+    /// Override failed prechecks, or take over from a holder that died or an owner that cannot
+    /// release, after the controller confirms where the board is.
+    #[arg(long, requires = "reason")]
+    pub force: bool,
+    /// Why the override is needed (journaled with your user and host).
+    #[arg(long, value_name = "TEXT", requires = "force")]
+    pub reason: Option<String>,
+}
+
+impl Override {
+    /// The reason, when the override is asked for.
+    pub fn reason(&self) -> Option<String> {
+        self.reason.clone().filter(|_| self.force)
+    }
+}
+
 /// The loaded configuration, the local domain and the ledger: what every command starts from.
 pub struct Setup {
     pub config: Config,

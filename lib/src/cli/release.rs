@@ -23,12 +23,8 @@ pub struct ReleaseArgs {
     /// Release only when no job is active; otherwise do nothing and exit 0.
     #[arg(long)]
     pub if_idle: bool,
-    /// Override failed prechecks, or release for an owner that cannot (confirmed with the controller).
-    #[arg(long, requires = "reason")]
-    pub force: bool,
-    /// Why the override is needed (journaled with your user and host).
-    #[arg(long, value_name = "TEXT", requires = "force")]
-    pub reason: Option<String>,
+    #[command(flatten)]
+    pub override_: Override,
     /// At shutdown (rc script): release when hooks.release_at_shutdown is set and no job is active.
     #[arg(long, conflicts_with_all = ["force", "if_idle"])]
     pub at_shutdown: bool,
@@ -36,7 +32,7 @@ pub struct ReleaseArgs {
 
 pub fn release_main(args: ReleaseArgs) -> Exit {
     logging::init("ftl-release", args.common.verbose, args.common.quiet);
-    let options = ReleaseOptions { if_idle: args.if_idle, force: args.reason.clone().filter(|_| args.force) };
+    let options = ReleaseOptions { if_idle: args.if_idle, force: args.override_.reason() };
     let json = args.common.json;
     finish(
         "ftl-release",
