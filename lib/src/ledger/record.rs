@@ -162,7 +162,6 @@ pub struct Record {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Forced {
     Free,
-    Owned(String),
     Begin { holder: Holder, step: StepRef },
 }
 
@@ -281,7 +280,6 @@ impl Record {
                 }
                 next.state = match to {
                     Forced::Free => State::Free,
-                    Forced::Owned(owner) => State::Owned { owner: owner.clone() },
                     Forced::Begin { holder, step } => match step.operation {
                         Operation::Release => State::Releasing { holder: holder.clone(), step: step.clone() },
                         Operation::Acquire => State::Acquiring { holder: holder.clone(), step: step.clone() },

@@ -80,8 +80,12 @@ fn allowed_transitions() {
         (owned("m"), Event::Force { domain: "f".into(), reason: "m is down".into(), to: Forced::Free }, State::Free),
         (
             broken("m", Release, "R5"),
-            Event::Force { domain: "f".into(), reason: "r".into(), to: Forced::Owned("f".into()) },
-            owned("f"),
+            Event::Force {
+                domain: "f".into(),
+                reason: "r".into(),
+                to: Forced::Begin { holder: holder("f"), step: step(Acquire, "A4") },
+            },
+            acquiring("f", "A4"),
         ),
         (
             releasing("m", "R2"),
@@ -248,7 +252,7 @@ proptest! {
                 4 => Event::Fail { domain: d.into(), failure: failure() },
                 5 => Event::Request(Request { domain: d.into(), at: t0(), until: None }),
                 6 => Event::Withdraw { domain: d.into() },
-                _ => Event::Force { domain: d.into(), reason: "test".into(), to: if s % 2 == 0 { Forced::Free } else { Forced::Owned(d.into()) } },
+                _ => Event::Force { domain: d.into(), reason: "test".into(), to: if s % 2 == 0 { Forced::Free } else { Forced::Begin { holder: holder(d), step: step(op, &id) } } },
             };
             let before = r.clone();
             match r.apply(&event, t0()) {
