@@ -225,10 +225,6 @@ impl Config {
             })
         }
     }
-
-    pub fn drive_indexes(&self) -> Vec<u32> {
-        self.drives.iter().map(|d| d.index).collect()
-    }
 }
 
 /// A view of one TOML table that remembers which keys were read, so that the rest can be
@@ -731,7 +727,7 @@ prefix = ["ssh", "-o", "BatchMode=yes", "ssp@ssp0"]
         assert_eq!(c.board.cpus, vec![28, 29, 30, 31]);
         assert_eq!(c.netbackup.stop, vec!["/etc/rc0.d/K77netbackup", "stop"]);
         assert_eq!(c.timeouts.command, Duration::from_secs(120));
-        assert_eq!(c.drive_indexes(), vec![0, 1]);
+        assert_eq!(c.drives.iter().map(|d| d.index).collect::<Vec<_>>(), vec![0, 1]);
         assert!(c.hooks.fail_job_when_elsewhere);
     }
 

@@ -59,11 +59,6 @@ pub fn format(duration: Duration) -> String {
     out
 }
 
-/// A clap value parser for duration flags.
-pub fn parse_flag(text: &str) -> Result<Duration, String> {
-    parse(text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,10 +31,6 @@ impl Command {
         self.env.push((key.into(), value.into()));
         self
     }
-
-    pub fn program(&self) -> &str {
-        self.argv.first().map(String::as_str).unwrap_or("")
-    }
 }
 
 impl fmt::Display for Command {
@@ -88,13 +84,6 @@ impl Status {
 
     pub fn success(self) -> bool {
         self == Status::Exited(0)
-    }
-
-    pub fn code(self) -> Option<i32> {
-        match self {
-            Status::Exited(c) => Some(c),
-            Status::Signalled(_) => None,
-        }
     }
 }
 

@@ -21,7 +21,7 @@ pub struct AcquireArgs {
     #[command(flatten)]
     pub common: Common,
     /// Wait up to DURATION (90s, 15m, 2h, 1h30m) for the owner to release and this domain to be idle.
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse_flag)]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     pub wait: Option<Duration>,
     #[command(flatten)]
     pub override_: Override,

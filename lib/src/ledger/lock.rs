@@ -27,13 +27,6 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct LockGuard {
     file: File,
-    path: PathBuf,
-}
-
-impl LockGuard {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl Drop for LockGuard {
@@ -62,7 +55,7 @@ pub fn lock(path: &Path, wait: Duration) -> Result<LockGuard, LockError> {
     let mut pause = Duration::from_micros(200);
     loop {
         match file.try_lock() {
-            Ok(()) => return Ok(LockGuard { file, path: path.to_path_buf() }),
+            Ok(()) => return Ok(LockGuard { file }),
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(source)) => return Err(LockError::Lock { path: path.to_path_buf(), source }),
         }
@@ -80,7 +73,7 @@ pub fn lock(path: &Path, wait: Duration) -> Result<LockGuard, LockError> {
 pub fn try_lock(path: &Path) -> Result<Result<LockGuard, String>, LockError> {
     let mut file = open_lock_file(path)?;
     match file.try_lock() {
-        Ok(()) => Ok(Ok(LockGuard { file, path: path.to_path_buf() })),
+        Ok(()) => Ok(Ok(LockGuard { file })),
         Err(TryLockError::WouldBlock) => {
             let mut note = String::new();
             let _ = file.read_to_string(&mut note);
