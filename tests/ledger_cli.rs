@@ -77,6 +77,14 @@ fn corrupt_records_exit_6_from_every_binary_and_stay_byte_for_byte() {
 #[test]
 fn repair_keeps_a_copy_and_yields_a_valid_record() {
     let site = MiniSite::new();
+    // Repair confirms the board with the controller: a stand-in showusage places it in marmaduke.
+    let showusage = site.dir.path().join("showusage");
+    std::fs::write(&showusage, "#!/bin/sh\necho marmaduke\n").unwrap();
+    std::fs::set_permissions(&showusage, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    site.write_config(&minimal_config(&site.ledger()).replace(
+        "profile = \"starfire\"",
+        &format!("profile = \"starfire\"\nshowusage = \"{}\"", showusage.display()),
+    ));
     assert_eq!(code(&run(site.cmd("ftl-status").args(["--init-ledger", "--owner", "marmaduke"]))), 0);
     let good = std::fs::read_to_string(site.state()).unwrap();
     for (what, bytes) in corrupt_variants(&good) {

@@ -20,7 +20,7 @@ fn check(site: &SimSite, state: &Mutex<Checker>, what: &str) {
     // Holding both run locks means no hand-over is in flight while we look.
     let guards: Vec<_> = ["marmaduke", "flinstones"]
         .iter()
-        .filter_map(|d| lock::try_lock(&ledger.join(format!("run.{d}.lock"))).unwrap().ok())
+        .filter_map(|d| lock::try_lock(&ledger.join(format!("run.{d}.lock")), lock::Create::IfMissing).unwrap().ok())
         .collect();
     let l = site.ledger("marmaduke");
     let epoch = l["epoch"].as_u64().unwrap();

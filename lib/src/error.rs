@@ -61,6 +61,13 @@ pub enum Error {
     /// Work outside a runbook (the boot check) that failed.
     #[error("{0}")]
     Failed(String),
+    /// A signal stopped the command; `during` says where a hand-over was left, `None` when
+    /// nothing had been changed yet.
+    #[error("{}", match .during {
+        Some(at) => format!("stopped by {signal}: {at}"),
+        None => format!("stopped by {signal} before anything was changed"),
+    })]
+    Interrupted { signal: crate::signals::Signal, during: Option<String> },
 }
 
 impl Error {
@@ -72,6 +79,8 @@ impl Error {
             Error::Busy(_) => Exit::Busy,
             Error::Refused(_) => Exit::Refused,
             Error::Step(_) | Error::Exec(_) | Error::Failed(_) => Exit::StepFailed,
+            Error::Interrupted { during: Some(_), .. } => Exit::StepFailed,
+            Error::Interrupted { during: None, .. } => Exit::Refused,
         }
     }
 }

@@ -121,6 +121,8 @@ pub enum ExecError {
     Failed { command: String, status: Status, output: Output },
     #[error("`{command}` printed what ftl cannot read: {reason}{}", quote_output(&output.stdout, &output.stderr))]
     Unexpected { command: String, reason: String, output: Output },
+    #[error("`{command}` was not started: ftl received {signal} and is stopping")]
+    Interrupted { command: String, signal: crate::signals::Signal },
 }
 
 impl ExecError {
@@ -129,13 +131,14 @@ impl ExecError {
             ExecError::Spawn { command, .. }
             | ExecError::Timeout { command, .. }
             | ExecError::Failed { command, .. }
-            | ExecError::Unexpected { command, .. } => command,
+            | ExecError::Unexpected { command, .. }
+            | ExecError::Interrupted { command, .. } => command,
         }
     }
 
     pub fn output_text(&self) -> Option<String> {
         match self {
-            ExecError::Spawn { .. } => None,
+            ExecError::Spawn { .. } | ExecError::Interrupted { .. } => None,
             ExecError::Timeout { stdout, stderr, .. } => Some(format!("{stdout}{stderr}").trim_end().to_string()),
             ExecError::Failed { output, .. } | ExecError::Unexpected { output, .. } => Some(output.text()),
         }
@@ -180,6 +183,9 @@ impl Runner for SystemRunner {
         let Some((program, args)) = command.argv.split_first() else {
             return Err(ExecError::Spawn { command: shown, reason: "empty argument vector".into() });
         };
+        if let Some(signal) = crate::signals::interrupted() {
+            return Err(ExecError::Interrupted { command: shown, signal });
+        }
         let start = Instant::now();
         let mut child = std::process::Command::new(program)
             .args(args)
@@ -190,6 +196,7 @@ impl Runner for SystemRunner {
             .process_group(0)
             .spawn()
             .map_err(|e| ExecError::Spawn { command: shown.clone(), reason: e.to_string() })?;
+        let registered = crate::signals::Running::register(child.id() as i32);
         let stdout = reader(child.stdout.take());
         let stderr = reader(child.stderr.take());
         let status = wait_with_timeout(&mut child, command.timeout);
@@ -200,6 +207,7 @@ impl Runner for SystemRunner {
             }
             let _ = child.wait();
         }
+        drop(registered);
         let stdout = stdout.join().unwrap_or_default();
         let stderr = stderr.join().unwrap_or_default();
         match status {

@@ -22,6 +22,7 @@ pub mod platform;
 pub mod rc;
 pub mod runbook;
 pub mod schedule;
+pub mod signals;
 pub mod status;
 pub mod tick;
 pub mod trust;

@@ -14,7 +14,6 @@
 //! hand-over (the run lock decides). Hooks write nothing on stdout.
 
 use crate::error::Error;
-use crate::ledger::lock;
 use crate::ledger::record::{Event, Request, State};
 use crate::runbook::acquire::{self, AcquireOptions};
 use crate::runbook::release::{self, ReleaseOptions};
@@ -119,38 +118,56 @@ pub fn parse(name: &str, args: &[String]) -> Result<Call, String> {
     Ok(Call { hook, kind, args: args.to_vec() })
 }
 
-/// Runs the site's own hook, set aside by install.sh, before ftl's work; its output is the
-/// site's business and goes where it always went. Returns its exit code.
-pub fn run_site_hook(invoked_as: &Path, args: &[String], timeout: Duration) -> Option<i32> {
-    let mut site = invoked_as.as_os_str().to_owned();
+/// Where NetBackup keeps its notify scripts (and install.sh the site's own, set aside).
+pub const NETBACKUP_BIN: &str = "/usr/openv/netbackup/bin";
+
+/// The site's own hook for a call: `NAME.ftl-site` beside the script NetBackup ran (`invoked`,
+/// made absolute), or in NetBackup's bin directory when ftl-notify was called by a bare name or
+/// given the hook as an argument. Never a path relative to the current directory.
+pub fn site_hook(invoked: &Path, by_link: bool) -> Option<PathBuf> {
+    let name = invoked.file_name()?;
+    let script = if by_link && invoked.is_absolute() {
+        invoked.to_path_buf()
+    } else if by_link && invoked.components().count() > 1 {
+        std::env::current_dir().ok()?.join(invoked)
+    } else {
+        Path::new(NETBACKUP_BIN).join(name)
+    };
+    let mut site = script.into_os_string();
     site.push(SITE_SUFFIX);
-    let site = PathBuf::from(site);
+    Some(PathBuf::from(site))
+}
+
+/// Runs the site's own hook, set aside by install.sh, before ftl's work; its output is the
+/// site's business and goes where it always went. Returns its exit code, or why it was not run.
+/// It runs as root on the word of its file, so it must pass the trust checks of the
+/// configuration ([`crate::trust`]).
+pub fn run_site_hook(site: &Path, args: &[String], timeout: Duration) -> Option<Result<i32, String>> {
     if !site.is_file() {
         return None;
     }
-    let mut child = match std::process::Command::new(&site).args(args).spawn() {
+    if let Err(e) = crate::trust::check_with_dir(site, "site hook") {
+        return Some(Err(e.to_string()));
+    }
+    let mut child = match std::process::Command::new(site).args(args).spawn() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("ftl-notify: cannot run the site's hook {}: {e}", site.display());
-            return Some(1);
-        }
+        Err(e) => return Some(Err(format!("cannot run the site's hook {}: {e}", site.display()))),
     };
     let start = Instant::now();
     loop {
         match child.try_wait() {
-            Ok(Some(status)) => return Some(status.code().unwrap_or(1)),
+            Ok(Some(status)) => return Some(Ok(status.code().unwrap_or(1))),
             Ok(None) if start.elapsed() >= timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
-                eprintln!(
-                    "ftl-notify: the site's hook {} did not finish within {}",
+                return Some(Err(format!(
+                    "the site's hook {} did not finish within {}",
                     site.display(),
                     crate::duration::format(timeout)
-                );
-                return Some(1);
+                )));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(_) => return Some(1),
+            Err(e) => return Some(Err(format!("cannot wait for the site's hook {}: {e}", site.display()))),
         }
     }
 }
@@ -193,16 +210,9 @@ pub fn answer(ctx: &Context, call: &Call, spawn: &mut dyn FnMut(&str) -> Result<
     }
 }
 
-fn worker_lock(ctx: &Context, kind: &str) -> PathBuf {
-    ctx.ledger.dir().join(format!("notify-{kind}.{}.lock", ctx.domain))
-}
-
 /// Starts a worker unless one of that kind (or a hand-over of this domain) is already running.
 fn start_worker(ctx: &Context, kind: &str, spawn: &mut dyn FnMut(&str) -> Result<(), Error>) -> Result<bool, Error> {
-    let busy = |path: PathBuf| -> Result<bool, Error> {
-        Ok(lock::try_lock(&path).map_err(crate::ledger::LedgerError::from)?.is_err())
-    };
-    if busy(worker_lock(ctx, kind))? || busy(ctx.ledger.dir().join(format!("run.{}.lock", ctx.domain)))? {
+    if ctx.ledger.worker_lock(kind, &ctx.domain)?.is_none() || ctx.ledger.running(&ctx.domain)?.is_some() {
         return Ok(false);
     }
     spawn(kind)?;
@@ -211,8 +221,7 @@ fn start_worker(ctx: &Context, kind: &str, spawn: &mut dyn FnMut(&str) -> Result
 
 /// The detached background worker. Exactly one of each kind runs per domain; a second one exits.
 pub fn background(ctx: &Context, kind: &str, acquire_wait: Duration, release_wait: Duration) -> Result<String, Error> {
-    let path = worker_lock(ctx, kind);
-    let Ok(_guard) = lock::try_lock(&path).map_err(crate::ledger::LedgerError::from)? else {
+    let Some(_guard) = ctx.ledger.worker_lock(kind, &ctx.domain)? else {
         return Ok(format!("another background {kind} is already running"));
     };
     match kind {

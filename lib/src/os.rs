@@ -28,11 +28,6 @@ pub fn current_holder(domain: &str) -> Holder {
     Holder { domain: domain.into(), host: hostname(), pid: std::process::id(), boot_id: boot_id() }
 }
 
-/// Whether `holder` names a process that is still running on this host, this boot.
-pub fn holder_alive(holder: &Holder) -> bool {
-    holder.host == hostname() && holder.boot_id == boot_id() && unsafe { libc::kill(holder.pid as libc::pid_t, 0) } == 0
-}
-
 /// The name of the user who runs this process, for forced takeovers.
 pub fn user_name() -> String {
     std::env::var("SUDO_USER")

@@ -13,6 +13,9 @@ use crate::runbook::Context;
 use std::time::Instant;
 
 pub fn boot(ctx: &Context) -> Result<String, Error> {
+    let _sequence = crate::signals::Sequence::begin();
+    // Like every sequence: never beside a release or an acquire of this domain.
+    let _run = crate::runbook::run_lock(ctx)?;
     let record = ctx.ledger.read()?;
     if !matches!(&record.state, State::Owned { owner } if *owner == ctx.domain) {
         return Ok(format!(

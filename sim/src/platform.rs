@@ -176,13 +176,14 @@ impl Site {
         p.normalize();
         let mut text = serde_json::to_string_pretty(&p).expect("platform serializes");
         text.push('\n');
-        storage::write_atomically(&self.state_path(), text.as_bytes())
+        storage::write_atomically(&self.state_path(), text.as_bytes(), &storage::Faults::default())
             .map_err(|e| format!("{}: {e}", self.state_path().display()))
     }
 
     /// Reads, changes and writes the state under the platform lock.
     pub fn update<T>(&self, change: impl FnOnce(&mut Platform) -> T) -> Result<T, String> {
-        let _guard = lock::lock(&self.dir.join(LOCK_FILE), Duration::from_secs(30)).map_err(|e| e.to_string())?;
+        let _guard = lock::lock(&self.dir.join(LOCK_FILE), Duration::from_secs(30), lock::Create::IfMissing)
+            .map_err(|e| e.to_string())?;
         let mut platform = self.read()?;
         let result = change(&mut platform);
         self.write(&platform)?;
@@ -202,7 +203,7 @@ impl Site {
         let line = serde_json::json!({
             "at": started, "domain": domain, "command": argv.first(), "args": &argv[1..], "secs": secs, "exit": exit,
         });
-        let _guard = lock::lock(&self.dir.join(LOCK_FILE), Duration::from_secs(30));
+        let _guard = lock::lock(&self.dir.join(LOCK_FILE), Duration::from_secs(30), lock::Create::IfMissing);
         if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(self.dir.join(CALLS_FILE)) {
             let _ = writeln!(f, "{line}");
         }

@@ -144,6 +144,7 @@ fn print_report(report: &Report, json: bool) {
 }
 
 fn run_with_context(common: &Common, f: impl FnOnce(&Context) -> Result<(), Error>) -> Result<(), Error> {
+    crate::signals::install();
     let setup = Setup::load(&common.config, common.domain.as_deref())?;
     let progress = StderrProgress::new(common.quiet > 0);
     let ctx = setup.context(&SystemRunner, &SystemClock, &progress);

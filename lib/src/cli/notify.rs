@@ -54,6 +54,7 @@ pub fn notify_main(argv: Vec<String>) -> u8 {
     let c = &args.common;
     if let Some(kind) = &args.background {
         logging::init("ftl-notify", c.verbose, c.quiet);
+        crate::signals::install();
         let result = Setup::load(&c.config, c.domain.as_deref()).and_then(|setup| {
             let progress = StderrProgress::new(true);
             let ctx = setup.context(&SystemRunner, &SystemClock, &progress);
@@ -91,10 +92,16 @@ fn notify_run(
         }
     };
     // The site's own hook keeps working, whatever happens to ftl's configuration.
-    if let Some(code) = crate::notify::run_site_hook(invoked, args, Duration::from_secs(300)) {
-        if code != 0 {
+    let site = crate::notify::site_hook(invoked, invoked != Path::new(name));
+    match site.and_then(|site| crate::notify::run_site_hook(&site, args, Duration::from_secs(300))) {
+        Some(Ok(0)) | None => {}
+        Some(Ok(code)) => {
             eprintln!("ftl-notify: the site's own {name} failed with status {code}");
             return u8::try_from(code).unwrap_or(1);
+        }
+        Some(Err(why)) => {
+            eprintln!("ftl-notify: {why}");
+            return Exit::Usage.code();
         }
     }
     let setup = match Setup::load(config, domain) {

@@ -54,6 +54,9 @@ pub fn status_main(args: StatusArgs) -> Exit {
 
 fn status_run(args: &StatusArgs) -> Result<(), Error> {
     let common = &args.common;
+    if args.check || args.repair_ledger {
+        crate::signals::install();
+    }
     let setup = Setup::load(&common.config, common.domain.as_deref())?;
     let holder = os::current_holder(&setup.domain);
     let now = SystemClock.now();
@@ -84,7 +87,17 @@ fn status_run(args: &StatusArgs) -> Result<(), Error> {
             );
             return Ok(());
         }
-        let repaired = setup.ledger.repair(&holder, now)?;
+        let progress = StderrProgress::new(true);
+        let ctx = setup.context(&SystemRunner, &SystemClock, &progress);
+        let board = || match crate::runbook::actions::locate(&ctx) {
+            Ok(platform::Location::Domain(d)) => Ok(Some(d)),
+            Ok(platform::Location::Unassigned) => Ok(None),
+            Err(e) => Err(e.message),
+        };
+        let repaired = setup.ledger.repair(&holder, now, &board)?;
+        if repaired.lock_recreated {
+            eprintln!("ftl-status: the missing ledger lock was created again");
+        }
         if let Some(copy) = &repaired.copy {
             eprintln!("ftl-status: the bad record was kept as {}", copy.display());
         }

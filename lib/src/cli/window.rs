@@ -59,6 +59,7 @@ pub fn window_main(args: WindowArgs) -> Exit {
 
 fn window_run(args: &WindowArgs) -> Result<(), Error> {
     let common = &args.common;
+    crate::signals::install();
     let setup = Setup::load(&common.config, common.domain.as_deref())?;
     let now = match &args.command {
         WindowCommand::Tick { now } | WindowCommand::Show { now, .. } => *now,

@@ -3,9 +3,15 @@
 //!
 //! Each line carries the whole record after the transition, so the journal alone can rebuild
 //! `state.json` (see [`super::Ledger::repair`]). Reading the history reads the file backwards
-//! from its end, so its cost depends on how many lines are asked for, not on the journal's size.
+//! from its end, so its cost depends on how many lines are asked for, not on the journal's size
+//! (and is linear in the length of the lines read).
+//!
+//! A line is whole or absent: an append that fails is cut back off the file, and a line is never
+//! written after a torn fragment without a newline first, so a fragment left by a crash stays a
+//! line of its own that readers skip and count.
 
 use super::record::StateName;
+use super::storage::{Faults, Op};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -34,13 +40,18 @@ pub struct Journal {
     path: PathBuf,
     max_bytes: u64,
     keep: u32,
+    faults: Faults,
 }
 
 const CHUNK: u64 = 64 * 1024;
 
 impl Journal {
     pub fn new(path: PathBuf, max_bytes: u64, keep: u32) -> Journal {
-        Journal { path, max_bytes, keep }
+        Journal { path, max_bytes, keep, faults: Faults::default() }
+    }
+
+    pub(super) fn set_faults(&mut self, faults: Faults) {
+        self.faults = faults;
     }
 
     pub fn path(&self) -> &Path {
@@ -48,17 +59,78 @@ impl Journal {
     }
 
     /// Appends one line and fsyncs it, rotating first when the line would pass the size limit.
-    pub fn append(&self, entry: &Entry) -> io::Result<()> {
+    /// Returns where the line starts, for [`Journal::cut`]. On failure the file is cut back to
+    /// its length before the append, so no partial line is left behind.
+    pub fn append(&self, entry: &Entry) -> io::Result<Appended> {
         let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
         line.push(b'\n');
         let size = fs::symlink_metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         if size > 0 && size + line.len() as u64 > self.max_bytes {
             self.rotate()?;
         }
-        let mut file =
-            OpenOptions::new().append(true).create(true).mode(0o644).custom_flags(libc::O_NOFOLLOW).open(&self.path)?;
-        file.write_all(&line)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&self.path)?;
+        let start = file.metadata()?.len();
+        if start > 0 && !ends_with_newline(&mut file, start)? {
+            // A torn line from a crash: end it, so that this line is not glued onto it.
+            line.insert(0, b'\n');
+        }
+        let written = self
+            .faults
+            .check(Op::Append)
+            .and_then(|()| file.write_all(&line))
+            .and_then(|()| self.faults.check(Op::AppendSync))
+            .and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            return Err(match file.set_len(start).and_then(|()| file.sync_data()) {
+                Ok(()) => e,
+                Err(cut) => io::Error::new(
+                    e.kind(),
+                    format!("{e}; and the partial line could not be cut off ({cut}): readers skip it"),
+                ),
+            });
+        }
+        Ok(Appended { start })
+    }
+
+    /// Removes a line just appended (the state it described could not be written).
+    pub fn cut(&self, appended: Appended) -> io::Result<()> {
+        let file = OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW).open(&self.path)?;
+        file.set_len(appended.start)?;
         file.sync_data()
+    }
+
+    /// The epoch of the newest line that parses, if any.
+    pub fn last_epoch(&self) -> io::Result<Option<u64>> {
+        Ok(self.tail(1)?.0.last().map(|e| e.epoch))
+    }
+
+    /// The highest epoch of any line that parses, in every file.
+    pub fn max_epoch(&self) -> io::Result<Option<u64>> {
+        let mut max = None;
+        for path in self.files() {
+            let text = match fs::read(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for line in text.split(|b| *b == b'\n') {
+                if let Ok(entry) = serde_json::from_slice::<Entry>(line) {
+                    max = max.max(Some(entry.epoch));
+                }
+            }
+        }
+        Ok(max)
+    }
+
+    /// Whether any journal file exists.
+    pub fn exists(&self) -> bool {
+        self.files().any(|p| fs::symlink_metadata(p).is_ok())
     }
 
     fn rotated(&self, n: u32) -> PathBuf {
@@ -83,7 +155,7 @@ impl Journal {
     }
 
     /// The current file then the rotated ones, newest first.
-    fn files(&self) -> impl Iterator<Item = PathBuf> + '_ {
+    pub fn files(&self) -> impl Iterator<Item = PathBuf> + '_ {
         std::iter::once(self.path.clone()).chain((1..=self.keep).map(|n| self.rotated(n)))
     }
 
@@ -136,21 +208,37 @@ impl Journal {
     }
 }
 
-/// The last `n` complete, non-empty lines of a file, read backwards in chunks.
+/// What an append wrote, so that it can be cut off again.
+#[derive(Debug, Clone, Copy)]
+pub struct Appended {
+    start: u64,
+}
+
+fn ends_with_newline(file: &mut File, len: u64) -> io::Result<bool> {
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
+}
+
+/// The last `n` complete, non-empty lines of a file, read backwards in chunks. Each chunk is read
+/// and searched once, so the cost is linear in what is read however long the lines are.
 fn tail_lines(path: &Path, n: usize) -> io::Result<Vec<Vec<u8>>> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
     let mut pos = len;
-    let mut buf: Vec<u8> = Vec::new();
-    while pos > 0 && buf.iter().filter(|b| **b == b'\n').count() <= n {
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    let mut newlines = 0;
+    while pos > 0 && newlines <= n {
         let read = CHUNK.min(pos);
         pos -= read;
         file.seek(SeekFrom::Start(pos))?;
         let mut chunk = vec![0; read as usize];
         file.read_exact(&mut chunk)?;
-        chunk.extend_from_slice(&buf);
-        buf = chunk;
+        newlines += chunk.iter().filter(|b| **b == b'\n').count();
+        chunks.push(chunk);
     }
+    let buf: Vec<u8> = chunks.into_iter().rev().flatten().collect();
     let mut lines: Vec<&[u8]> = buf.split(|b| *b == b'\n').collect();
     if pos > 0 {
         lines.remove(0); // a partial line: the chunk boundary fell inside it
@@ -192,6 +280,33 @@ mod tests {
         assert_eq!(bad, 0);
         let epochs: Vec<u64> = tail.iter().map(|e| e.epoch).collect();
         assert_eq!(epochs, (61..=100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_line_is_never_glued_onto_a_torn_one() {
+        let dir = assert_fs::TempDir::new().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let journal = Journal::new(path.clone(), 1 << 20, 3);
+        journal.append(&entry(1)).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"epoch\":2,\"at").unwrap();
+        journal.append(&entry(3)).unwrap();
+        let (tail, bad) = journal.tail(10).unwrap();
+        assert_eq!(tail.iter().map(|e| e.epoch).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(bad, 1, "the fragment is a line of its own, skipped and counted");
+        assert_eq!(journal.last_epoch().unwrap(), Some(3));
+    }
+
+    #[test]
+    fn a_cut_line_is_gone() {
+        let dir = assert_fs::TempDir::new().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let journal = Journal::new(path.clone(), 1 << 20, 3);
+        journal.append(&entry(1)).unwrap();
+        let before = fs::read(&path).unwrap();
+        let appended = journal.append(&entry(2)).unwrap();
+        journal.cut(appended).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), before);
     }
 
     #[test]

@@ -1,11 +1,19 @@
 //! The ownership ledger on shared storage: `ledger.lock`, `state.json` and `journal.jsonl`.
 //!
 //! Guarantees: a committed change is made under the exclusive ledger lock (held only for that
-//! read-modify-write, with a bounded wait), adds exactly 1 to the epoch, replaces `state.json`
-//! atomically and appends exactly one journal line. `state.json` is written before the journal
-//! line, so the state is the truth: a crash between the two loses at most that one line, never
-//! the state. An unreadable `state.json` is never rewritten, except by [`Ledger::repair`], which
-//! keeps a copy first. A directory whose locks would be host-local is refused.
+//! read-modify-write, with a bounded wait), adds exactly 1 to the epoch, appends exactly one
+//! journal line and replaces `state.json` atomically. The journal line is written first and cut
+//! off again when `state.json` cannot be replaced, so a failed write leaves the ledger as it was
+//! (and the error says "nothing was changed" only then). A `state.json` older than the journal's
+//! last line (a crash between the two writes, or a record swapped in by hand) is refused until
+//! an operator repairs it. An unreadable `state.json` is never rewritten, except by
+//! [`Ledger::repair`], which keeps a copy first and confirms the board with the controller. A
+//! directory whose locks would be host-local is refused.
+//!
+//! The ledger also owns the per-domain run lock ([`Ledger::run_lock`]), held for the whole of a
+//! hand-over: it is how other domains know that a holder is alive (the kernel, or the NFS server
+//! after its lease, drops it when the holder dies), so a forced override acts only when it can
+//! take the holder's run lock itself.
 
 pub mod journal;
 pub mod lock;
@@ -16,7 +24,7 @@ use crate::config::Config;
 use crate::error::Exit;
 use chrono::{DateTime, Utc};
 use journal::{Entry, Journal};
-use lock::{LockError, LockGuard};
+use lock::{Create, LockError, LockGuard};
 use record::{Event, Forbidden, Holder, Record, State, StateName};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,6 +49,31 @@ pub enum LedgerError {
          DOMAIN` (or without --owner for a free library)"
     )]
     NoRecord { path: PathBuf },
+    #[error(
+        "{path} is missing but the journal {journal} exists (last epoch {epoch}): the record was \
+         lost, not never made. Nothing was changed. Run `ftl-status --repair-ledger` to rebuild it \
+         from the journal (it confirms the board with the controller first)"
+    )]
+    RecordLost { path: PathBuf, journal: PathBuf, epoch: u64 },
+    #[error(
+        "{path} (epoch {state_epoch}) is older than the journal {journal} (epoch {journal_epoch}): \
+         a write was lost in a crash or an old record was put back. Nothing was changed. Run \
+         `ftl-status --repair-ledger` to rebuild the record from the journal"
+    )]
+    Behind { path: PathBuf, state_epoch: u64, journal: PathBuf, journal_epoch: u64 },
+    #[error(
+        "the ledger record changed under this sequence: it wrote epoch {expected} as {holder}, \
+         and {path} now says epoch {found}, {now}. Stopping without running anything more"
+    )]
+    Fenced { path: PathBuf, expected: u64, holder: String, found: u64, now: String },
+    #[error("{path}: cannot {action}: {source}. Nothing was changed (the record stays at epoch {epoch})")]
+    NotWritten { path: PathBuf, action: &'static str, source: std::io::Error, epoch: u64 },
+    #[error(
+        "{path}: cannot {action}: {source}; and the journal line for epoch {epoch} could not be \
+         cut off again ({cut}): {path} still says epoch {stands}, the journal says {epoch}, and \
+         the next command will refuse until `ftl-status --repair-ledger` is run"
+    )]
+    Torn { path: PathBuf, action: &'static str, source: std::io::Error, epoch: u64, stands: u64, cut: std::io::Error },
     #[error("{path}: the ledger records library `{found}`, but the configuration describes `{expected}`")]
     LibraryMismatch { path: PathBuf, found: String, expected: String },
     #[error("{path}: cannot {action}: {source}")]
@@ -51,6 +84,19 @@ pub enum LedgerError {
     Forbidden(#[from] Forbidden),
     #[error("{path}: a ledger record already exists (epoch {epoch}); refusing to overwrite it")]
     Exists { path: PathBuf, epoch: u64 },
+    #[error(
+        "{path} exists: this ledger has a history, so a new record would restart its epochs. Use \
+         `ftl-status --repair-ledger`, which rebuilds the record from the journal"
+    )]
+    JournalExists { path: PathBuf },
+    #[error(
+        "cannot repair: the journal's last good record says {record}, but the controller says the \
+         board is {board}. Nothing was written; put the board where the record says, or fix the \
+         record by hand"
+    )]
+    BoardDisagrees { record: String, board: String },
+    #[error("cannot repair: the controller cannot confirm where the board is: {0}. Nothing was written")]
+    BoardUnknown(String),
     #[error("{path}: the record is valid; there is nothing to repair")]
     NothingToRepair { path: PathBuf },
     #[error("cannot repair {path}: no journal line holds a valid record")]
@@ -64,9 +110,11 @@ impl LedgerError {
         match self {
             LedgerError::Lock(LockError::Timeout { .. }) => Exit::LockTimeout,
             LedgerError::Forbidden(Forbidden::NoReason) => Exit::Usage,
-            LedgerError::Forbidden(_) => Exit::Busy,
+            LedgerError::Forbidden(_) | LedgerError::Fenced { .. } => Exit::Busy,
+            LedgerError::BoardDisagrees { .. } | LedgerError::BoardUnknown(_) => Exit::Refused,
             LedgerError::LibraryMismatch { .. }
             | LedgerError::Exists { .. }
+            | LedgerError::JournalExists { .. }
             | LedgerError::NothingToRepair { .. }
             | LedgerError::Untrusted(_) => Exit::Usage,
             _ => Exit::LedgerUnreadable,
@@ -80,6 +128,16 @@ pub struct Repaired {
     pub copy: Option<PathBuf>,
     pub from_epoch: u64,
     pub record: Record,
+    /// `ledger.lock` was missing and has been created again.
+    pub lock_recreated: bool,
+}
+
+/// What a sequence last wrote: later commits of the same sequence require the record to still
+/// be its own (see [`Ledger::commit_fenced`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub holder: Holder,
+    pub epoch: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +147,7 @@ pub struct Ledger {
     lock_timeout: Duration,
     journal: Journal,
     mountinfo: PathBuf,
+    faults: storage::Faults,
 }
 
 impl Ledger {
@@ -117,12 +176,20 @@ impl Ledger {
             library: config.library.name.clone(),
             lock_timeout: config.ledger.lock_timeout,
             mountinfo: storage::mountinfo_path(),
+            faults: storage::Faults::default(),
         })
     }
 
     /// Uses another mountinfo file for the host-local lock check (tests).
     pub fn with_mountinfo(mut self, path: PathBuf) -> Ledger {
         self.mountinfo = path;
+        self
+    }
+
+    /// Fails the ledger's own writes, syncs and renames as `faults` says (fault-injection tests).
+    pub fn with_faults(mut self, faults: storage::Faults) -> Ledger {
+        self.journal.set_faults(faults.clone());
+        self.faults = faults;
         self
     }
 
@@ -144,7 +211,7 @@ impl Ledger {
         crate::trust::check(&path, "ledger record")?;
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LedgerError::NoRecord { path }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(self.missing_record(path)),
             Err(source) => return Err(LedgerError::Io { path, action: "read the ledger", source }),
         };
         let text = String::from_utf8(bytes)
@@ -157,8 +224,29 @@ impl Ledger {
         Ok(record)
     }
 
+    fn missing_record(&self, path: PathBuf) -> LedgerError {
+        if self.journal.exists() {
+            if let Ok(Some(epoch)) = self.journal.max_epoch() {
+                return LedgerError::RecordLost { path, journal: self.journal.path().to_path_buf(), epoch };
+            }
+        }
+        LedgerError::NoRecord { path }
+    }
+
+    /// Checks every journal file against the trust model before it is read.
+    fn trust_journal(&self) -> Result<(), LedgerError> {
+        for path in self.journal.files() {
+            crate::trust::check(&path, "journal")?;
+        }
+        Ok(())
+    }
+
     /// Takes the ledger lock (bounded wait) after refusing host-local locking.
     fn lock(&self) -> Result<LockGuard, LedgerError> {
+        self.lock_with(Create::Never)
+    }
+
+    fn lock_with(&self, create: Create) -> Result<LockGuard, LedgerError> {
         if let Ok(mountinfo) = std::fs::read_to_string(&self.mountinfo) {
             let dir = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
             if let Some(reason) = storage::host_local_locks(&mountinfo, &dir) {
@@ -168,7 +256,27 @@ impl Ledger {
         let path = self.dir.join(LOCK_FILE);
         crate::trust::check(&path, "ledger lock")?;
         crate::trust::check(self.journal.path(), "journal")?;
-        Ok(lock::lock(&path, self.lock_timeout)?)
+        Ok(lock::lock(&path, self.lock_timeout, create)?)
+    }
+
+    /// The current record, under the lock, refusing one that is older than the journal.
+    fn read_locked(&self) -> Result<Record, LedgerError> {
+        let current = self.read()?;
+        let journal_epoch = self.journal.last_epoch().map_err(|source| LedgerError::NotWritten {
+            path: self.journal.path().to_path_buf(),
+            action: "read the journal's last line",
+            source,
+            epoch: current.epoch,
+        })?;
+        match journal_epoch {
+            Some(journal_epoch) if journal_epoch > current.epoch => Err(LedgerError::Behind {
+                path: self.state_path(),
+                state_epoch: current.epoch,
+                journal: self.journal.path().to_path_buf(),
+                journal_epoch,
+            }),
+            _ => Ok(current),
+        }
     }
 
     /// Applies `event` under the lock: read, check, write `state.json`, append the journal line.
@@ -180,32 +288,61 @@ impl Ledger {
         detail: serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<Record, LedgerError> {
+        self.commit_fenced(actor, event, detail, now, None)
+    }
+
+    /// [`Ledger::commit`] for a sequence that has already written the record: the record must
+    /// still be held by `fence.holder` at `fence.epoch` or later (only requests of other domains
+    /// may have been committed since), or nothing is written ([`LedgerError::Fenced`]).
+    pub fn commit_fenced(
+        &self,
+        actor: &Holder,
+        event: &Event,
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+        fence: Option<&Fence>,
+    ) -> Result<Record, LedgerError> {
         let _guard = self.lock()?;
-        let current = self.read()?;
+        let current = self.read_locked()?;
+        if let Some(fence) = fence {
+            if current.epoch < fence.epoch || current.state.holder() != Some(&fence.holder) {
+                let now = match (current.state.owner(), current.state.holder()) {
+                    (_, Some(h)) => {
+                        format!("{} held by {} (pid {} on {})", current.state.name(), h.domain, h.pid, h.host)
+                    }
+                    (Some(owner), None) => format!("owned by {owner}"),
+                    (None, None) => current.state.name().to_string(),
+                };
+                return Err(LedgerError::Fenced {
+                    path: self.state_path(),
+                    expected: fence.epoch,
+                    holder: format!("{} pid {} on {}", fence.holder.domain, fence.holder.pid, fence.holder.host),
+                    found: current.epoch,
+                    now,
+                });
+            }
+        }
         match current.apply(event, now)? {
             None => Ok(current),
             Some(next) => {
-                self.write(actor, &event.label(), current.state.name(), &next, detail, now)?;
+                self.write(actor, &event.label(), current.state.name(), current.epoch, &next, detail, now)?;
                 Ok(next)
             }
         }
     }
 
+    /// Journal line first, then `state.json`; a failure of the second cuts the first off again.
+    #[allow(clippy::too_many_arguments)]
     fn write(
         &self,
         actor: &Holder,
         label: &str,
         from: StateName,
+        stands: u64,
         next: &Record,
         detail: serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        let path = self.state_path();
-        storage::write_atomically(&path, next.to_json().as_bytes()).map_err(|source| LedgerError::Io {
-            path,
-            action: "write the ledger",
-            source,
-        })?;
         let entry = Entry {
             epoch: next.epoch,
             at: now,
@@ -218,20 +355,39 @@ impl Ledger {
             detail,
             record: next.to_value(),
         };
-        self.journal.append(&entry).map_err(|source| LedgerError::Io {
+        let appended = self.journal.append(&entry).map_err(|source| LedgerError::NotWritten {
             path: self.journal.path().to_path_buf(),
             action: "append to the journal",
             source,
-        })
+            epoch: stands,
+        })?;
+        let path = self.state_path();
+        match storage::write_atomically(&path, next.to_json().as_bytes(), &self.faults) {
+            Ok(()) => Ok(()),
+            Err(storage::WriteError::AfterRename(e)) => {
+                // The new record is in place; only its durability across a power loss is in doubt.
+                tracing::warn!("{}: replaced, but the directory could not be synced: {e}", path.display());
+                Ok(())
+            }
+            Err(storage::WriteError::NotReplaced(source)) => match self.journal.cut(appended) {
+                Ok(()) => Err(LedgerError::NotWritten { path, action: "write the ledger", source, epoch: stands }),
+                Err(cut) => {
+                    Err(LedgerError::Torn { path, action: "write the ledger", source, epoch: next.epoch, stands, cut })
+                }
+            },
+        }
     }
 
     /// Creates the first record (owned by `owner`, or free). Refuses to replace one.
     pub fn init(&self, owner: Option<&str>, actor: &Holder, now: DateTime<Utc>) -> Result<Record, LedgerError> {
-        let _guard = self.lock()?;
+        let _guard = self.lock_with(Create::IfMissing)?;
         match self.read() {
             Err(LedgerError::NoRecord { .. }) => {}
             Ok(existing) => return Err(LedgerError::Exists { path: self.state_path(), epoch: existing.epoch }),
             Err(other) => return Err(other),
+        }
+        if self.journal.exists() {
+            return Err(LedgerError::JournalExists { path: self.journal.path().to_path_buf() });
         }
         let state = match owner {
             Some(owner) => State::Owned { owner: owner.to_string() },
@@ -239,21 +395,67 @@ impl Ledger {
         };
         let mut record = Record::new(&self.library, state, now);
         record.epoch = 1;
-        self.write(actor, "init", StateName::Free, &record, serde_json::Value::Null, now)?;
+        self.write(actor, "init", StateName::Free, 0, &record, serde_json::Value::Null, now)?;
         Ok(record)
     }
 
-    /// Rebuilds an unreadable `state.json` from the journal's last good line, after copying the
-    /// bad file aside byte for byte. The rebuilt record is committed as a transition of its own.
-    pub fn repair(&self, actor: &Holder, now: DateTime<Utc>) -> Result<Repaired, LedgerError> {
-        let _guard = self.lock()?;
+    /// Rebuilds an unreadable, missing or out-of-date `state.json` from the journal's last good
+    /// line, after copying the bad file aside byte for byte. `board` asks the controller where
+    /// the board is (`Some(domain)`, or `None` for no domain): the rebuilt record must agree with
+    /// it, or nothing is written. The rebuilt record is committed as a transition of its own,
+    /// with an epoch above every epoch the journal holds. Also recreates a deleted `ledger.lock`.
+    pub fn repair(
+        &self,
+        actor: &Holder,
+        now: DateTime<Utc>,
+        board: &dyn Fn() -> Result<Option<String>, String>,
+    ) -> Result<Repaired, LedgerError> {
+        let lock_path = self.dir.join(LOCK_FILE);
+        let lock_recreated = std::fs::symlink_metadata(&lock_path).is_err();
+        let _guard = self.lock_with(Create::IfMissing)?;
+        self.trust_journal()?;
         let path = self.state_path();
-        let reason = match self.read() {
+        let reason = match self.read_locked() {
+            Ok(record) if lock_recreated => {
+                return Ok(Repaired { copy: None, from_epoch: record.epoch, record, lock_recreated })
+            }
             Ok(_) => return Err(LedgerError::NothingToRepair { path }),
             Err(LedgerError::Unreadable { reason, .. }) => reason,
-            Err(LedgerError::NoRecord { .. }) => "the file was missing".to_string(),
+            Err(LedgerError::NoRecord { .. } | LedgerError::RecordLost { .. }) => "the file was missing".to_string(),
+            Err(e @ LedgerError::Behind { .. }) => e.to_string(),
             Err(other) => return Err(other),
         };
+        let io = |action: &'static str| {
+            let path = self.journal.path().to_path_buf();
+            move |source| LedgerError::Io { path, action, source }
+        };
+        let library = self.library.clone();
+        let good = self
+            .journal
+            .last_good(|e| Record::from_value(e.record.clone()).is_ok_and(|r| r.library == library))
+            .map_err(io("read the journal"))?
+            .ok_or_else(|| LedgerError::NoGoodJournalLine { path: self.journal.path().to_path_buf() })?;
+        let mut record = Record::from_value(good.record).expect("validated by last_good");
+        let at = board().map_err(LedgerError::BoardUnknown)?;
+        let agrees = match &record.state {
+            State::Owned { owner } => at.as_deref() == Some(owner.as_str()),
+            State::Free => at.is_none(),
+            moving => at.is_none() || at.as_deref() == moving.holder().map(|h| h.domain.as_str()),
+        };
+        if !agrees {
+            return Err(LedgerError::BoardDisagrees {
+                record: format!(
+                    "{} (epoch {})",
+                    record
+                        .state
+                        .owner()
+                        .map(|o| format!("{} by {o}", record.state.name()))
+                        .unwrap_or_else(|| record.state.name().to_string()),
+                    record.epoch
+                ),
+                board: at.map(|d| format!("in domain {d}")).unwrap_or_else(|| "in no domain".into()),
+            });
+        }
         let copy = if path.exists() {
             let copy = self.dir.join(format!("{STATE_FILE}.bad-{}", now.format("%Y%m%dT%H%M%S%.3fZ")));
             std::fs::copy(&path, &copy).map_err(|source| LedgerError::Io {
@@ -265,30 +467,58 @@ impl Ledger {
         } else {
             None
         };
-        let library = self.library.clone();
-        let good = self
-            .journal
-            .last_good(|e| Record::from_value(e.record.clone()).is_ok_and(|r| r.library == library))
-            .map_err(|source| LedgerError::Io {
-                path: self.journal.path().to_path_buf(),
-                action: "read the journal",
-                source,
-            })?
-            .ok_or_else(|| LedgerError::NoGoodJournalLine { path: self.journal.path().to_path_buf() })?;
-        let mut record = Record::from_value(good.record).expect("validated by last_good");
         let from_epoch = record.epoch;
-        record.epoch += 1;
+        let highest = self.journal.max_epoch().map_err(io("read the journal"))?.unwrap_or(0);
+        let stands = highest.max(from_epoch);
+        record.epoch = stands + 1;
         let detail = serde_json::json!({
             "reason": reason,
             "copy": copy.as_ref().map(|c| c.display().to_string()),
             "rebuilt_from_epoch": from_epoch,
+            "board": at,
         });
-        self.write(actor, "repair", record.state.name(), &record, detail, now)?;
-        Ok(Repaired { copy, from_epoch, record })
+        self.write(actor, "repair", record.state.name(), stands, &record, detail, now)?;
+        Ok(Repaired { copy, from_epoch, record, lock_recreated })
+    }
+
+    fn run_lock_path(&self, domain: &str) -> PathBuf {
+        self.dir.join(format!("run.{domain}.lock"))
+    }
+
+    /// Takes `domain`'s run lock for a whole sequence, waiting up to `wait` for a holder that
+    /// only probes it. `Err(note)` when a live sequence holds it: the note says which process.
+    pub fn run_lock(
+        &self,
+        domain: &str,
+        holder: &Holder,
+        wait: Duration,
+    ) -> Result<Result<LockGuard, String>, LedgerError> {
+        let path = self.run_lock_path(domain);
+        let mut taken = lock::try_lock_briefly(&path, wait, Create::IfMissing)?;
+        if let Ok(guard) = &mut taken {
+            guard.write_note(&format!("{} pid {} on {}", holder.domain, holder.pid, holder.host));
+        }
+        Ok(taken.map_err(|note| if note.is_empty() { format!("{domain}'s run lock is held") } else { note }))
+    }
+
+    /// Whether a sequence of `domain` is running now (its run lock is held): the note of the
+    /// process holding it. This judges liveness on any host, without comparing process ids.
+    pub fn running(&self, domain: &str) -> Result<Option<String>, LedgerError> {
+        Ok(match lock::try_lock(&self.run_lock_path(domain), Create::IfMissing)? {
+            Ok(_probe) => None,
+            Err(note) => Some(if note.is_empty() { "holder unknown".into() } else { note }),
+        })
+    }
+
+    /// The lock that keeps one background worker of `kind` per domain; `None` when one runs.
+    pub fn worker_lock(&self, kind: &str, domain: &str) -> Result<Option<LockGuard>, LedgerError> {
+        let path = self.dir.join(format!("notify-{kind}.{domain}.lock"));
+        Ok(lock::try_lock(&path, Create::IfMissing)?.ok())
     }
 
     /// The last `n` journal entries, oldest first, and how many unreadable lines were skipped.
     pub fn history(&self, n: usize) -> Result<(Vec<Entry>, usize), LedgerError> {
+        self.trust_journal()?;
         self.journal.tail(n).map_err(|source| LedgerError::Io {
             path: self.journal.path().to_path_buf(),
             action: "read the journal",

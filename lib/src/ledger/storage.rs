@@ -3,17 +3,76 @@
 //!
 //! Atomic write: a temporary file in the same directory, `sync_all`, `rename` over the target,
 //! then `fsync` of the directory, so that a crash leaves either the old or the new file, whole.
+//!
+//! Every write, sync and rename of the ledger passes through [`Faults::check`] first, so that a
+//! test can make the k-th one fail as a full or broken disk would; in production there is no
+//! hook and the check is a branch on `None`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+/// One storage operation of the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Writing a journal line.
+    Append,
+    /// Syncing the journal.
+    AppendSync,
+    /// Writing the temporary `state.json`.
+    Write,
+    /// Syncing it.
+    WriteSync,
+    /// Renaming it over `state.json`.
+    Rename,
+    /// Syncing the directory.
+    DirSync,
+}
+
+/// A hook asked before each storage operation; an error fails that operation.
+#[derive(Clone, Default)]
+pub struct Faults(Option<Arc<dyn Fn(Op) -> std::io::Result<()> + Send + Sync>>);
+
+impl Faults {
+    pub fn new(hook: impl Fn(Op) -> std::io::Result<()> + Send + Sync + 'static) -> Faults {
+        Faults(Some(Arc::new(hook)))
+    }
+
+    pub fn check(&self, op: Op) -> std::io::Result<()> {
+        self.0.as_ref().map_or(Ok(()), |hook| hook(op))
+    }
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Faults(hook)" } else { "Faults(none)" })
+    }
+}
+
+/// Why an atomic write failed: before the rename the target is untouched; after it, the new
+/// contents are in place and only the directory sync (durability across a power loss) failed.
+#[derive(Debug)]
+pub enum WriteError {
+    NotReplaced(std::io::Error),
+    AfterRename(std::io::Error),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::NotReplaced(e) => write!(f, "{e}"),
+            WriteError::AfterRename(e) => write!(f, "replaced, but the directory could not be synced: {e}"),
+        }
+    }
+}
+
+pub fn write_atomically(path: &Path, contents: &[u8], faults: &Faults) -> Result<(), WriteError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
+    let replaced = (|| {
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -21,15 +80,18 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
             .mode(0o644)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)?;
+        faults.check(Op::Write)?;
         file.write_all(contents)?;
+        faults.check(Op::WriteSync)?;
         file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_dir(dir)
+        faults.check(Op::Rename)?;
+        fs::rename(&tmp, path)
     })();
-    if result.is_err() {
+    if let Err(e) = replaced {
         let _ = fs::remove_file(&tmp);
+        return Err(WriteError::NotReplaced(e));
     }
-    result
+    faults.check(Op::DirSync).and_then(|()| sync_dir(dir)).map_err(WriteError::AfterRename)
 }
 
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -129,9 +191,25 @@ mod tests {
     fn atomic_write_replaces_whole() {
         let dir = assert_fs::TempDir::new().unwrap();
         let path = dir.path().join("state.json");
-        write_atomically(&path, b"one").unwrap();
-        write_atomically(&path, b"two").unwrap();
+        write_atomically(&path, b"one", &Faults::default()).unwrap();
+        write_atomically(&path, b"two", &Faults::default()).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = assert_fs::TempDir::new().unwrap();
+        let path = dir.path().join("state.json");
+        write_atomically(&path, b"one", &Faults::default()).unwrap();
+        for op in [Op::Write, Op::WriteSync, Op::Rename] {
+            let faults = Faults::new(move |o| if o == op { Err(std::io::Error::other("injected")) } else { Ok(()) });
+            assert!(matches!(write_atomically(&path, b"two", &faults), Err(WriteError::NotReplaced(_))), "{op:?}");
+            assert_eq!(fs::read(&path).unwrap(), b"one", "{op:?}");
+            assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "{op:?}: no temporary file is left");
+        }
+        let faults = Faults::new(|o| if o == Op::DirSync { Err(std::io::Error::other("injected")) } else { Ok(()) });
+        assert!(matches!(write_atomically(&path, b"two", &faults), Err(WriteError::AfterRename(_))));
+        assert_eq!(fs::read(&path).unwrap(), b"two");
     }
 }

@@ -339,14 +339,17 @@ fn corrupt_records_are_never_rewritten_and_repair_keeps_a_copy() {
         .unwrap_err();
     assert_eq!(err.exit(), Exit::LedgerUnreadable);
     assert_eq!(std::fs::read(&state).unwrap(), garbage, "the bad file is untouched");
-    let repaired = ledger.repair(&actor, t0()).unwrap();
+    let repaired = ledger.repair(&actor, t0(), &|| Ok(Some("marmaduke".into()))).unwrap();
     assert_eq!(std::fs::read(repaired.copy.unwrap()).unwrap(), garbage, "the copy is byte for byte");
     assert_eq!(repaired.from_epoch, 2);
     let r = ledger.read().unwrap();
     assert_eq!(r.epoch, 3);
     assert_eq!(r.state, owned("marmaduke"));
     assert_eq!(r.requests.len(), 1);
-    assert!(matches!(ledger.repair(&actor, t0()), Err(LedgerError::NothingToRepair { .. })));
+    assert!(matches!(
+        ledger.repair(&actor, t0(), &|| Ok(Some("marmaduke".into()))),
+        Err(LedgerError::NothingToRepair { .. })
+    ));
 }
 
 #[test]
@@ -424,4 +427,228 @@ fn concurrent_writer_child() {
         };
         ledger.commit(&actor, &event, serde_json::Value::Null, t0()).unwrap();
     }
+}
+
+/// A ledger with one owner, a request and a release under way (epoch 3).
+fn ledger_in_release(dir: &std::path::Path) -> (Ledger, Holder) {
+    let ledger = temp_ledger(dir);
+    let actor = holder("marmaduke");
+    ledger.init(Some("marmaduke"), &actor, t0()).unwrap();
+    ledger.commit(&actor, &begin("marmaduke", Operation::Release, "R1"), serde_json::Value::Null, t0()).unwrap();
+    ledger.commit(&actor, &begin("marmaduke", Operation::Release, "R2"), serde_json::Value::Null, t0()).unwrap();
+    (ledger, actor)
+}
+
+/// The record reads, and the journal's last line is the record.
+fn consistent(ledger: &Ledger) -> Record {
+    let record = ledger.read().expect("the record reads");
+    let (tail, _) = ledger.history(1).unwrap();
+    assert_eq!(tail.last().map(|e| e.epoch), Some(record.epoch), "the journal ends at the record's epoch");
+    assert_eq!(Record::from_value(tail[0].record.clone()).unwrap(), record, "the journal's last record is the record");
+    record
+}
+
+#[test]
+fn a_failed_write_of_any_kind_changes_nothing_and_says_so() {
+    use storage::{Faults, Op};
+    for op in [Op::Append, Op::AppendSync, Op::Write, Op::WriteSync, Op::Rename] {
+        let dir = assert_fs::TempDir::new().unwrap();
+        let (ledger, actor) = ledger_in_release(dir.path());
+        let before = std::fs::read(ledger.state_path()).unwrap();
+        let journal_before = std::fs::read(ledger.journal().path()).unwrap();
+        let failing = ledger.clone().with_faults(Faults::new(move |o| {
+            if o == op {
+                Err(std::io::Error::other("disk on fire"))
+            } else {
+                Ok(())
+            }
+        }));
+        let err = failing
+            .commit(&actor, &begin("marmaduke", Operation::Release, "R3"), serde_json::Value::Null, t0())
+            .unwrap_err();
+        assert_eq!(err.exit(), Exit::LedgerUnreadable, "{op:?}: {err}");
+        assert!(
+            err.to_string().contains("Nothing was changed") && err.to_string().contains("disk on fire"),
+            "{op:?}: {err}"
+        );
+        assert_eq!(std::fs::read(ledger.state_path()).unwrap(), before, "{op:?}: state.json is untouched");
+        assert_eq!(std::fs::read(ledger.journal().path()).unwrap(), journal_before, "{op:?}: no journal line is left");
+        assert_eq!(consistent(&ledger).epoch, 3);
+        // And the next commit goes on from there.
+        let r = ledger
+            .commit(&actor, &begin("marmaduke", Operation::Release, "R3"), serde_json::Value::Null, t0())
+            .unwrap();
+        assert_eq!(r.epoch, 4);
+        assert_eq!(consistent(&ledger).epoch, 4);
+    }
+}
+
+#[test]
+fn a_directory_sync_that_fails_after_the_rename_is_a_commit() {
+    use storage::{Faults, Op};
+    let dir = assert_fs::TempDir::new().unwrap();
+    let (ledger, actor) = ledger_in_release(dir.path());
+    let failing = ledger.clone().with_faults(Faults::new(|o| {
+        if o == Op::DirSync {
+            Err(std::io::Error::other("EIO"))
+        } else {
+            Ok(())
+        }
+    }));
+    let r =
+        failing.commit(&actor, &begin("marmaduke", Operation::Release, "R3"), serde_json::Value::Null, t0()).unwrap();
+    assert_eq!(consistent(&ledger), r);
+}
+
+#[test]
+fn a_journal_that_cannot_be_appended_changes_nothing() {
+    let dir = assert_fs::TempDir::new().unwrap();
+    let (ledger, actor) = ledger_in_release(dir.path());
+    let before = std::fs::read(ledger.state_path()).unwrap();
+    std::fs::remove_file(ledger.journal().path()).unwrap();
+    std::fs::create_dir(ledger.journal().path()).unwrap();
+    for _ in 0..3 {
+        let err = ledger
+            .commit(&actor, &begin("marmaduke", Operation::Release, "R3"), serde_json::Value::Null, t0())
+            .unwrap_err();
+        assert_eq!(err.exit(), Exit::LedgerUnreadable, "{err}");
+        assert!(err.to_string().contains("Nothing was changed"), "{err}");
+        assert_eq!(std::fs::read(ledger.state_path()).unwrap(), before, "no epoch is added without its journal line");
+    }
+}
+
+#[test]
+fn a_record_older_than_the_journal_is_refused_until_repaired() {
+    let dir = assert_fs::TempDir::new().unwrap();
+    let (ledger, actor) = ledger_in_release(dir.path());
+    let old = {
+        let mut r = ledger.read().unwrap();
+        r.epoch = 2;
+        r
+    };
+    std::fs::write(ledger.state_path(), old.to_json()).unwrap();
+    let before = std::fs::read(ledger.state_path()).unwrap();
+    let err = ledger
+        .commit(&actor, &begin("marmaduke", Operation::Release, "R3"), serde_json::Value::Null, t0())
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::Behind { state_epoch: 2, journal_epoch: 3, .. }), "{err}");
+    assert_eq!(err.exit(), Exit::LedgerUnreadable);
+    assert!(err.to_string().contains("--repair-ledger"), "{err}");
+    assert_eq!(std::fs::read(ledger.state_path()).unwrap(), before);
+    let repaired = ledger.repair(&actor, t0(), &|| Ok(Some("marmaduke".into()))).unwrap();
+    assert_eq!(repaired.record.epoch, 4, "above every epoch of the journal");
+    assert_eq!(consistent(&ledger).epoch, 4);
+}
+
+#[test]
+fn a_sequence_stops_when_its_record_was_changed_under_it() {
+    let dir = assert_fs::TempDir::new().unwrap();
+    let (ledger, actor) = ledger_in_release(dir.path());
+    let fence = Fence { holder: actor.clone(), epoch: 3 };
+    // Requests of other domains may come in between: that is not a change of the sequence's record.
+    let request = Event::Request(Request { domain: "flinstones".into(), at: t0(), until: None });
+    ledger.commit(&holder("flinstones"), &request, serde_json::Value::Null, t0()).unwrap();
+    let r = ledger
+        .commit_fenced(
+            &actor,
+            &begin("marmaduke", Operation::Release, "R3"),
+            serde_json::Value::Null,
+            t0(),
+            Some(&fence),
+        )
+        .unwrap();
+    assert_eq!(r.epoch, 5);
+    // Another process of the same domain took the sequence over: the old one must stop.
+    let usurper = Holder { pid: 4242, ..actor.clone() };
+    let usurp = |id: &str| Event::Begin { holder: usurper.clone(), step: step(Operation::Release, id) };
+    ledger.commit(&usurper, &usurp("R3"), serde_json::Value::Null, t0()).unwrap();
+    let fence = Fence { holder: actor.clone(), epoch: 5 };
+    let err = ledger
+        .commit_fenced(
+            &actor,
+            &begin("marmaduke", Operation::Release, "R4"),
+            serde_json::Value::Null,
+            t0(),
+            Some(&fence),
+        )
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::Fenced { expected: 5, found: 6, .. }), "{err}");
+    assert_eq!(err.exit(), Exit::Busy);
+    assert!(err.to_string().contains("pid 4242"), "{err}");
+    assert_eq!(ledger.read().unwrap().epoch, 6);
+    // A valid record with a lower epoch, put back by hand, is refused as well.
+    let r7 = ledger.commit(&usurper, &usurp("R4"), serde_json::Value::Null, t0()).unwrap();
+    let mut old = r7.clone();
+    old.epoch = 6;
+    std::fs::write(ledger.state_path(), old.to_json()).unwrap();
+    let fence = Fence { holder: usurper.clone(), epoch: 7 };
+    let err = ledger.commit_fenced(&usurper, &usurp("R5"), serde_json::Value::Null, t0(), Some(&fence)).unwrap_err();
+    assert!(matches!(err, LedgerError::Behind { state_epoch: 6, journal_epoch: 7, .. }), "{err}");
+}
+
+#[test]
+fn repair_confirms_the_board_and_trusts_only_safe_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = assert_fs::TempDir::new().unwrap();
+    let (ledger, actor) = ledger_in_release(dir.path());
+    std::fs::write(ledger.state_path(), "garbage").unwrap();
+    // The record says marmaduke is releasing: the board may be in marmaduke or in no domain.
+    let err = ledger.repair(&actor, t0(), &|| Ok(Some("flinstones".into()))).unwrap_err();
+    assert!(matches!(err, LedgerError::BoardDisagrees { .. }), "{err}");
+    assert_eq!(err.exit(), Exit::Refused);
+    let err = ledger.repair(&actor, t0(), &|| Err("ssh: connect to host ssp0: Connection refused".into())).unwrap_err();
+    assert!(err.to_string().contains("Connection refused"), "{err}");
+    assert_eq!(std::fs::read(ledger.state_path()).unwrap(), b"garbage", "nothing was written");
+    // A rotated journal anybody could have written is not read.
+    let rotated = dir.path().join("journal.jsonl.1");
+    std::fs::write(&rotated, "").unwrap();
+    std::fs::set_permissions(&rotated, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let err = ledger.repair(&actor, t0(), &|| Ok(None)).unwrap_err();
+    assert!(matches!(err, LedgerError::Untrusted(_)) && err.to_string().contains("journal.jsonl.1"), "{err}");
+    assert!(matches!(ledger.history(5), Err(LedgerError::Untrusted(_))));
+    std::fs::set_permissions(&rotated, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let repaired = ledger.repair(&actor, t0(), &|| Ok(None)).unwrap();
+    assert_eq!(repaired.record.epoch, 4);
+}
+
+#[test]
+fn a_lost_record_points_to_repair_and_init_never_restarts_a_history() {
+    let dir = assert_fs::TempDir::new().unwrap();
+    let (ledger, actor) = ledger_in_release(dir.path());
+    std::fs::remove_file(ledger.state_path()).unwrap();
+    let err = ledger.read().unwrap_err();
+    assert!(matches!(err, LedgerError::RecordLost { epoch: 3, .. }), "{err}");
+    assert!(err.to_string().contains("--repair-ledger"), "{err}");
+    let err = ledger.init(Some("flinstones"), &actor, t0()).unwrap_err();
+    assert!(matches!(err, LedgerError::RecordLost { .. }), "init refuses to restart at epoch 1: {err}");
+    assert!(!ledger.state_path().exists());
+    let repaired = ledger.repair(&actor, t0(), &|| Ok(Some("marmaduke".into()))).unwrap();
+    assert_eq!(repaired.record.epoch, 4);
+}
+
+#[test]
+fn init_refuses_beside_a_journal() {
+    let dir = assert_fs::TempDir::new().unwrap();
+    let ledger = temp_ledger(dir.path());
+    std::fs::write(ledger.journal().path(), "").unwrap();
+    let err = ledger.init(None, &holder("marmaduke"), t0()).unwrap_err();
+    assert!(matches!(err, LedgerError::JournalExists { .. }), "{err}");
+    assert_eq!(err.exit(), Exit::Usage);
+}
+
+#[test]
+fn a_deleted_ledger_lock_stops_every_commit_until_repair_makes_it_again() {
+    let dir = assert_fs::TempDir::new().unwrap();
+    let (ledger, actor) = ledger_in_release(dir.path());
+    std::fs::remove_file(dir.path().join(LOCK_FILE)).unwrap();
+    let err = ledger
+        .commit(&actor, &begin("marmaduke", Operation::Release, "R3"), serde_json::Value::Null, t0())
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::Lock(LockError::Missing { .. })), "{err}");
+    assert_eq!(err.exit(), Exit::LedgerUnreadable);
+    assert!(!dir.path().join(LOCK_FILE).exists(), "a commit never makes a new lock file");
+    let repaired = ledger.repair(&actor, t0(), &|| Ok(Some("marmaduke".into()))).unwrap();
+    assert!(repaired.lock_recreated);
+    assert_eq!(repaired.record.epoch, 3, "the record itself was fine and is not rewritten");
+    ledger.commit(&actor, &begin("marmaduke", Operation::Release, "R3"), serde_json::Value::Null, t0()).unwrap();
 }

@@ -48,9 +48,11 @@ impl Starfire {
             argv.extend(args.iter().map(|a| a.to_string()));
             Command::new(argv, timeout).env("SUNW_HOSTNAME", domain)
         } else {
+            // ssh joins its arguments with spaces and the SSP's shell parses the result, so each
+            // argument is quoted for that shell: a configured value is never run as shell code.
             let mut argv = self.prefix.clone();
-            argv.extend(["env".to_string(), assignment, program.to_string()]);
-            argv.extend(args.iter().map(|a| a.to_string()));
+            let remote = ["env", assignment.as_str(), program].into_iter().chain(args.iter().copied());
+            argv.extend(remote.map(crate::exec::shell_quote));
             Command::new(argv, timeout)
         }
     }
@@ -107,6 +109,21 @@ mod tests {
         let cmd = Starfire::new(&local).locate("marmaduke");
         assert_eq!(cmd.env, vec![("SUNW_HOSTNAME".to_string(), "marmaduke".to_string())]);
         assert_eq!(cmd.argv, vec!["/opt/SUNWssp/bin/showusage", "-b", "7", "-s"]);
+    }
+
+    #[test]
+    fn a_remote_shell_gets_every_argument_quoted() {
+        let config = Config::parse(
+            Path::new("f"),
+            &MINIMAL.replace("[controller]", "[controller]\nshowusage = \"/opt/ssp/showusage$(touch X)\""),
+        )
+        .unwrap();
+        let cmd = Starfire::new(&config).locate("marmaduke");
+        assert_eq!(&cmd.argv[..4], ["ssh", "-o", "BatchMode=yes", "ssp@ssp0"]);
+        assert_eq!(
+            &cmd.argv[4..],
+            ["env", "SUNW_HOSTNAME=marmaduke", "'/opt/ssp/showusage$(touch X)'", "-b", "7", "-s"]
+        );
     }
 
     #[test]

@@ -36,7 +36,8 @@ enum Decision {
     Nothing(String),
     Fresh,
     Resume(usize),
-    Force,
+    /// Override the domain that holds or owns the library.
+    Force(String),
     Elsewhere(String),
 }
 
@@ -61,7 +62,9 @@ fn decide(ctx: &Context, book: &Runbook, force: bool) -> Result<(Decision, bool)
                 state.step().map(|s| s.id.as_str()).unwrap_or("?")
             )))
         }
-        _ if force => Decision::Force,
+        state if force => {
+            Decision::Force(state.owner().or(state.holder().map(|h| h.domain.as_str())).unwrap_or_default().to_string())
+        }
         state => {
             let who = state.owner().or(state.holder().map(|h| h.domain.as_str())).unwrap_or("another domain");
             Decision::Elsewhere(format!("domain {who} has the library (ledger {})", state.name()))
@@ -71,6 +74,8 @@ fn decide(ctx: &Context, book: &Runbook, force: bool) -> Result<(Decision, bool)
 }
 
 pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error> {
+    super::validate_reason(options.force.as_deref())?;
+    let _sequence = crate::signals::Sequence::begin();
     let _run = super::run_lock(ctx)?;
     let book = runbook();
     let started = Instant::now();
@@ -78,6 +83,9 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
     let mut pause = Duration::from_millis(100);
     let mut announced = false;
     loop {
+        if let Some(signal) = crate::signals::interrupted() {
+            return Err(Error::Interrupted { signal, during: None });
+        }
         match decide(ctx, &book, options.force.is_some())? {
             (Decision::Nothing(why), _) => {
                 let epoch = ctx.ledger.read()?.epoch;
@@ -88,7 +96,17 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
                     .note(&format!("resuming the acquire at {} (a previous run stopped there)", book.steps[at].id));
                 return executor::execute(ctx, &book, at, json!({ "resumed": true }));
             }
-            (Decision::Force, _) => return force_takeover(ctx, &book, options.force.as_deref().unwrap_or_default()),
+            (Decision::Force(holder), _) => {
+                // The holder being overridden must provably run no sequence: hold its run lock
+                // for the whole takeover, then decide again on what the record says now.
+                let _fenced = super::fence_out(ctx, &holder)?;
+                match decide(ctx, &book, true)? {
+                    (Decision::Force(again), _) if again == holder => {
+                        return force_takeover(ctx, &book, options.force.as_deref().unwrap_or_default())
+                    }
+                    _ => continue,
+                }
+            }
             (Decision::Elsewhere(why), requested) => {
                 if !requested {
                     let until =
@@ -115,18 +133,25 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
             (Decision::Fresh, _) => {
                 let jobs = precheck::jobs(ctx);
                 if jobs.ok || options.force.is_some() {
-                    return fresh(ctx, &book, options, jobs);
-                }
-                if out_of_time() {
-                    return Err(Error::Refused(format!(
-                        "acquiring restarts NetBackup on {}, which has work running: {} (nothing was changed)",
-                        ctx.domain, jobs.evidence
-                    )));
-                }
-                if !announced {
-                    ctx.progress
-                        .note(&format!("the library is free; waiting for this domain to be idle ({})", jobs.evidence));
-                    announced = true;
+                    match fresh(ctx, &book, options, jobs) {
+                        // Another domain took the free library first: keep waiting for it.
+                        Err(Error::Ledger(crate::ledger::LedgerError::Forbidden(_))) if !out_of_time() => {}
+                        result => return result,
+                    }
+                } else {
+                    if out_of_time() {
+                        return Err(Error::Refused(format!(
+                            "acquiring restarts NetBackup on {}, which has work running: {} (nothing was changed)",
+                            ctx.domain, jobs.evidence
+                        )));
+                    }
+                    if !announced {
+                        ctx.progress.note(&format!(
+                            "the library is free; waiting for this domain to be idle ({})",
+                            jobs.evidence
+                        ));
+                        announced = true;
+                    }
                 }
             }
         }
@@ -179,13 +204,14 @@ fn force_takeover(ctx: &Context, book: &Runbook, reason: &str) -> Result<Report,
             started: ctx.clock.now(),
         },
     };
-    ctx.ledger.commit(
+    let record = ctx.ledger.commit(
         &ctx.holder,
         &Event::Force { domain: ctx.domain.clone(), reason: reason.into(), to },
         detail,
         ctx.clock.now(),
     )?;
-    executor::execute(ctx, book, from, Value::Null)
+    let fence = crate::ledger::Fence { holder: ctx.holder.clone(), epoch: record.epoch };
+    executor::execute_fenced(ctx, book, from, Value::Null, Some(fence))
 }
 
 pub fn plan(ctx: &Context, options: &AcquireOptions) -> Result<Plan, Error> {
@@ -213,7 +239,7 @@ pub fn plan(ctx: &Context, options: &AcquireOptions) -> Result<Plan, Error> {
         Decision::Nothing(why) => Plan { operation: Operation::Acquire, domain: ctx.domain.clone(), note: why, steps: vec![] },
         Decision::Fresh => Plan::new(ctx, &book, 0, String::new(), vec![precheck], last),
         Decision::Resume(at) => Plan::new(ctx, &book, at, format!("resumes at {}", book.steps[at].id), vec![], last),
-        Decision::Force => Plan::new(ctx, &book, 0, "forced takeover: the controller's view of the board decides the first step (a board in another domain is detached there first)".into(), vec![], last),
+        Decision::Force(_) => Plan::new(ctx, &book, 0, "forced takeover: the controller's view of the board decides the first step (a board in another domain is detached there first)".into(), vec![], last),
         Decision::Elsewhere(why) => Plan::new(
             ctx,
             &book,

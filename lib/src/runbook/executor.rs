@@ -7,30 +7,67 @@
 //! undo this step and every earlier one in reverse (each undo is idempotent) and record the last
 //! safe state, or ask the controller where the board is, or mark the ledger `broken` with the
 //! step, the command and its output.
+//!
+//! Every commit after the sequence's first is fenced ([`Fence`]): the record must still be the
+//! one this sequence wrote, or the sequence stops without running anything more. A ledger that
+//! cannot be written in the middle of a sequence is handled like a failed step, with one
+//! difference: the rollback is recorded before it is undone, and when even that cannot be
+//! recorded nothing is undone, so that the domain stays exactly as the ledger says. A signal
+//! ([`crate::signals`]) lets the running command finish, then the sequence records where it
+//! stands and stops.
 
 use super::progress::StepInfo;
 use super::{secs, Action, ActionError, Context, Left, OnFailure, Report, Runbook, StepFailure, StepTiming};
 use crate::error::Error;
-use crate::ledger::record::{Event, StepRef};
+use crate::ledger::lock::LockError;
+use crate::ledger::record::{Event, Failure, Operation, Record, StepRef};
+use crate::ledger::{Fence, LedgerError};
 use crate::platform::Location;
+use crate::signals;
 use serde_json::{json, Value};
 use std::time::Instant;
 
 /// Runs `book` from step index `from`. `opening` is journaled with the first step (a forced
 /// takeover's reason, a resume).
 pub fn execute(ctx: &Context, book: &Runbook, from: usize, opening: Value) -> Result<Report, Error> {
+    execute_fenced(ctx, book, from, opening, None)
+}
+
+/// [`execute`] after this sequence has already written the record (a forced takeover): `fence`
+/// is what it wrote.
+pub fn execute_fenced(
+    ctx: &Context,
+    book: &Runbook,
+    from: usize,
+    opening: Value,
+    fence: Option<Fence>,
+) -> Result<Report, Error> {
+    let _sequence = signals::Sequence::begin();
     let op = book.operation;
     let started = Instant::now();
     let mut timings: Vec<StepTiming> = Vec::new();
     let mut detail = opening;
+    let mut fence = fence;
     for (index, step) in book.steps.iter().enumerate().skip(from) {
-        let step_ref = StepRef { operation: op, id: step.id.into(), name: step.name.into(), started: ctx.clock.now() };
-        let record = ctx.ledger.commit(
-            &ctx.holder,
-            &Event::Begin { holder: ctx.holder.clone(), step: step_ref },
-            detail,
-            ctx.clock.now(),
-        )?;
+        let begin = |ctx: &Context| Event::Begin {
+            holder: ctx.holder.clone(),
+            step: StepRef { operation: op, id: step.id.into(), name: step.name.into(), started: ctx.clock.now() },
+        };
+        if let Some(signal) = signals::interrupted() {
+            if fence.is_none() {
+                return Err(Error::Interrupted { signal, during: None });
+            }
+            detail["interrupted"] = json!(signal.to_string());
+            let recorded = commit(ctx, &mut fence, &begin(ctx), detail);
+            return Err(interrupted(ctx, book, index, signal, recorded, "before it started"));
+        }
+        let first = fence.is_none();
+        let record = match commit(ctx, &mut fence, &begin(ctx), detail) {
+            Ok(record) => record,
+            // Nothing was written yet: the ledger error is the whole story.
+            Err(e) if first => return Err(e.into()),
+            Err(e) => return Err(ledger_failed(ctx, book, index, e, &mut fence)),
+        };
         let info = StepInfo {
             library: &record.library,
             domain: &ctx.domain,
@@ -60,12 +97,17 @@ pub fn execute(ctx: &Context, book: &Runbook, from: usize, opening: Value) -> Re
             Err(error) => {
                 ctx.progress.step_finished(&info, elapsed, Err(&error.message));
                 timing.summary = format!("failed: {}", error.message);
+                if let Some(signal) = signals::interrupted() {
+                    let detail = json!({ "interrupted": signal.to_string(), "completed": timing });
+                    let recorded = commit(ctx, &mut fence, &begin(ctx), detail);
+                    return Err(interrupted(ctx, book, index, signal, recorded, "while it ran"));
+                }
                 match on_failure(ctx, book, index, &error)? {
                     Continue::Yes(summary) => {
                         timing.summary = summary;
                         detail = json!({ "completed": timing, "warning": error.message });
                     }
-                    Continue::No(left) => return Err(fail(ctx, book, index, error, left, timing)),
+                    Continue::No(left) => return Err(fail(ctx, book, index, error, left, timing, &mut fence)),
                 }
             }
         }
@@ -73,12 +115,10 @@ pub fn execute(ctx: &Context, book: &Runbook, from: usize, opening: Value) -> Re
     }
     let total = secs(started.elapsed());
     let finish_detail = json!({ "completed": timings.last(), "steps": timings, "total_secs": total });
-    let record = ctx.ledger.commit(
-        &ctx.holder,
-        &Event::Finish { domain: ctx.domain.clone() },
-        finish_detail,
-        ctx.clock.now(),
-    )?;
+    let record = match commit(ctx, &mut fence, &Event::Finish { domain: ctx.domain.clone() }, finish_detail) {
+        Ok(record) => record,
+        Err(e) => return Err(ledger_failed(ctx, book, book.steps.len(), e, &mut fence)),
+    };
     Ok(Report {
         operation: op,
         domain: ctx.domain.clone(),
@@ -148,6 +188,14 @@ fn on_failure(ctx: &Context, book: &Runbook, index: usize, error: &ActionError) 
 
 /// Undoes steps `index` down to the first, in reverse. Broken if any undo fails.
 fn roll_back(ctx: &Context, book: &Runbook, index: usize) -> Left {
+    match undo(ctx, book, index) {
+        Ok(()) => Left::RolledBack,
+        Err(_) => Left::Broken,
+    }
+}
+
+/// Runs the undo actions of steps `index` down to the first; the first failure stops it.
+fn undo(ctx: &Context, book: &Runbook, index: usize) -> Result<(), String> {
     let epoch = ctx.ledger.read().map(|r| r.epoch).unwrap_or_default();
     for step in book.steps[..=index].iter().rev() {
         for action in &step.undo {
@@ -166,16 +214,144 @@ fn roll_back(ctx: &Context, book: &Runbook, index: usize) -> Left {
                 Ok(summary) => ctx.progress.step_finished(&info, t0.elapsed(), Ok(&summary)),
                 Err(e) => {
                     ctx.progress.step_finished(&info, t0.elapsed(), Err(&e.message));
-                    ctx.progress.note(&format!("rollback failed at {label}: {}", e.message));
-                    return Left::Broken;
+                    let why = format!("rollback failed at {label}: {}", e.message);
+                    ctx.progress.note(&why);
+                    return Err(why);
                 }
             }
         }
     }
-    Left::RolledBack
+    Ok(())
 }
 
-fn fail(ctx: &Context, book: &Runbook, index: usize, error: ActionError, left: Left, timing: StepTiming) -> Error {
+/// Commits `event` for this sequence: fenced once the sequence has written the record, and
+/// retried when the ledger lock is busy, since giving up in the middle of a hand-over costs more
+/// than waiting. Remembers what was written.
+fn commit(ctx: &Context, fence: &mut Option<Fence>, event: &Event, detail: Value) -> Result<Record, LedgerError> {
+    let mut tries = 0;
+    loop {
+        match ctx.ledger.commit_fenced(&ctx.holder, event, detail.clone(), ctx.clock.now(), fence.as_ref()) {
+            Ok(record) => {
+                *fence = Some(Fence { holder: ctx.holder.clone(), epoch: record.epoch });
+                return Ok(record);
+            }
+            Err(LedgerError::Lock(LockError::Timeout { .. })) if fence.is_some() && tries < 2 => {
+                tries += 1;
+                ctx.progress.note("the ledger lock is busy; trying again");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn resume_hint(op: Operation) -> &'static str {
+    match op {
+        Operation::Release => "ftl-release",
+        Operation::Acquire => "ftl-acquire",
+    }
+}
+
+/// What the ledger says now, in words, for messages.
+fn standing(ctx: &Context) -> String {
+    match ctx.ledger.read() {
+        Ok(r) => {
+            let step = r.state.step().map(|s| format!(" at {} {}", s.id, s.name)).unwrap_or_default();
+            let who = r.state.owner().map(|o| format!(" by {o}")).unwrap_or_default();
+            format!("{}{who}{step} (epoch {})", r.state.name(), r.epoch)
+        }
+        Err(e) => format!("unreadable ({e})"),
+    }
+}
+
+/// A signal stopped the sequence at step `index`: it has been recorded there (or could not be).
+fn interrupted(
+    ctx: &Context,
+    book: &Runbook,
+    index: usize,
+    signal: signals::Signal,
+    recorded: Result<Record, LedgerError>,
+    when: &str,
+) -> Error {
+    let step = &book.steps[index];
+    let resume = resume_hint(book.operation);
+    let note = match recorded {
+        Ok(_) => format!("the ledger says {}", standing(ctx)),
+        Err(e) => format!("the stop could not be recorded ({e}); the ledger says {}", standing(ctx)),
+    };
+    Error::Interrupted {
+        signal,
+        during: Some(format!(
+            "the {} stopped at {} {} ({when}); no command was left running; {note}. Run {resume} on {} \
+             again to resume from {}",
+            book.operation, step.id, step.name, ctx.domain, step.id
+        )),
+    }
+}
+
+/// The ledger could not record the start of step `index` (or, past the last step, the end).
+/// Steps before `index` are done.
+fn ledger_failed(ctx: &Context, book: &Runbook, index: usize, error: LedgerError, fence: &mut Option<Fence>) -> Error {
+    if matches!(error, LedgerError::Fenced { .. }) {
+        return error.into();
+    }
+    let op = book.operation;
+    let resume = resume_hint(op);
+    let at = if index < book.steps.len() {
+        format!("before {} {}", book.steps[index].id, book.steps[index].name)
+    } else {
+        "after its last step".into()
+    };
+    let reversible = index > 0 && book.steps[..index].iter().all(|s| s.on_failure == OnFailure::RollBack);
+    if !reversible {
+        return Error::Failed(format!(
+            "the {op} stopped {at}: the ledger could not be updated: {error}. Nothing was undone; the \
+             ledger says {}. Every step is idempotent: once the ledger can be written, run {resume} on {} \
+             again to finish",
+            standing(ctx),
+            ctx.domain
+        ));
+    }
+    let failure = Failure {
+        step: format!("ledger {at}"),
+        command: None,
+        message: error.to_string(),
+        output: None,
+        at: ctx.clock.now(),
+    };
+    // Record the rollback before undoing anything, so that the ledger never disagrees with it.
+    if let Err(again) = commit(ctx, fence, &Event::RollBack { domain: ctx.domain.clone(), failure }, Value::Null) {
+        return Error::Failed(format!(
+            "the {op} stopped {at}: the ledger could not be updated: {error}; nor could a rollback be \
+             recorded ({again}), so nothing was undone and the domain is as the ledger says: {}. Once the \
+             ledger can be written, run {resume} on {} again to resume",
+            standing(ctx),
+            ctx.domain
+        ));
+    }
+    match undo(ctx, book, index - 1) {
+        Ok(()) => Error::Failed(format!(
+            "the {op} stopped {at}: the ledger could not be updated: {error}. Rolled back: {}; the ledger \
+             says {}",
+            super::rollback_note(op),
+            standing(ctx)
+        )),
+        Err(undo_error) => Error::Failed(format!(
+            "the {op} stopped {at}: the ledger could not be updated: {error}. The rollback is recorded \
+             (the ledger says {}) but undoing failed: {undo_error}; finish it by hand",
+            standing(ctx)
+        )),
+    }
+}
+
+fn fail(
+    ctx: &Context,
+    book: &Runbook,
+    index: usize,
+    error: ActionError,
+    left: Left,
+    timing: StepTiming,
+    fence: &mut Option<Fence>,
+) -> Error {
     let step = &book.steps[index];
     let failure = StepFailure {
         operation: book.operation,
@@ -191,9 +367,8 @@ fn fail(ctx: &Context, book: &Runbook, index: usize, error: ActionError, left: L
         Left::RolledBack => Event::RollBack { domain: ctx.domain.clone(), failure: record },
         Left::Broken => Event::Fail { domain: ctx.domain.clone(), failure: record },
     };
-    if let Err(e) = ctx.ledger.commit(&ctx.holder, &event, json!({ "completed": timing }), ctx.clock.now()) {
-        ctx.progress.note(&format!("could not record the failure in the ledger: {e}"));
-        return e.into();
+    if let Err(e) = commit(ctx, fence, &event, json!({ "completed": timing })) {
+        return Error::Failed(format!("{failure}\nand the ledger could not record it: {e}; it says {}", standing(ctx)));
     }
     failure.into()
 }

@@ -112,7 +112,7 @@ pub struct StepFailure {
     pub left: Left,
 }
 
-fn rollback_note(op: Operation) -> &'static str {
+pub(crate) fn rollback_note(op: Operation) -> &'static str {
     match op {
         Operation::Release => "NetBackup and the drives are back up and this domain still owns the library",
         Operation::Acquire => "this domain's NetBackup is back as it was and the library is free",
@@ -171,19 +171,42 @@ pub(crate) fn secs(d: Duration) -> f64 {
 
 /// Takes this domain's run lock for the whole sequence: one hand-over per domain at a time.
 /// When it is free, any `releasing`/`acquiring` record held by this domain belongs to a process
-/// that died, and may be resumed.
+/// that died, and may be resumed. A hook probing the lock holds it for an instant, so the lock
+/// is waited for briefly before another sequence is called running.
 pub fn run_lock(ctx: &Context) -> Result<crate::ledger::lock::LockGuard, crate::Error> {
-    let path = ctx.ledger.dir().join(format!("run.{}.lock", ctx.domain));
-    match crate::ledger::lock::try_lock(&path).map_err(crate::ledger::LedgerError::from)? {
-        Ok(mut guard) => {
-            guard.write_note(&format!("pid {} on {}", ctx.holder.pid, ctx.holder.host));
-            Ok(guard)
-        }
+    match ctx.ledger.run_lock(&ctx.domain, &ctx.holder, PROBE_WAIT)? {
+        Ok(guard) => Ok(guard),
         Err(note) => Err(crate::Error::Busy(format!(
-            "another ftl sequence is already running for domain {} ({}); {} is its lock",
-            ctx.domain,
-            if note.is_empty() { "holder unknown".to_string() } else { note },
-            path.display()
+            "another ftl sequence is already running for domain {} ({note})",
+            ctx.domain
+        ))),
+    }
+}
+
+/// Refuses `--force` with a reason that says nothing, before anything is looked at or run.
+pub fn validate_reason(reason: Option<&str>) -> Result<(), crate::Error> {
+    match reason {
+        Some(r) if r.trim().is_empty() => Err(crate::Error::Usage(
+            "--reason must say why the override is needed (it is journaled with your user and host); \
+             nothing was changed"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// How long a sequence waits for a run lock held by a probe.
+pub const PROBE_WAIT: Duration = Duration::from_secs(2);
+
+/// For a forced override: takes the run lock of `domain`, the holder being overridden, which
+/// proves that no sequence of it runs (a live one holds its lock). Refused otherwise, before
+/// anything is changed.
+pub fn fence_out(ctx: &Context, domain: &str) -> Result<crate::ledger::lock::LockGuard, crate::Error> {
+    match ctx.ledger.run_lock(domain, &ctx.holder, PROBE_WAIT)? {
+        Ok(guard) => Ok(guard),
+        Err(note) => Err(crate::Error::Busy(format!(
+            "refusing to force: a sequence of domain {domain} is running ({note} holds its run lock); \
+             a force acts only when the holder is provably not running. Nothing was changed"
         ))),
     }
 }

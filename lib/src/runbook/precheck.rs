@@ -152,7 +152,9 @@ pub fn driver(ctx: &Context) -> Check {
 }
 
 /// A moving or broken record whose holder is gone needs an operator (or a tick) to finish it.
-pub fn sequence(record: &Record) -> Check {
+/// Whether the holder is alive is judged by its run lock on the shared ledger, which any host
+/// can test, never by a process id that only means something on the holder's host.
+pub fn sequence(ctx: &Context, record: &Record) -> Check {
     const NAME: &str = "no interrupted hand-over";
     match (&record.state, record.state.holder(), record.state.step()) {
         (State::Broken { .. }, Some(h), Some(step)) => Check::fail(
@@ -167,23 +169,34 @@ pub fn sequence(record: &Record) -> Check {
                 step.operation
             ),
         ),
-        (_, Some(h), Some(step)) if crate::os::holder_alive(h) => {
-            Check::pass(NAME, format!("{} {} is running: {} pid {} on {}", step.operation, step.id, h.domain, h.pid, h.host))
-        }
-        (_, Some(h), Some(step)) => Check::fail(
-            NAME,
-            format!(
-                "{} was interrupted at {} {} (pid {} on {} is gone); on {} rerun ftl-{} to resume it, or take over with --force --reason",
-                step.operation, step.id, step.name, h.pid, h.host, h.domain, step.operation
+        (_, Some(h), Some(step)) => match ctx.ledger.running(&h.domain) {
+            Ok(Some(note)) => Check::pass(
+                NAME,
+                format!("{} {} is running on {} ({note} holds its run lock)", step.operation, step.id, h.domain),
             ),
-        ),
+            Ok(None) => Check::fail(
+                NAME,
+                format!(
+                    "{} was interrupted at {} {} (no process holds {}'s run lock; it was pid {} on {}); on {} rerun ftl-{} to resume it, or take over with --force --reason",
+                    step.operation, step.id, step.name, h.domain, h.pid, h.host, h.domain, step.operation
+                ),
+            ),
+            Err(e) => Check::fail(NAME, format!("cannot tell whether {}'s sequence runs: {e}", h.domain)),
+        },
         _ => Check::pass(NAME, format!("the ledger is {}", record.state.name())),
     }
 }
 
 /// Every check, for `ftl-status --check`.
 pub fn all(ctx: &Context, record: &Record) -> Vec<Check> {
-    vec![sequence(record), jobs(ctx), controller(ctx, record).0, processor_sets(ctx), bound_threads(ctx), driver(ctx)]
+    vec![
+        sequence(ctx, record),
+        jobs(ctx),
+        controller(ctx, record).0,
+        processor_sets(ctx),
+        bound_threads(ctx),
+        driver(ctx),
+    ]
 }
 
 /// One line per failed check, for a refusal message.

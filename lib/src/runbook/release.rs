@@ -83,12 +83,27 @@ fn checks(ctx: &Context) -> Result<Vec<Check>, Error> {
 }
 
 pub fn release(ctx: &Context, options: &ReleaseOptions) -> Result<Report, Error> {
+    super::validate_reason(options.force.as_deref())?;
+    let _sequence = crate::signals::Sequence::begin();
     let _run = super::run_lock(ctx)?;
     let book = runbook(ctx);
     let epoch = || ctx.ledger.read().map(|r| r.epoch).unwrap_or(0);
-    let start = match decide(ctx, &book, options.force.is_some())? {
+    let mut start = match decide(ctx, &book, options.force.is_some())? {
         Err(why) => return Ok(Report::nothing(Operation::Release, &ctx.domain, why, epoch())),
         Ok(start) => start,
+    };
+    // A force overrides an owner only when that owner provably runs no sequence: hold its run
+    // lock for the whole override, then look again at the record it may have changed.
+    let _fenced = match &start {
+        Start::ForOther(owner) => {
+            let guard = super::fence_out(ctx, owner)?;
+            start = match decide(ctx, &book, true)? {
+                Err(why) => return Ok(Report::nothing(Operation::Release, &ctx.domain, why, epoch())),
+                Ok(start) => start,
+            };
+            Some(guard)
+        }
+        _ => None,
     };
     match start {
         Start::Resume(at) => {
