@@ -397,3 +397,62 @@ impl Rng {
         self.next_u64() % n
     }
 }
+
+impl SimSite {
+    /// Every process whose command line names this site (fake commands, ftl binaries acting for
+    /// it), except the test itself: after ftl exits, nothing of it may be left running.
+    pub fn processes(&self) -> Vec<String> {
+        let site = self.path().display().to_string();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            if pid == std::process::id() || stat.contains(") Z") {
+                continue;
+            }
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&site) {
+                found.push(format!("{pid} {cmdline}"));
+            }
+        }
+        found
+    }
+
+    /// Every journal entry's epoch, oldest first.
+    pub fn epochs(&self) -> Vec<u64> {
+        self.journal().iter().map(|e| e["epoch"].as_u64().unwrap()).collect()
+    }
+
+    /// Fake-command calls of `command` by `domain` with `arg` among their arguments.
+    pub fn calls_with(&self, domain: &str, command: &str, arg: &str) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c["domain"] == domain && c["command"] == command)
+            .filter(|c| c["args"].as_array().is_some_and(|a| a.iter().any(|x| x == arg)))
+            .count()
+    }
+}
+
+/// Sends `signal` to `pid`.
+pub fn signal(pid: u32, signal: i32) {
+    unsafe {
+        libc::kill(pid as i32, signal);
+    }
+}
+
+/// Waits for `child`, at most `secs` seconds; `None` if it is still running then.
+pub fn wait_timeout(child: &mut std::process::Child, secs: f64) -> Option<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if start.elapsed().as_secs_f64() >= secs {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -104,6 +104,12 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
                     (Decision::Force(again), _) if again == holder => {
                         return force_takeover(ctx, &book, options.force.as_deref().unwrap_or_default())
                     }
+                    (Decision::Force(again), _) => {
+                        return Err(Error::Busy(format!(
+                            "refusing to force: the library moved from {holder} to {again} while this override \
+                             waited; look again (ftl-status) before overriding {again}. Nothing was changed"
+                        )))
+                    }
                     _ => continue,
                 }
             }

@@ -291,9 +291,6 @@ fn interrupted(
 /// The ledger could not record the start of step `index` (or, past the last step, the end).
 /// Steps before `index` are done.
 fn ledger_failed(ctx: &Context, book: &Runbook, index: usize, error: LedgerError, fence: &mut Option<Fence>) -> Error {
-    if matches!(error, LedgerError::Fenced { .. }) {
-        return error.into();
-    }
     let op = book.operation;
     let resume = resume_hint(op);
     let at = if index < book.steps.len() {
@@ -301,6 +298,19 @@ fn ledger_failed(ctx: &Context, book: &Runbook, index: usize, error: LedgerError
     } else {
         "after its last step".into()
     };
+    if matches!(error, LedgerError::Fenced { .. } | LedgerError::Behind { .. }) {
+        // Somebody else wrote the record: whatever it says now is theirs, so touch nothing.
+        let done: Vec<&str> = book.steps[..index].iter().map(|s| s.id).collect();
+        let message = format!(
+            "the {op} stopped {at}: {error}. Nothing was undone (steps done here: {}); the ledger says {}",
+            if done.is_empty() { "none".to_string() } else { done.join(", ") },
+            standing(ctx)
+        );
+        return match error {
+            LedgerError::Fenced { .. } => Error::Busy(message),
+            _ => Error::Failed(message),
+        };
+    }
     let reversible = index > 0 && book.steps[..index].iter().all(|s| s.on_failure == OnFailure::RollBack);
     if !reversible {
         return Error::Failed(format!(
