@@ -338,3 +338,169 @@ fn a_waiter_that_loses_the_race_waits_on() {
     assert_eq!(site.ledger("a")["owner"], loser);
     assert_eq!(site.board_domain().as_deref(), Some(loser));
 }
+
+/// A journal that cannot be appended stops the release before anything runs, and exit 6 means
+/// that nothing changed: no epoch without its journal line.
+#[test]
+fn a_journal_that_cannot_be_appended_stops_the_release_before_anything_runs() {
+    let site = SimSite::new();
+    let journal = site.path().join("ledger").join("journal.jsonl");
+    std::fs::remove_file(&journal).unwrap();
+    std::fs::create_dir(&journal).unwrap();
+    let before = std::fs::read(site.state_json()).unwrap();
+    for _ in 0..2 {
+        let out = run(site.ftl("marmaduke", "ftl-release"));
+        assert_eq!(code(&out), 6, "{}", stderr(&out));
+        assert!(stderr(&out).contains("Nothing was changed"), "{}", stderr(&out));
+        assert_eq!(std::fs::read(site.state_json()).unwrap(), before, "state.json changed");
+        assert_eq!(site.calls_with("marmaduke", "vmoprcmd", "-down"), 0, "a command ran");
+    }
+}
+
+/// Starts a release at speed 20 and returns once the ledger says R2 (NetBackup stopping, 1 s).
+fn release_in_r2(site: &SimSite) -> std::process::Child {
+    let child = site.ftl("marmaduke", "ftl-release").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = std::time::Instant::now();
+    while site.ledger("marmaduke")["step"]["id"] != "R2" {
+        assert!(start.elapsed() < Duration::from_secs(20), "the release never reached R2");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
+/// The ledger cannot be written in the middle of a release (the journal becomes a directory):
+/// nothing is undone, so that the domain stays as the ledger says, and the message says so; once
+/// the journal is back, the rerun resumes and no epoch is missing from the journal.
+#[test]
+fn a_ledger_lost_mid_release_leaves_the_domain_as_the_ledger_says() {
+    let site = SimSite::with_args(&["--speed", "20"]);
+    let journal = site.path().join("ledger").join("journal.jsonl");
+    let child = release_in_r2(&site);
+    let saved = std::fs::read(&journal).unwrap();
+    std::fs::remove_file(&journal).unwrap();
+    std::fs::create_dir(&journal).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 1, "not exit 6: the ledger did change (R1, R2 ran): {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("nothing was undone") && err.contains("releasing by marmaduke at R2"), "{err}");
+    let p = site.platform();
+    assert_eq!(p["domains"]["marmaduke"]["netbackup"], "stopped", "as the ledger says: R2 done");
+    std::fs::remove_dir(&journal).unwrap();
+    std::fs::write(&journal, saved).unwrap();
+    let out = run(site.ftl("marmaduke", "ftl-release"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let epochs = site.epochs();
+    assert_eq!(epochs, (1..=epochs.len() as u64).collect::<Vec<_>>(), "the journal is contiguous");
+    assert_eq!(site.board_domain(), None);
+}
+
+/// `ledger.lock` replaced by a symbolic link mid-release: the same, truthful stop.
+#[test]
+fn a_symlinked_ledger_lock_mid_release_is_a_truthful_stop() {
+    let site = SimSite::with_args(&["--speed", "20"]);
+    let lock = site.path().join("ledger").join("ledger.lock");
+    let child = release_in_r2(&site);
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(site.dir.path(), &lock).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("ledger.lock") && stderr(&out).contains("at R2"), "{}", stderr(&out));
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::write(&lock, "").unwrap();
+    let out = run(site.ftl("marmaduke", "ftl-release"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(site.board_domain(), None);
+}
+
+/// The ledger lock held elsewhere for longer than its timeout mid-release: the release waits a
+/// little, then records the rollback before undoing, and the domain is back as it was.
+#[test]
+fn a_ledger_lock_timeout_mid_release_rolls_back() {
+    let site = SimSite::with_args(&["--speed", "20"]);
+    for d in ["marmaduke", "flinstones"] {
+        site.edit_config(d, |t| t.replace("lock_timeout = \"10s\"", "lock_timeout = \"1s\""));
+    }
+    let lock = site.path().join("ledger").join("ledger.lock");
+    let child = release_in_r2(&site);
+    let held = ftl::ledger::lock::lock(&lock, Duration::from_secs(5), ftl::ledger::lock::Create::Never).unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("Rolled back"), "{}", stderr(&out));
+    let l = site.ledger("marmaduke");
+    assert_eq!((l["state"].as_str(), l["owner"].as_str()), (Some("owned"), Some("marmaduke")), "{l}");
+    let p = site.platform();
+    assert_eq!(p["domains"]["marmaduke"]["netbackup"], "running");
+    assert!(p["domains"]["marmaduke"]["control"].as_array().unwrap().iter().all(|c| c == "UP"), "{p}");
+    assert_eq!(site.board_domain().as_deref(), Some("marmaduke"));
+}
+
+/// Deleting `ledger.lock` while two domains commit never lets two commits run at once: a commit
+/// never makes a new lock file beside the one a holder may still hold, so the commits that come
+/// after the deletion are refused, and the journal has every committed epoch once.
+#[test]
+fn a_deleted_ledger_lock_never_gives_two_holders() {
+    use ftl::ledger::record::{Event, Holder, Request};
+    let site = SimSite::new();
+    let lock = site.path().join("ledger").join("ledger.lock");
+    let start_epoch = site.ledger("marmaduke")["epoch"].as_u64().unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let committed = std::sync::atomic::AtomicUsize::new(0);
+    let refused = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = std::fs::remove_file(&lock);
+                std::thread::sleep(Duration::from_micros(300));
+            }
+        });
+        let writers: Vec<_> = ["marmaduke", "flinstones"]
+            .iter()
+            .map(|domain| {
+                let (site, committed, refused) = (&site, &committed, &refused);
+                scope.spawn(move || {
+                    let config = ftl::config::Config::load(&site.config(domain)).unwrap();
+                    let ledger = ftl::ledger::Ledger::open(&config).unwrap();
+                    let actor =
+                        Holder { domain: "flinstones".into(), host: (*domain).into(), pid: 1, boot_id: "b".into() };
+                    for i in 0..200 {
+                        let event = if i % 2 == 0 {
+                            Event::Request(Request {
+                                domain: "flinstones".into(),
+                                at: chrono::Utc::now(),
+                                until: Some(chrono::Utc::now() + chrono::Duration::seconds(i)),
+                            })
+                        } else {
+                            Event::Withdraw { domain: "flinstones".into() }
+                        };
+                        match ledger.commit(&actor, &event, serde_json::Value::Null, chrono::Utc::now()) {
+                            Ok(_) => committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                            Err(e) => {
+                                assert!(e.to_string().contains("ledger.lock is missing"), "{e}");
+                                refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                            }
+                        };
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let epochs = site.epochs();
+    let mut sorted = epochs.clone();
+    sorted.dedup();
+    assert_eq!(epochs, sorted, "an epoch appears twice: two commits ran at once");
+    let end_epoch = site.ledger("marmaduke")["epoch"].as_u64().unwrap();
+    let committed = committed.into_inner() as u64;
+    assert_eq!(end_epoch - start_epoch, committed, "every successful commit added one epoch");
+    assert_eq!(*epochs.last().unwrap(), end_epoch, "the journal ends at the record");
+    let mut err = std::io::stderr();
+    let _ = std::io::Write::write_fmt(
+        &mut err,
+        format_args!("deleted ledger.lock: {committed} commits done, {} refused\n", refused.into_inner()),
+    );
+}

@@ -196,7 +196,7 @@ pub fn validate_reason(reason: Option<&str>) -> Result<(), crate::Error> {
 }
 
 /// How long a sequence waits for a run lock held by a probe.
-pub const PROBE_WAIT: Duration = Duration::from_secs(2);
+pub const PROBE_WAIT: Duration = Duration::from_secs(1);
 
 /// For a forced override: takes the run lock of `domain`, the holder being overridden, which
 /// proves that no sequence of it runs (a live one holds its lock). Refused otherwise, before
