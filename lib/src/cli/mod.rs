@@ -54,10 +54,11 @@ pub struct Common {
 #[derive(Debug, Clone, Args)]
 pub struct Override {
     /// Override failed prechecks, or take over from a holder that died or an owner that cannot
-    /// release, after the controller confirms where the board is.
+    /// release, after the controller confirms where the board is. Refused (exit 3, nothing
+    /// changed) while the holder's sequence runs: its run lock must be free.
     #[arg(long, requires = "reason")]
     pub force: bool,
-    /// Why the override is needed (journaled with your user and host).
+    /// Why the override is needed (journaled with your user and host); must not be blank.
     #[arg(long, value_name = "TEXT", requires = "force")]
     pub reason: Option<String>,
 }

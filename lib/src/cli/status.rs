@@ -13,8 +13,11 @@ use crate::status;
 requests and the last error. --history N adds the journal's last N transitions; --check runs every \
 precheck (active jobs, the controller's view of the board, processor sets, bound threads, the \
 robot driver) and prints pass or fail with the evidence.\n\n\
---init-ledger creates the first record in an empty ledger directory. --repair-ledger rebuilds an \
-unreadable state.json from the journal's last good line, after keeping a copy of the bad file.",
+--init-ledger creates the first record in an empty ledger directory (never beside a journal). \
+--repair-ledger rebuilds an unreadable, missing or out-of-date state.json from the journal's last \
+good line, after keeping a copy of the bad file and after the controller confirms where the board \
+is; it reads only journal files that pass the trust checks, never writes an epoch lower than the \
+journal's, and creates again a deleted ledger.lock (run it only when no ftl runs on any domain).",
     after_help = EXIT_CODES
 )]
 pub struct StatusArgs {
@@ -26,7 +29,8 @@ pub struct StatusArgs {
     /// Run every precheck and show pass/fail with the evidence (exit 4 when one fails).
     #[arg(long)]
     pub check: bool,
-    /// Rebuild an unreadable state.json from the journal (keeps a copy of the bad file).
+    /// Rebuild an unreadable, missing or out-of-date state.json from the journal (keeps a copy of
+    /// the bad file, confirms the board with the controller); recreates a deleted ledger.lock.
     #[arg(long, conflicts_with_all = ["check", "init_ledger"])]
     pub repair_ledger: bool,
     /// Create the first ledger record (free, or owned with --owner).
