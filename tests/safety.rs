@@ -485,10 +485,14 @@ fn a_deleted_ledger_lock_never_gives_two_holders() {
                 })
             })
             .collect();
-        for w in writers {
-            w.join().unwrap();
-        }
+        // Stop the unlinker even when a writer failed, so that a failure fails instead of hanging.
+        let results: Vec<_> = writers.into_iter().map(|w| w.join()).collect();
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for r in results {
+            if let Err(panic) = r {
+                std::panic::resume_unwind(panic);
+            }
+        }
     });
     let epochs = site.epochs();
     let mut sorted = epochs.clone();
