@@ -19,6 +19,7 @@ pub mod notify;
 pub mod os;
 pub mod plan;
 pub mod platform;
+pub mod policy;
 pub mod rc;
 pub mod runbook;
 pub mod schedule;

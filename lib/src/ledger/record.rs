@@ -237,9 +237,13 @@ impl Record {
                     Operation::Release => State::Free,
                     Operation::Acquire => State::Owned { owner: domain.clone() },
                 };
-                if next.state.name() == StateName::Owned {
+                // A request is a claim with an expiry: acquiring does not end it (the new owner
+                // keeps the library while it lasts); releasing gives it up.
+                if next.state.name() == StateName::Free {
                     next.requests.retain(|r| &r.domain != domain);
                 }
+                // A sequence that completes leaves no error behind (the journal keeps it).
+                next.last_error = None;
             }
             Event::RollBack { domain, failure } => {
                 next.state = match self.moving_by(domain)? {

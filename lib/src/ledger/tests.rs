@@ -105,7 +105,7 @@ fn allowed_transitions() {
 }
 
 #[test]
-fn requests_are_kept_per_domain_and_cleared_by_acquiring() {
+fn requests_are_kept_per_domain_kept_by_acquiring_and_given_up_by_releasing() {
     let r = record(owned("m"));
     let req = |until: Option<i64>| Request {
         domain: "f".into(),
@@ -122,7 +122,11 @@ fn requests_are_kept_per_domain_and_cleared_by_acquiring() {
     assert_eq!(r.requests.len(), 1, "releasing keeps the request");
     let r = r.apply(&begin("f", Operation::Acquire, "A1"), t0()).unwrap().unwrap();
     let r = r.apply(&Event::Finish { domain: "f".into() }, t0()).unwrap().unwrap();
-    assert!(r.requests.is_empty(), "acquiring fulfils it");
+    // The request is the new owner's claim until it expires (issue 11: no ping-pong).
+    assert_eq!(r.requests, vec![req(Some(60))], "acquiring keeps the claim");
+    let r = r.apply(&begin("f", Operation::Release, "R1"), t0()).unwrap().unwrap();
+    let r = r.apply(&Event::Finish { domain: "f".into() }, t0()).unwrap().unwrap();
+    assert!(r.requests.is_empty(), "releasing gives it up");
 }
 
 #[test]
