@@ -29,6 +29,9 @@ time, in [domains.NAME] windows, or read from the domain's NetBackup policies (`
 pub struct WindowArgs {
     #[command(flatten)]
     pub common: Common,
+    /// Print the result as JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: WindowCommand,
 }
@@ -40,6 +43,9 @@ pub enum WindowCommand {
         /// Evaluate as if at this time (RFC 3339), for rehearsals and tests.
         #[arg(long, value_name = "TIME", value_parser = parse_now)]
         now: Option<chrono::DateTime<chrono::Utc>>,
+        /// Print the decision for an idle domain and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Print the windows, the planned hand-overs and overlaps.
     Show {
@@ -61,7 +67,7 @@ fn window_run(args: &WindowArgs) -> Result<(), Error> {
     let common = &args.common;
     let setup = Setup::load(&common.config, common.domain.as_deref())?;
     let now = match &args.command {
-        WindowCommand::Tick { now } | WindowCommand::Show { now, .. } => *now,
+        WindowCommand::Tick { now, .. } | WindowCommand::Show { now, .. } => *now,
     };
     // --now freezes the clock for a rehearsal; otherwise the ledger gets real step times.
     let fixed;
@@ -75,8 +81,8 @@ fn window_run(args: &WindowArgs) -> Result<(), Error> {
     let progress = StderrProgress::new(common.quiet > 0);
     let ctx = setup.context(&SystemRunner, clock, &progress);
     match &args.command {
-        WindowCommand::Tick { .. } => {
-            if common.dry_run {
+        WindowCommand::Tick { dry_run, .. } => {
+            if *dry_run {
                 let record = setup.ledger.read()?;
                 let occ = crate::tick::my_occurrences(&ctx, clock.now(), &chrono::Local)?;
                 let lead = chrono::Duration::from_std(setup.config.schedule.lead).unwrap_or_default();
@@ -84,18 +90,18 @@ fn window_run(args: &WindowArgs) -> Result<(), Error> {
                 // A dry run does not ask bpdbjobs: it shows the decision for an idle domain.
                 let decision =
                     crate::tick::decide(&record, &setup.domain, &occ, clock.now(), lead, grace, &mut || true);
-                return print_tick(&decision, "dry run: nothing done", common.json);
+                return print_tick(&decision, "dry run: nothing done", args.json);
             }
             let occ = crate::tick::my_occurrences(&ctx, clock.now(), &chrono::Local)?;
             let (decision, outcome) = crate::tick::tick(&ctx, &occ)?;
-            print_tick(&decision, &outcome, common.json)
+            print_tick(&decision, &outcome, args.json)
         }
         WindowCommand::Show { days, .. } => {
             let plan = crate::plan::Plan::build(&ctx, clock.now(), *days, &chrono::Local)?;
-            if common.json {
-                println!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default());
+            if args.json {
+                say_line(&serde_json::to_string_pretty(&plan).unwrap_or_default());
             } else {
-                print!("{}", plan.render(&chrono::Local));
+                say(&plan.render(&chrono::Local));
             }
             Ok(())
         }
@@ -106,7 +112,7 @@ fn print_tick(decision: &crate::tick::Decision, outcome: &str, json: bool) -> Re
     if json {
         let mut value = serde_json::to_value(decision).unwrap_or_default();
         value["outcome"] = outcome.into();
-        println!("{value}");
+        say_line(&value.to_string());
     } else {
         let (action, why) = match decision {
             crate::tick::Decision::Nothing { why } => ("nothing", why),
@@ -116,9 +122,9 @@ fn print_tick(decision: &crate::tick::Decision, outcome: &str, json: bool) -> Re
             crate::tick::Decision::Resume { why } => ("resume", why),
         };
         if why == outcome {
-            println!("{action}: {why}");
+            say_line(&format!("{action}: {why}"));
         } else {
-            println!("{action}: {why} -> {outcome}");
+            say_line(&format!("{action}: {why} -> {outcome}"));
         }
     }
     Ok(())

@@ -1,0 +1,175 @@
+//! Every interface tells the truth: a flag is accepted only where it is honoured, `--dry-run`
+//! changes nothing, no input makes a binary abort (non-UTF-8 arguments and paths, a closed or
+//! full stdout or stderr, durations too large for the calendar), `-v` shows the commands run,
+//! and a message names the configuration file and key it is about.
+
+use ftl_tests::*;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The exit codes of the SPEC; a panic (101) or an abort (134) is none of them.
+fn documented(out: &std::process::Output) -> bool {
+    (0..=6).contains(&code(out)) && !stderr(out).contains("panicked")
+}
+
+/// `c` with its stdout a pipe nobody reads (as in `c | true`).
+fn stdout_to_closed_pipe(c: &mut Command) -> &mut Command {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    c.stdout(Stdio::from(writer))
+}
+
+fn dev_full() -> std::fs::File {
+    std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap()
+}
+
+#[test]
+fn a_dry_run_hook_says_what_it_would_do_and_changes_nothing() {
+    let site = SimSite::new();
+    let before = site.snapshot();
+    // flinstones: the library is elsewhere, so the real hook would request it and start an acquire.
+    let out = run(site.ftl("flinstones", "ftl-notify").args([
+        "--dry-run",
+        "bpstart_notify",
+        "client1",
+        "pol",
+        "sched",
+        "FULL",
+    ]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "a hook printed on stdout");
+    let said = stderr(&out);
+    assert!(said.contains("would record a request") && said.contains("background acquire"), "{said}");
+    // marmaduke owns it: the real end hook would start a background release.
+    let out = run(site.ftl("marmaduke", "ftl-notify").args([
+        "--dry-run",
+        "bpend_notify",
+        "client1",
+        "pol",
+        "sched",
+        "FULL",
+        "0",
+    ]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("background release"), "{}", stderr(&out));
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(site.snapshot(), before, "a dry-run hook changed the ledger or the platform");
+    assert!(!site.path().join("ledger").join("notify-acquire.flinstones.lock").exists(), "a worker was started");
+    assert!(!site.path().join("ledger").join("notify-release.marmaduke.lock").exists(), "a worker was started");
+}
+
+#[test]
+fn each_binary_accepts_only_the_flags_it_honours() {
+    let site = SimSite::new();
+    for (binary, args) in [
+        ("ftl-window", &["show", "--dry-run"][..]),
+        ("ftl-window", &["--dry-run", "show"][..]),
+        ("ftl-notify", &["--json", "bpstart_notify", "client1", "pol", "sched", "FULL"][..]),
+        ("ftl-status", &["--json", "--format", "prometheus"][..]),
+        ("ftl-status", &["--check", "--format", "prometheus"][..]),
+        ("ftl-status", &["--history", "3", "--format", "prometheus"][..]),
+    ] {
+        let out = run(site.ftl("marmaduke", binary).args(args));
+        assert_eq!(code(&out), 2, "{binary} {args:?}: {}", stderr(&out));
+    }
+    // What is honoured stays accepted.
+    for (binary, args) in [
+        ("ftl-window", &["tick", "--dry-run", "--now", "2026-11-25T21:00:00Z"][..]),
+        ("ftl-window", &["show", "--json"][..]),
+        ("ftl-status", &["--format", "prometheus"][..]),
+        ("ftl-status", &["--json", "--history", "3"][..]),
+        ("ftl-release", &["--dry-run", "--json"][..]),
+    ] {
+        let out = run(site.ftl("marmaduke", binary).args(args));
+        assert_eq!(code(&out), 0, "{binary} {args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn non_utf8_arguments_never_abort() {
+    let site = SimSite::new();
+    let out = run(cmd("ftl-notify").arg(OsStr::from_bytes(b"\xff")));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(documented(&out), "{}", stderr(&out));
+    // A non-UTF-8 client name is logged lossily and the hook still answers.
+    let out = run(site
+        .ftl("marmaduke", "ftl-notify")
+        .arg("bpstart_notify")
+        .arg(OsStr::from_bytes(b"cl\xe9"))
+        .args(["pol", "sched", "FULL"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let hooks = HookDir::new();
+    let out = run(hooks
+        .hook("bpstart_notify", &site.config("marmaduke"))
+        .arg(OsStr::from_bytes(b"cl\xe9"))
+        .args(["pol", "sched", "FULL"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn the_background_worker_gets_a_non_utf8_configuration_path_intact() {
+    let site = SimSite::new();
+    let odd = site.path().join(OsStr::from_bytes(b"fl\xe9"));
+    std::fs::create_dir(&odd).unwrap();
+    std::fs::copy(site.config("flinstones"), odd.join("ftl.toml")).unwrap();
+    let mut hook = cmd("ftl-notify");
+    hook.arg("--config").arg(odd.join("ftl.toml")).args(["bpstart_notify", "client1", "pol", "sched", "FULL"]);
+    let out = run(hook);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    // The worker waits for marmaduke's release, then acquires for flinstones.
+    expect(site.ftl("marmaduke", "ftl-release"), 0);
+    site.wait_for(30, "the background acquire", |s| s.ledger("marmaduke")["owner"] == "flinstones");
+}
+
+#[test]
+fn a_closed_or_full_stdout_or_stderr_does_not_change_the_exit_code() {
+    let site = SimSite::new();
+    let out = run(site.ftl("marmaduke", "ftl-status").also(stdout_to_closed_pipe));
+    assert_eq!(code(&out), 0, "ftl-status | true: {}", stderr(&out));
+    let out = run(site.ftl("marmaduke", "ftl-release").stdout(dev_full()));
+    assert_eq!(code(&out), 0, "ftl-release > /dev/full: {}", stderr(&out));
+    assert_eq!(site.ledger("marmaduke")["state"], "free");
+    let out = run(site.ftl("flinstones", "ftl-acquire").also(stdout_to_closed_pipe));
+    assert_eq!(code(&out), 0, "ftl-acquire | true: {}", stderr(&out));
+    assert_eq!(site.ledger("marmaduke")["owner"], "flinstones");
+    // A start hook whose library is elsewhere says so on stderr: a full one changes nothing.
+    let hooks = HookDir::new();
+    let out = run(hooks
+        .hook("bpstart_notify", &site.config("marmaduke"))
+        .args(["client1", "pol", "sched", "FULL"])
+        .stderr(dev_full()));
+    assert_eq!(code(&out), 3);
+}
+
+trait Also {
+    fn also(&mut self, f: impl FnOnce(&mut Command) -> &mut Command) -> &mut Command;
+}
+
+impl Also for Command {
+    fn also(&mut self, f: impl FnOnce(&mut Command) -> &mut Command) -> &mut Command {
+        f(self)
+    }
+}
+
+#[test]
+fn durations_beyond_the_calendar_are_refused_or_work() {
+    let site = SimSite::new();
+    let out = run(site.ftl("flinstones", "ftl-acquire").args(["--wait", "100000000d"]));
+    assert!(documented(&out), "{}", stderr(&out));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("at most"), "{}", stderr(&out));
+    for (key, args) in [
+        ("lead", &["tick", "--now", "2026-11-25T21:00:00Z"][..]),
+        ("lead", &["show", "--now", "2026-11-25T21:00:00Z"][..]),
+        ("grace", &["tick", "--now", "2026-11-25T21:00:00Z"][..]),
+    ] {
+        site.edit_config("marmaduke", |t| t.replace(&format!("{key} = \"30m\""), &format!("{key} = \"100000000d\"")));
+        let out = run(site.ftl("marmaduke", "ftl-window").args(args));
+        assert!(documented(&out), "schedule.{key}, {args:?}: {}", stderr(&out));
+        assert_eq!(code(&out), 2, "schedule.{key}, {args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&format!("schedule.{key}")), "{}", stderr(&out));
+        site.edit_config("marmaduke", |t| t.replace("100000000d", "30m"));
+    }
+}
