@@ -21,6 +21,13 @@ fn stdout_to_closed_pipe(c: &mut Command) -> &mut Command {
     c.stdout(Stdio::from(writer))
 }
 
+/// Runs `c`, requires exit 0, returns stdout.
+fn succeeds(c: &mut Command) -> String {
+    let out = run(&mut *c);
+    assert_eq!(code(&out), 0, "{c:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
 fn dev_full() -> std::fs::File {
     std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap()
 }
@@ -172,4 +179,51 @@ fn durations_beyond_the_calendar_are_refused_or_work() {
         assert!(stderr(&out).contains(&format!("schedule.{key}")), "{}", stderr(&out));
         site.edit_config("marmaduke", |t| t.replace("100000000d", "30m"));
     }
+}
+
+#[test]
+fn a_missing_ledger_directory_names_the_key_and_the_file() {
+    let site = MiniSite::new();
+    std::fs::remove_dir(site.ledger()).unwrap();
+    for binary in ["ftl-status", "ftl-acquire", "ftl-release"] {
+        let out = run(site.cmd(binary));
+        assert_eq!(code(&out), 6, "{binary}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("ledger.dir") && err.contains(&site.config().display().to_string()), "{binary}: {err}");
+    }
+    let out = run(site.cmd("ftl-notify").args(["bpstart_notify", "client1", "pol", "sched", "FULL"]));
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(stderr(&out).contains("ledger.dir"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_library_name_mismatch_names_the_key_the_file_and_the_record() {
+    let site = MiniSite::new();
+    succeeds(site.cmd("ftl-status").args(["--init-ledger", "--owner", "marmaduke"]));
+    site.write_config(&minimal_config(&site.ledger()).replace("name = \"L3500\"", "name = \"L700\""));
+    for binary in ["ftl-status", "ftl-acquire", "ftl-release"] {
+        let out = run(site.cmd(binary));
+        assert_eq!(code(&out), 2, "{binary}: {}", stderr(&out));
+        let err = stderr(&out);
+        for word in ["library.name", "state.json", &site.config().display().to_string()] {
+            assert!(err.contains(word), "{binary}: {word} is not named: {err}");
+        }
+    }
+}
+
+#[test]
+fn the_status_reads_from_a_host_that_is_no_declared_domain() {
+    let site = MiniSite::new();
+    succeeds(site.cmd("ftl-status").args(["--init-ledger", "--owner", "marmaduke"]));
+    // No `domain` key, and this host is in no domain's host mapping.
+    site.write_config(&minimal_config(&site.ledger()).replace("domain = \"marmaduke\"\n", ""));
+    let out = succeeds(&mut site.cmd("ftl-status"));
+    assert!(out.contains("marmaduke"), "{out}");
+    succeeds(site.cmd("ftl-status").arg("--json"));
+    succeeds(site.cmd("ftl-status").args(["--format", "prometheus"]));
+    // What needs a local domain still says so.
+    let out = run(site.cmd("ftl-status").arg("--check"));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let out = run(site.cmd("ftl-acquire"));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
 }

@@ -44,6 +44,7 @@ pub fn acquire_main(args: AcquireArgs) -> Exit {
     let json = args.json;
     finish(
         "ftl-acquire",
+        &args.common.config,
         run_with_context(&args.common, |ctx| {
             if args.at_boot {
                 let outcome = if args.dry_run {

@@ -131,16 +131,27 @@ pub fn trusted_config(path: &Path) -> Result<Config, Error> {
     Ok(config)
 }
 
-/// Prints an error the one way every binary does, and returns its exit code.
-pub fn report_error(program: &str, error: &Error) -> Exit {
-    warn_line(&format!("{program}: {error}"));
+/// Prints an error the one way every binary does, and returns its exit code. An error about the
+/// ledger that comes from a configured value also names the key and the file (`config`): the
+/// ledger itself knows only the values.
+pub fn report_error(program: &str, config: &Path, error: &Error) -> Exit {
+    use crate::ledger::LedgerError;
+    let key = match error {
+        Error::Ledger(LedgerError::Directory { .. } | LedgerError::HostLocal { .. }) => Some("ledger.dir"),
+        Error::Ledger(LedgerError::LibraryMismatch { .. }) => Some("library.name"),
+        _ => None,
+    };
+    match key {
+        Some(key) => warn_line(&format!("{program}: {error} (`{key}` in {})", config.display())),
+        None => warn_line(&format!("{program}: {error}")),
+    }
     error.exit()
 }
 
-fn finish(program: &str, result: Result<(), Error>) -> Exit {
+fn finish(program: &str, config: &Path, result: Result<(), Error>) -> Exit {
     match result {
         Ok(()) => Exit::Done,
-        Err(e) => report_error(program, &e),
+        Err(e) => report_error(program, config, &e),
     }
 }
 

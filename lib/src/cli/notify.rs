@@ -82,7 +82,7 @@ pub fn notify_main(argv: Vec<OsString>) -> u8 {
             }
             Err(e) => {
                 tracing::error!("background {kind}: {e}");
-                report_error("ftl-notify", &e).code()
+                report_error("ftl-notify", &c.config, &e).code()
             }
         };
     }
@@ -128,7 +128,7 @@ fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, qui
     }
     let setup = match Setup::load(config, domain) {
         Ok(s) => s,
-        Err(e) => return report_error("ftl-notify", &e).code(),
+        Err(e) => return report_error("ftl-notify", config, &e).code(),
     };
     let progress = crate::runbook::progress::Silent;
     let ctx = setup.context(&SystemRunner, &SystemClock, &progress);
@@ -148,7 +148,7 @@ fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, qui
                 Exit::Done.code()
             }
         }
-        Err(e) => report_error("ftl-notify", &e).code(),
+        Err(e) => report_error("ftl-notify", config, &e).code(),
     }
 }
 
@@ -169,7 +169,7 @@ fn notify_dry_run(hook: &Hook, call: &crate::notify::Call, config: &Path, domain
             warn_line(&format!("ftl-notify: dry run: {text}; nothing done"));
             Exit::Done.code()
         }
-        Err(e) => report_error("ftl-notify", &e).code(),
+        Err(e) => report_error("ftl-notify", config, &e).code(),
     }
 }
 

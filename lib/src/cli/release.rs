@@ -42,6 +42,7 @@ pub fn release_main(args: ReleaseArgs) -> Exit {
     let json = args.json;
     finish(
         "ftl-release",
+        &args.common.config,
         run_with_context(&args.common, |ctx| {
             if args.at_shutdown && !args.dry_run {
                 say_line(&crate::rc::shutdown(ctx)?);

@@ -57,7 +57,7 @@ pub enum Format {
 
 pub fn status_main(args: StatusArgs) -> Exit {
     logging::init("ftl-status", args.common.verbose, args.common.quiet);
-    finish("ftl-status", args.format().and_then(|format| status_run(&args, format)))
+    finish("ftl-status", &args.common.config, args.format().and_then(|format| status_run(&args, format)))
 }
 
 impl StatusArgs {

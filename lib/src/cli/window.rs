@@ -60,7 +60,7 @@ pub enum WindowCommand {
 
 pub fn window_main(args: WindowArgs) -> Exit {
     logging::init("ftl-window", args.common.verbose, args.common.quiet);
-    finish("ftl-window", window_run(&args))
+    finish("ftl-window", &args.common.config, window_run(&args))
 }
 
 fn window_run(args: &WindowArgs) -> Result<(), Error> {
