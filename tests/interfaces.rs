@@ -227,3 +227,29 @@ fn the_status_reads_from_a_host_that_is_no_declared_domain() {
     let out = run(site.cmd("ftl-acquire"));
     assert_eq!(code(&out), 2, "{}", stderr(&out));
 }
+
+#[test]
+fn verbosity_shows_each_command_with_its_status_and_duration() {
+    let site = SimSite::new();
+    let out = run(site.ftl("marmaduke", "ftl-status").args(["-v", "--check"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    let line =
+        err.lines().find(|l| l.contains("bpdbjobs") && l.contains("-report")).unwrap_or_else(|| panic!("-v: {err}"));
+    assert!(line.contains("exit status 0") && line.contains("ms"), "{line}");
+    let out = run(site.ftl("marmaduke", "ftl-status").args(["-vv", "--check"]));
+    assert!(
+        stderr(&out).contains("configuration read") && stderr(&out).contains("ledger record read"),
+        "{}",
+        stderr(&out)
+    );
+    // Without -v, no command lines; with -q nothing but errors, even during a hand-over.
+    let out = run(site.ftl("marmaduke", "ftl-status").arg("--check"));
+    assert!(!stderr(&out).contains("bpdbjobs"), "{}", stderr(&out));
+    let out = run(site.ftl("marmaduke", "ftl-release").arg("-q"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "-q printed more than errors");
+    let out = run(site.ftl("flinstones", "ftl-acquire").arg("-v"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).lines().any(|l| l.contains("addboard") && l.contains("exit status 0")), "{}", stderr(&out));
+}

@@ -202,6 +202,11 @@ impl Runner for SystemRunner {
         }
         let stdout = stdout.join().unwrap_or_default();
         let stderr = stderr.join().unwrap_or_default();
+        tracing::info!(
+            "ran `{shown}`: {} after {}",
+            status.map_or("timed out".into(), |s| Status::from_exit(s).to_string()),
+            crate::duration::format(start.elapsed())
+        );
         match status {
             None => Err(ExecError::Timeout { command: shown, timeout: command.timeout, stdout, stderr }),
             Some(status) => Ok(Output { status: Status::from_exit(status), stdout, stderr, elapsed: start.elapsed() }),

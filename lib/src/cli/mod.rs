@@ -77,6 +77,7 @@ impl Setup {
     pub fn load(path: &std::path::Path, domain: Option<&str>) -> Result<Setup, Error> {
         let config = trusted_config(path)?;
         let domain = config.local_domain(domain, &os::hostname())?;
+        tracing::debug!(ledger = %config.ledger.dir.display(), "acting as domain {domain}");
         let ledger = Ledger::open(&config)?;
         Ok(Setup { config, domain, ledger })
     }
