@@ -253,3 +253,34 @@ fn verbosity_shows_each_command_with_its_status_and_duration() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stderr(&out).lines().any(|l| l.contains("addboard") && l.contains("exit status 0")), "{}", stderr(&out));
 }
+
+#[test]
+fn configurations_that_cannot_be_right_are_refused_naming_file_and_key() {
+    let site = MiniSite::new();
+    let good = minimal_config(&site.ledger());
+    for (what, text, key) in [
+        ("two drives on one device", good.replace("\"/dev/rmt/1\"", "\"/dev/rmt/0\""), "drives[1].device"),
+        ("a board without processors", good.replace("id = 7\n", "id = 7\ncpus = []\n"), "board.cpus"),
+    ] {
+        site.write_config(&text);
+        let out = run(site.cmd("ftl-status"));
+        assert_eq!(code(&out), 2, "{what}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(key) && err.contains(&site.config().display().to_string()), "{what}: {err}");
+    }
+}
+
+#[test]
+fn a_missing_key_does_not_hide_the_unknown_keys_of_its_table() {
+    let site = MiniSite::new();
+    let text = minimal_config(&site.ledger())
+        .replace("name = \"L3500\"", "nmae = \"L3500\"")
+        .replace("id = 7\n", "colour = \"red\"\n");
+    site.write_config(&text);
+    let out = run(site.cmd("ftl-status"));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    for key in ["library.name", "library.nmae", "board.id", "board.colour"] {
+        assert!(err.contains(key), "{key} is not reported: {err}");
+    }
+}
