@@ -284,3 +284,38 @@ fn a_missing_key_does_not_hide_the_unknown_keys_of_its_table() {
         assert!(err.contains(key), "{key} is not reported: {err}");
     }
 }
+
+#[test]
+fn schedule_warnings_are_reported_by_check_and_show_but_refuse_nothing() {
+    let site = SimSite::new();
+    site.set_windows("marmaduke", "[\"Mon-Sun 00:00-24:00\"]");
+    let out = run(site.ftl("marmaduke", "ftl-status").arg("--check"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("[warn]") && text.contains("never end") && text.contains("overlap"), "{text}");
+    let out = run(site.ftl("marmaduke", "ftl-window").env("TZ", "UTC").args(["show", "--now", "2026-11-25T12:00:00Z"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("warning: domain marmaduke's windows never end"), "{}", stdout(&out));
+    // flinstones' window starts 15 minutes after marmaduke's ends: less than the 30-minute lead.
+    site.set_windows("marmaduke", "[\"Mon-Sun 20:00-01:00\"]");
+    site.set_windows("flinstones", "[\"Mon-Sun 01:15-07:00\"]");
+    let out = run(site.ftl("marmaduke", "ftl-status").args(["--check", "--json"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = value["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].as_str().unwrap().contains("lead (30m) is longer than the 15m"), "{warnings:?}");
+    // A domain without a window.
+    site.set_windows("flinstones", "[]");
+    let out = run(site.ftl("marmaduke", "ftl-status").arg("--check"));
+    assert!(stdout(&out).contains("domain flinstones has no window"), "{}", stdout(&out));
+}
+
+#[test]
+fn prometheus_labels_are_escaped() {
+    let site = MiniSite::new();
+    site.write_config(&minimal_config(&site.ledger()).replace("name = \"L3500\"", r#"name = "L\"35\\00""#));
+    succeeds(site.cmd("ftl-status").args(["--init-ledger", "--owner", "marmaduke"]));
+    let text = succeeds(site.cmd("ftl-status").args(["--format", "prometheus"]));
+    assert!(text.contains(r#"ftl_ledger_epoch{library="L\"35\\00"} 1"#), "{text}");
+}

@@ -12,7 +12,10 @@ use crate::status;
     long_about = "Show the ledger's record: who owns the library, since when, the epoch, standing \
 requests and the last error. --history N adds the journal's last N transitions; --check runs every \
 precheck (active jobs, the controller's view of the board, processor sets, bound threads, the \
-robot driver) and prints pass or fail with the evidence.\n\n\
+robot driver) and prints pass or fail with the evidence, then warnings about the schedule that \
+refuse nothing (overlapping windows, a window that never ends, a lead longer than the gap between \
+two domains' windows, a domain with no window, a site with one domain). --format prometheus \
+escapes label values as the exposition format requires.\n\n\
 --init-ledger creates the first record in an empty ledger directory. --repair-ledger rebuilds an \
 unreadable state.json from the journal's last good line, after keeping a copy of the bad file.",
     after_help = EXIT_CODES
@@ -162,16 +165,25 @@ fn show(
         return Ok(());
     }
     let history = args.history.map(|n| ledger.history(n)).transpose()?;
-    let checks = match setup.filter(|_| args.check) {
+    let (checks, warnings) = match setup.filter(|_| args.check) {
         Some(setup) => {
             let progress = StderrProgress::new(true);
             let ctx = setup.context(&SystemRunner, &SystemClock, &progress);
-            Some(precheck::all(&ctx, &record))
+            // A schedule that cannot be read (a policy) is a failed check, not a warning.
+            let mut checks = precheck::all(&ctx, &record);
+            let warnings = crate::plan::warnings(&ctx, now, &chrono::Local).unwrap_or_else(|e| {
+                checks.push(precheck::Check { name: "schedule", ok: false, evidence: e.to_string() });
+                Vec::new()
+            });
+            (Some(checks), warnings)
         }
-        None => None,
+        None => (None, Vec::new()),
     };
     if format == Format::Json {
-        let value = status::to_json(&record, history.as_ref().map(|(e, s)| (e.as_slice(), *s)), checks.as_deref());
+        let mut value = status::to_json(&record, history.as_ref().map(|(e, s)| (e.as_slice(), *s)), checks.as_deref());
+        if args.check {
+            value["warnings"] = warnings.clone().into();
+        }
         say_line(&serde_json::to_string_pretty(&value).unwrap_or_default());
     } else {
         let mut text = status::describe(&record, now);
@@ -180,6 +192,9 @@ fn show(
         }
         if let Some(checks) = &checks {
             text += &status::describe_checks(checks);
+        }
+        for w in &warnings {
+            text += &format!("[warn] {w}\n");
         }
         say(&text);
     }
