@@ -4,8 +4,7 @@
 
 use crate::error::Error;
 use crate::runbook::Context;
-use crate::schedule::{self, Occurrence};
-use crate::window::Window;
+use crate::schedule::{self, DomainWindows, Occurrence};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::fmt::Write;
 
@@ -32,7 +31,7 @@ pub struct Plan {
 /// Every domain's windows as this host knows them: the local domain's with its NetBackup
 /// policies' windows, the others' as configured (their policies live on their own master
 /// servers). Also returns the domains whose policy windows are read elsewhere.
-pub fn known_windows(ctx: &Context) -> Result<(Vec<(String, Vec<Window>)>, Vec<String>), Error> {
+pub fn known_windows(ctx: &Context) -> Result<(DomainWindows, Vec<String>), Error> {
     let mut windows = Vec::new();
     let mut elsewhere = Vec::new();
     for (name, d) in &ctx.config.domains {

@@ -121,6 +121,9 @@ pub fn overlaps(all: &[Occurrence]) -> Vec<(&Occurrence, &Occurrence)> {
     found
 }
 
+/// Each domain with its windows, in the order of `[domains]`.
+pub type DomainWindows = Vec<(String, Vec<Window>)>;
+
 /// What in the site's windows is allowed but probably not meant, for `ftl-status --check` and
 /// `ftl-window show`: one domain only, a domain with no window, windows that never end, windows
 /// of two domains that overlap, and a lead longer than the gap between two domains' windows
