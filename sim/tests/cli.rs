@@ -52,3 +52,40 @@ fn the_demo_hands_the_library_over_and_back() {
     assert_eq!(steps.len(), 20, "five steps in each of four hand-overs");
     assert!(steps.iter().all(|s| s["ok"] == true));
 }
+
+#[test]
+fn every_man_page_that_is_named_exists_and_tables_stay_tables() {
+    let dir = assert_fs::TempDir::new().unwrap();
+    let out = sim(&["docs", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let man = dir.path().join("man1");
+    let pages: Vec<(String, String)> = std::fs::read_dir(&man)
+        .unwrap()
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap()))
+        .collect();
+    let mut all = String::new();
+    for (name, text) in &pages {
+        // Every page another page points to, `ftl\-window\-tick(1)`, is generated.
+        for line in text.lines() {
+            if let Some(reference) = line.strip_suffix("(1)") {
+                let file = format!("{}.1", reference.replace("\\-", "-"));
+                assert!(man.join(&file).is_file(), "{name} points to {file}, which is not generated");
+            }
+        }
+        all.push_str(text);
+    }
+    for page in ["ftl-window-tick.1", "ftl-window-show.1", "ftl-sim-init.1", "ftl-sim-fault.1"] {
+        assert!(man.join(page).is_file(), "{page} is missing");
+    }
+    for flag in ["\\-\\-now", "\\-\\-days"] {
+        assert!(all.contains(flag), "no man page documents {flag}");
+    }
+    // ftl-notify(1)'s table of hooks is printed line by line, not filled into one paragraph.
+    let notify = &pages.iter().find(|(n, _)| n == "ftl-notify.1").unwrap().1;
+    let lines: Vec<&str> = notify.lines().collect();
+    let row = lines.iter().position(|l| l.starts_with("bpstart_notify[.POLICY")).expect("the table's row");
+    let opened = lines[..row].iter().rposition(|l| *l == ".nf");
+    let closed = lines[..row].iter().rposition(|l| *l == ".fi");
+    assert!(opened.is_some() && opened > closed, "the hook table is filled:\n{notify}");
+}
