@@ -156,7 +156,6 @@ pub fn warnings<Tz: TimeZone>(
         }
         all.extend(occ.into_iter().filter(|o| o.start < now + week));
     }
-    all.sort_by_key(|o| o.start);
     let mut push = |text: String| {
         if !found.contains(&text) {
             found.push(text);
@@ -168,10 +167,9 @@ pub fn warnings<Tz: TimeZone>(
             a.domain, a.window, b.domain, b.window
         ));
     }
-    for (i, a) in all.iter().enumerate() {
+    for a in &all {
         // The next opening of another domain after `a` ends.
-        let Some(b) = all[i + 1..].iter().filter(|b| b.domain != a.domain && b.start >= a.end).min_by_key(|b| b.start)
-        else {
+        let Some(b) = all.iter().filter(|b| b.domain != a.domain && b.start >= a.end).min_by_key(|b| b.start) else {
             continue;
         };
         let gap = b.start - a.end;

@@ -52,7 +52,7 @@ pub fn acquire_main(args: AcquireArgs) -> Exit {
                 } else {
                     crate::rc::boot(ctx)?
                 };
-                say_line(&outcome);
+                say_line(format_args!("{outcome}"));
                 return Ok(());
             }
             if args.dry_run {

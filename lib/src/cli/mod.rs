@@ -101,21 +101,22 @@ impl Setup {
     }
 }
 
-/// Writes `text` to stdout. A closed or full stdout (`| head`, `> /dev/full`) cannot undo the
-/// work already done, so the exit code stays that of the work: the write error is ignored.
-pub(crate) fn say(text: &str) {
+/// Writes to stdout. A closed or full stdout (`| head`, `> /dev/full`) cannot undo the work
+/// already done, so the exit code stays that of the work: the write error is ignored. (It takes
+/// `format_args!` rather than a string so that nothing is formatted twice.)
+pub(crate) fn say(text: std::fmt::Arguments) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    let _ = out.write_fmt(text).and_then(|()| out.flush());
 }
 
 /// [`say`] with a newline.
-pub(crate) fn say_line(text: &str) {
-    say(&format!("{text}\n"));
+pub(crate) fn say_line(text: std::fmt::Arguments) {
+    say(format_args!("{text}\n"));
 }
 
 /// Writes one line to stderr, ignoring a closed or full stderr (see [`say`]).
-pub(crate) fn warn_line(text: &str) {
+pub(crate) fn warn_line(text: std::fmt::Arguments) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
@@ -143,8 +144,8 @@ pub fn report_error(program: &str, config: &Path, error: &Error) -> Exit {
         _ => None,
     };
     match key {
-        Some(key) => warn_line(&format!("{program}: {error} (`{key}` in {})", config.display())),
-        None => warn_line(&format!("{program}: {error}")),
+        Some(key) => warn_line(format_args!("{program}: {error} (`{key}` in {})", config.display())),
+        None => warn_line(format_args!("{program}: {error}")),
     }
     error.exit()
 }
@@ -158,15 +159,15 @@ fn finish(program: &str, config: &Path, result: Result<(), Error>) -> Exit {
 
 fn print_plan(plan: &Plan, json: bool) {
     if json {
-        say_line(&serde_json::to_string_pretty(plan).unwrap_or_default());
+        say_line(format_args!("{}", serde_json::to_string_pretty(plan).unwrap_or_default()));
     } else {
-        say(&plan.to_string());
+        say(format_args!("{plan}"));
     }
 }
 
 fn print_report(report: &Report, json: bool) {
     if json {
-        say_line(&serde_json::to_string_pretty(report).unwrap_or_default());
+        say_line(format_args!("{}", serde_json::to_string_pretty(report).unwrap_or_default()));
         return;
     }
     let mut text = format!("{} {}: {} (epoch {})\n", report.operation, report.domain, report.outcome, report.epoch);
@@ -177,7 +178,7 @@ fn print_report(report: &Report, json: bool) {
         }
         text += &format!("  total {:.1}s\n", report.total_secs);
     }
-    say(&text);
+    say(format_args!("{text}"));
 }
 
 fn run_with_context(common: &Common, f: impl FnOnce(&Context) -> Result<(), Error>) -> Result<(), Error> {

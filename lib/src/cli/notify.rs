@@ -106,13 +106,13 @@ fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, qui
     let args: Vec<String> = hook.args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     for (raw, text) in hook.args.iter().zip(&args) {
         if raw.to_str().is_none() {
-            warn_line(&format!("ftl-notify: {name}: argument {raw:?} is not UTF-8; read as `{text}`"));
+            warn_line(format_args!("ftl-notify: {name}: argument {raw:?} is not UTF-8; read as `{text}`"));
         }
     }
     let call = match crate::notify::parse(name, &args) {
         Ok(call) => call,
         Err(e) => {
-            warn_line(&format!("ftl-notify: {e}"));
+            warn_line(format_args!("ftl-notify: {e}"));
             return Exit::Usage.code();
         }
     };
@@ -122,7 +122,7 @@ fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, qui
     // The site's own hook keeps working, whatever happens to ftl's configuration.
     if let Some(code) = crate::notify::run_site_hook(hook.invoked, &args, Duration::from_secs(300)) {
         if code != 0 {
-            warn_line(&format!("ftl-notify: the site's own {name} failed with status {code}"));
+            warn_line(format_args!("ftl-notify: the site's own {name} failed with status {code}"));
             return u8::try_from(code).unwrap_or(1);
         }
     }
@@ -142,7 +142,7 @@ fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, qui
             let note =
                 if worker_started { "a background acquire was started" } else { "an acquire is already under way" };
             if setup.config.hooks.fail_job_when_elsewhere {
-                warn_line(&format!("ftl-notify: the tape library is not in domain {}; a request is recorded and {note}; failing this job so that NetBackup retries it", setup.domain));
+                warn_line(format_args!("ftl-notify: the tape library is not in domain {}; a request is recorded and {note}; failing this job so that NetBackup retries it", setup.domain));
                 Exit::Busy.code()
             } else {
                 Exit::Done.code()
@@ -157,7 +157,7 @@ fn notify_dry_run(hook: &Hook, call: &crate::notify::Call, config: &Path, domain
     let mut site = hook.invoked.as_os_str().to_owned();
     site.push(crate::notify::SITE_SUFFIX);
     if Path::new(&site).is_file() {
-        warn_line(&format!("ftl-notify: dry run: would first run the site's hook {}", Path::new(&site).display()));
+        warn_line(format_args!("ftl-notify: dry run: would first run the site's hook {}", Path::new(&site).display()));
     }
     let described = Setup::load(config, domain).and_then(|setup| {
         let progress = crate::runbook::progress::Silent;
@@ -166,7 +166,7 @@ fn notify_dry_run(hook: &Hook, call: &crate::notify::Call, config: &Path, domain
     });
     match described {
         Ok(text) => {
-            warn_line(&format!("ftl-notify: dry run: {text}; nothing done"));
+            warn_line(format_args!("ftl-notify: dry run: {text}; nothing done"));
             Exit::Done.code()
         }
         Err(e) => report_error("ftl-notify", config, &e).code(),

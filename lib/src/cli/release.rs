@@ -45,7 +45,7 @@ pub fn release_main(args: ReleaseArgs) -> Exit {
         &args.common.config,
         run_with_context(&args.common, |ctx| {
             if args.at_shutdown && !args.dry_run {
-                say_line(&crate::rc::shutdown(ctx)?);
+                say_line(format_args!("{}", crate::rc::shutdown(ctx)?));
                 return Ok(());
             }
             if args.dry_run {

@@ -92,9 +92,12 @@ impl StatusArgs {
 
 fn print_record(record: &crate::ledger::record::Record, format: Format, now: chrono::DateTime<chrono::Utc>) {
     if format == Format::Json {
-        say_line(&serde_json::to_string_pretty(&status::to_json(record, None, None)).unwrap_or_default());
+        say_line(format_args!(
+            "{}",
+            serde_json::to_string_pretty(&status::to_json(record, None, None)).unwrap_or_default()
+        ));
     } else {
-        say(&status::describe(record, now));
+        say(format_args!("{}", status::describe(record, now)));
     }
 }
 
@@ -116,7 +119,7 @@ fn status_run(args: &StatusArgs, format: Format) -> Result<(), Error> {
             }
         }
         if args.dry_run {
-            say_line(&format!(
+            say_line(format_args!(
                 "would create {} ({})",
                 setup.ledger.state_path().display(),
                 args.owner.as_deref().map(|o| format!("owned by {o}")).unwrap_or("free".into())
@@ -129,7 +132,7 @@ fn status_run(args: &StatusArgs, format: Format) -> Result<(), Error> {
     }
     if args.repair_ledger {
         if args.dry_run {
-            say_line(&format!(
+            say_line(format_args!(
                 "would copy {} aside and rebuild it from {}",
                 setup.ledger.state_path().display(),
                 setup.ledger.journal().path().display()
@@ -138,9 +141,9 @@ fn status_run(args: &StatusArgs, format: Format) -> Result<(), Error> {
         }
         let repaired = setup.ledger.repair(&holder, now)?;
         if let Some(copy) = &repaired.copy {
-            warn_line(&format!("ftl-status: the bad record was kept as {}", copy.display()));
+            warn_line(format_args!("ftl-status: the bad record was kept as {}", copy.display()));
         }
-        warn_line(&format!("ftl-status: rebuilt from journal epoch {}", repaired.from_epoch));
+        warn_line(format_args!("ftl-status: rebuilt from journal epoch {}", repaired.from_epoch));
         print_record(&repaired.record, format, now);
         return Ok(());
     }
@@ -161,7 +164,7 @@ fn show(
     if format == Format::Prometheus {
         // The last hand-over durations are in the journal's last lines, not in the record.
         let (recent, _) = ledger.history(200)?;
-        say(&status::prometheus(config, &record, &recent, now));
+        say(format_args!("{}", status::prometheus(config, &record, &recent, now)));
         return Ok(());
     }
     let history = args.history.map(|n| ledger.history(n)).transpose()?;
@@ -184,7 +187,7 @@ fn show(
         if args.check {
             value["warnings"] = warnings.clone().into();
         }
-        say_line(&serde_json::to_string_pretty(&value).unwrap_or_default());
+        say_line(format_args!("{}", serde_json::to_string_pretty(&value).unwrap_or_default()));
     } else {
         let mut text = status::describe(&record, now);
         if let Some((entries, skipped)) = &history {
@@ -196,7 +199,7 @@ fn show(
         for w in &warnings {
             text += &format!("[warn] {w}\n");
         }
-        say(&text);
+        say(format_args!("{text}"));
     }
     match checks.as_deref().and_then(precheck::failures) {
         Some(failed) => Err(Error::Refused(format!("prechecks failed:\n  {failed}"))),

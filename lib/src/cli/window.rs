@@ -99,9 +99,9 @@ fn window_run(args: &WindowArgs) -> Result<(), Error> {
         WindowCommand::Show { days, .. } => {
             let plan = crate::plan::Plan::build(&ctx, clock.now(), *days, &chrono::Local)?;
             if args.json {
-                say_line(&serde_json::to_string_pretty(&plan).unwrap_or_default());
+                say_line(format_args!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default()));
             } else {
-                say(&plan.render(&chrono::Local));
+                say(format_args!("{}", plan.render(&chrono::Local)));
             }
             Ok(())
         }
@@ -112,7 +112,7 @@ fn print_tick(decision: &crate::tick::Decision, outcome: &str, json: bool) -> Re
     if json {
         let mut value = serde_json::to_value(decision).unwrap_or_default();
         value["outcome"] = outcome.into();
-        say_line(&value.to_string());
+        say_line(format_args!("{value}"));
     } else {
         let (action, why) = match decision {
             crate::tick::Decision::Nothing { why } => ("nothing", why),
@@ -122,9 +122,9 @@ fn print_tick(decision: &crate::tick::Decision, outcome: &str, json: bool) -> Re
             crate::tick::Decision::Resume { why } => ("resume", why),
         };
         if why == outcome {
-            say_line(&format!("{action}: {why}"));
+            say_line(format_args!("{action}: {why}"));
         } else {
-            say_line(&format!("{action}: {why} -> {outcome}"));
+            say_line(format_args!("{action}: {why} -> {outcome}"));
         }
     }
     Ok(())
