@@ -4,7 +4,7 @@
 //! `parent_start_notify`) answer at once when the library is here: one configuration parse and
 //! one read of `state.json`, no journal, no controller, no thread. When it is elsewhere they
 //! record a request, start a detached background acquire (which waits for the owner's release
-//! and for this domain to be idle, since acquiring restarts NetBackup) and exit 1 so that
+//! and for this domain to be idle, since acquiring restarts NetBackup) and exit 3 so that
 //! NetBackup fails the job now and retries it later (`hooks.fail_job_when_elsewhere = false`
 //! exits 0 instead). End hooks (`session_notify`, `bpend_notify`, `backup_exit_notify`,
 //! `parent_end_notify`) start a detached background release that waits for the domain to be
