@@ -250,7 +250,10 @@ fi
 
 # Man pages and completions, from the same definitions as --help.
 for b in $BINARIES; do
-  put "$WORK/docs/man1/$b.1" "$PREFIX/share/man/man1/$b.1" 0644
+  # The binary's page and its subcommands' (ftl-window-tick.1), which it points to.
+  for page in "$WORK/docs/man1/$b.1" "$WORK/docs/man1/$b"-*.1; do
+    if [ -f "$page" ]; then put "$page" "$PREFIX/share/man/man1/${page##*/}" 0644; fi
+  done
   put "$WORK/docs/bash/$b" "$PREFIX/share/bash-completion/completions/$b" 0644
   put "$WORK/docs/zsh/_$b" "$PREFIX/share/zsh/site-functions/_$b" 0644
 done

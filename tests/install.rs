@@ -68,6 +68,12 @@ fn install_is_complete_static_idempotent_and_uninstalls_cleanly() {
         assert!(root.join(format!("usr/local/share/bash-completion/completions/{b}")).is_file());
         assert!(root.join(format!("usr/local/share/zsh/site-functions/_{b}")).is_file());
     }
+    for page in ["ftl-window-tick.1", "ftl-window-show.1"] {
+        assert!(
+            root.join("usr/local/share/man/man1").join(page).is_file(),
+            "{page} missing: ftl-window(1) points to it"
+        );
+    }
     for hook in [
         "session_start_notify",
         "session_notify",

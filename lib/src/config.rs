@@ -452,107 +452,145 @@ fn build(root: &Section) -> Option<Config> {
         None => Some(None),
         Some(v) => root.string_value("domain", v).map(Some),
     };
+    // In each table every key is read before `finish` reports the unknown ones, and before a
+    // bad value stops the table: so that one problem never hides another.
     let library = root.table("library", true).and_then(|s| {
-        let lib = Library {
-            name: s.string("name")?,
-            driver: s.string_or("driver", "sg")?,
-            driver_path: s.string_or("driver_path", "/kernel/drv/sg")?,
-        };
+        let (name, driver, driver_path) =
+            (s.string("name"), s.string_or("driver", "sg"), s.string_or("driver_path", "/kernel/drv/sg"));
         s.finish();
-        Some(lib)
+        Some(Library { name: name?, driver: driver?, driver_path: driver_path? })
     });
     let ledger = root.table("ledger", true).and_then(|s| {
-        let dir = s.string("dir")?;
-        if !dir.starts_with('/') {
+        let dir = s.string("dir");
+        if let Some(dir) = dir.as_ref().filter(|d| !d.starts_with('/')) {
             s.problem(s.key("dir"), format!("`{dir}` must be an absolute path"));
         }
-        let ledger = LedgerConfig {
-            dir: PathBuf::from(dir),
-            lock_timeout: s.duration_or("lock_timeout", "30s")?,
-            journal_max_bytes: s.uint_or("journal_max_bytes", 16 << 20, u64::MAX >> 1)?,
-            journal_keep: s.uint_or("journal_keep", 8, 1000)? as u32,
-        };
-        if ledger.journal_max_bytes < 4096 {
+        let (lock_timeout, journal_max_bytes, journal_keep) = (
+            s.duration_or("lock_timeout", "30s"),
+            s.uint_or("journal_max_bytes", 16 << 20, u64::MAX >> 1),
+            s.uint_or("journal_keep", 8, 1000),
+        );
+        if journal_max_bytes.is_some_and(|b| b < 4096) {
             s.problem(s.key("journal_max_bytes"), "must be at least 4096");
         }
         s.finish();
-        Some(ledger)
+        Some(LedgerConfig {
+            dir: PathBuf::from(dir?),
+            lock_timeout: lock_timeout?,
+            journal_max_bytes: journal_max_bytes?,
+            journal_keep: journal_keep? as u32,
+        })
     });
     let board = root.table("board", true).and_then(|s| {
-        let id = s.uint("id", 63)? as u32;
-        let default_cpus: Vec<u64> = (0..4).map(|n| u64::from(id) * 4 + n).collect();
+        let id = s.uint("id", 63).map(|id| id as u32);
         let cpus = match s.raw("cpus") {
-            None => default_cpus,
+            None => id.map(|id| (0..4).map(|n| id * 4 + n).collect()),
+            Some(toml::Value::Array(items)) if items.is_empty() => {
+                s.problem(
+                    s.key("cpus"),
+                    "the board has no processors (the list is empty); leave the key out for the board's four",
+                );
+                None
+            }
             Some(toml::Value::Array(items)) => {
-                let mut cpus = Vec::new();
-                for (i, item) in items.iter().enumerate() {
-                    cpus.push(s.uint_value(&format!("cpus[{i}]"), item, 1023)?);
-                }
-                cpus
+                let cpus: Vec<Option<u64>> =
+                    items.iter().enumerate().map(|(i, item)| s.uint_value(&format!("cpus[{i}]"), item, 1023)).collect();
+                cpus.into_iter().map(|c| c.map(|c| c as u32)).collect::<Option<Vec<u32>>>()
             }
             Some(other) => {
                 s.wrong_type("cpus", "a list of processor ids", other);
-                return None;
+                None
             }
         };
         s.finish();
-        Some(Board { id, cpus: cpus.into_iter().map(|c| c as u32).collect() })
+        Some(Board { id: id?, cpus: cpus? })
     });
     let drives = build_drives(root);
     let domains = build_domains(root);
     let controller = root.table("controller", true).and_then(|s| {
-        let profile = match s.string("profile")?.as_str() {
-            "starfire" => Profile::Starfire,
+        let profile = s.string("profile").and_then(|p| match p.as_str() {
+            "starfire" => Some(Profile::Starfire),
             other => {
                 s.problem(s.key("profile"), format!("unknown profile `{other}` (known: starfire)"));
-                return None;
+                None
             }
-        };
-        let c = Controller {
-            profile,
-            prefix: s.string_list_or("prefix", &[])?,
-            showusage: s.string_or("showusage", "/opt/SUNWssp/bin/showusage")?,
-            addboard: s.string_or("addboard", "/opt/SUNWssp/bin/addboard")?,
-            deleteboard: s.string_or("deleteboard", "/opt/SUNWssp/bin/deleteboard")?,
-        };
+        });
+        let (prefix, showusage, addboard, deleteboard) = (
+            s.string_list_or("prefix", &[]),
+            s.string_or("showusage", "/opt/SUNWssp/bin/showusage"),
+            s.string_or("addboard", "/opt/SUNWssp/bin/addboard"),
+            s.string_or("deleteboard", "/opt/SUNWssp/bin/deleteboard"),
+        );
         s.finish();
-        Some(c)
+        Some(Controller {
+            profile: profile?,
+            prefix: prefix?,
+            showusage: showusage?,
+            addboard: addboard?,
+            deleteboard: deleteboard?,
+        })
     });
     let netbackup = root.table("netbackup", false).and_then(|s| {
-        let nb = NetBackup {
-            vmoprcmd: s.absolute_path_or("vmoprcmd", "/usr/openv/volmgr/bin/vmoprcmd")?,
-            bpdbjobs: s.absolute_path_or("bpdbjobs", "/usr/openv/netbackup/bin/admincmd/bpdbjobs")?,
-            bpps: s.absolute_path_or("bpps", "/usr/openv/netbackup/bin/bpps")?,
-            bppllist: s.absolute_path_or("bppllist", "/usr/openv/netbackup/bin/admincmd/bppllist")?,
-            stop: s.argv_or("stop", &["/etc/rc0.d/K77netbackup", "stop"])?,
-            start: s.argv_or("start", &["/etc/rc2.d/S77netbackup", "start"])?,
-            restart_after_release: s.bool_or("restart_after_release", false)?,
-        };
+        let (vmoprcmd, bpdbjobs, bpps, bppllist, stop, start, restart_after_release) = (
+            s.absolute_path_or("vmoprcmd", "/usr/openv/volmgr/bin/vmoprcmd"),
+            s.absolute_path_or("bpdbjobs", "/usr/openv/netbackup/bin/admincmd/bpdbjobs"),
+            s.absolute_path_or("bpps", "/usr/openv/netbackup/bin/bpps"),
+            s.absolute_path_or("bppllist", "/usr/openv/netbackup/bin/admincmd/bppllist"),
+            s.argv_or("stop", &["/etc/rc0.d/K77netbackup", "stop"]),
+            s.argv_or("start", &["/etc/rc2.d/S77netbackup", "start"]),
+            s.bool_or("restart_after_release", false),
+        );
         s.finish();
-        Some(nb)
+        Some(NetBackup {
+            vmoprcmd: vmoprcmd?,
+            bpdbjobs: bpdbjobs?,
+            bpps: bpps?,
+            bppllist: bppllist?,
+            stop: stop?,
+            start: start?,
+            restart_after_release: restart_after_release?,
+        })
     });
     let commands = root.table("commands", false).and_then(|s| {
-        let c = Commands {
-            mt: s.absolute_path_or("mt", "/usr/bin/mt")?,
-            modinfo: s.absolute_path_or("modinfo", "/usr/sbin/modinfo")?,
-            modunload: s.absolute_path_or("modunload", "/usr/sbin/modunload")?,
-            modload: s.absolute_path_or("modload", "/usr/sbin/modload")?,
-            psrset: s.absolute_path_or("psrset", "/usr/sbin/psrset")?,
-            pbind: s.absolute_path_or("pbind", "/usr/sbin/pbind")?,
-            kill: s.absolute_path_or("kill", "/usr/bin/kill")?,
-        };
+        let (mt, modinfo, modunload, modload, psrset, pbind, kill) = (
+            s.absolute_path_or("mt", "/usr/bin/mt"),
+            s.absolute_path_or("modinfo", "/usr/sbin/modinfo"),
+            s.absolute_path_or("modunload", "/usr/sbin/modunload"),
+            s.absolute_path_or("modload", "/usr/sbin/modload"),
+            s.absolute_path_or("psrset", "/usr/sbin/psrset"),
+            s.absolute_path_or("pbind", "/usr/sbin/pbind"),
+            s.absolute_path_or("kill", "/usr/bin/kill"),
+        );
         s.finish();
-        Some(c)
+        Some(Commands {
+            mt: mt?,
+            modinfo: modinfo?,
+            modunload: modunload?,
+            modload: modload?,
+            psrset: psrset?,
+            pbind: pbind?,
+            kill: kill?,
+        })
     });
     let timeouts = root.table("timeouts", false).and_then(|s| {
+        let (command, netbackup_stop, netbackup_start, stop_grace, rewind, deleteboard, addboard) = (
+            s.duration_or("command", "2m"),
+            s.duration_or("netbackup_stop", "5m"),
+            s.duration_or("netbackup_start", "10m"),
+            s.duration_or("stop_grace", "2m"),
+            s.duration_or("rewind", "10m"),
+            s.duration_or("deleteboard", "30m"),
+            s.duration_or("addboard", "1h"),
+        );
+        s.finish();
         let t = Timeouts {
-            command: s.duration_or("command", "2m")?,
-            netbackup_stop: s.duration_or("netbackup_stop", "5m")?,
-            netbackup_start: s.duration_or("netbackup_start", "10m")?,
-            stop_grace: s.duration_or("stop_grace", "2m")?,
-            rewind: s.duration_or("rewind", "10m")?,
-            deleteboard: s.duration_or("deleteboard", "30m")?,
-            addboard: s.duration_or("addboard", "1h")?,
+            command: command?,
+            netbackup_stop: netbackup_stop?,
+            netbackup_start: netbackup_start?,
+            stop_grace: stop_grace?,
+            rewind: rewind?,
+            deleteboard: deleteboard?,
+            addboard: addboard?,
         };
         for (name, d) in [
             ("command", t.command),
@@ -566,23 +604,27 @@ fn build(root: &Section) -> Option<Config> {
                 s.problem(s.key(name), "a timeout of zero would fail every command");
             }
         }
-        s.finish();
         Some(t)
     });
     let schedule = root.table("schedule", false).and_then(|s| {
-        let sc = Schedule { lead: s.duration_or("lead", "30m")?, grace: s.duration_or("grace", "30m")? };
+        let (lead, grace) = (s.duration_or("lead", "30m"), s.duration_or("grace", "30m"));
         s.finish();
-        Some(sc)
+        Some(Schedule { lead: lead?, grace: grace? })
     });
     let hooks = root.table("hooks", false).and_then(|s| {
-        let h = Hooks {
-            fail_job_when_elsewhere: s.bool_or("fail_job_when_elsewhere", true)?,
-            release_at_shutdown: s.bool_or("release_at_shutdown", true)?,
-            acquire_wait: s.duration_or("acquire_wait", "2h")?,
-            release_wait: s.duration_or("release_wait", "30m")?,
-        };
+        let (fail_job_when_elsewhere, release_at_shutdown, acquire_wait, release_wait) = (
+            s.bool_or("fail_job_when_elsewhere", true),
+            s.bool_or("release_at_shutdown", true),
+            s.duration_or("acquire_wait", "2h"),
+            s.duration_or("release_wait", "30m"),
+        );
         s.finish();
-        Some(h)
+        Some(Hooks {
+            fail_job_when_elsewhere: fail_job_when_elsewhere?,
+            release_at_shutdown: release_at_shutdown?,
+            acquire_wait: acquire_wait?,
+            release_wait: release_wait?,
+        })
     });
     root.finish();
 
@@ -627,6 +669,7 @@ fn build_drives(root: &Section) -> Option<Vec<Drive>> {
     }
     let mut drives = Vec::new();
     let mut seen = BTreeMap::new();
+    let mut devices = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {
         let key = format!("drives[{i}]");
         let toml::Value::Table(t) = item else {
@@ -646,6 +689,10 @@ fn build_drives(root: &Section) -> Option<Vec<Drive>> {
         }
         if let Some(first) = seen.insert(index, i) {
             s.problem(s.key("index"), format!("drive index {index} is already used by drives[{first}]"));
+            continue;
+        }
+        if let Some(first) = devices.insert(device.clone(), i) {
+            s.problem(s.key("device"), format!("device {device} is already the device of drives[{first}]"));
             continue;
         }
         drives.push(Drive { index: index as u32, device: PathBuf::from(device) });

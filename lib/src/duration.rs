@@ -1,9 +1,14 @@
 //! Durations as operators write them: `90s`, `15m`, `2h`, `1h30m`, `250ms`.
 //!
 //! One parser for the configuration and for every command-line flag, so that a duration means
-//! the same thing everywhere and a bad one is rejected with the same message.
+//! the same thing everywhere and a bad one is rejected with the same message. A duration is at
+//! most [`MAX`] (365 days): every one is added to a date somewhere (a request's expiry, a
+//! window's lead and grace), and a larger one would fall off the calendar.
 
 use std::time::Duration;
+
+/// The longest duration accepted anywhere: 365 days.
+pub const MAX: Duration = Duration::from_secs(365 * 86_400);
 
 /// Parses `1h30m`, `90s`, `250ms`. A bare number is refused: the unit is never guessed.
 pub fn parse(text: &str) -> Result<Duration, String> {
@@ -34,7 +39,8 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         total_ms = value
             .checked_mul(unit_ms)
             .and_then(|ms| total_ms.checked_add(ms))
-            .ok_or_else(|| format!("`{text}`: duration too large"))?;
+            .filter(|&ms| ms <= MAX.as_millis() as u64)
+            .ok_or_else(|| format!("`{text}`: duration too large (at most 365d)"))?;
     }
     Ok(Duration::from_millis(total_ms))
 }
@@ -74,9 +80,17 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_read() {
-        for bad in ["", "90", "m", "1x", "1h30", "-5s", "1.5h", "99999999999999999999s"] {
+        for bad in ["", "90", "m", "1x", "1h30", "-5s", "1.5h", "99999999999999999999s", "366d", "100000000d"] {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn the_maximum_is_accepted_and_fits_the_calendar() {
+        assert_eq!(parse("365d").unwrap(), MAX);
+        assert_eq!(parse("364d24h").unwrap(), MAX);
+        let max = chrono::Duration::from_std(MAX).unwrap();
+        assert!(chrono::DateTime::<chrono::Utc>::MAX_UTC.checked_sub_signed(max * 4).is_some());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Logging with `tracing`: to journald when a journal socket exists (structured fields
 //! `FTL_DOMAIN`, `FTL_STEP`, `FTL_OPERATION`, ...), and warnings and errors to stderr. `-v`/`-q`
-//! and `FTL_LOG` (a level, or `target=level,...`) set the level. A journal that fails never fails
+//! and `FTL_LOG` (a level, or `target=level,...`) set the level: `-v` (info) adds every command
+//! run with its arguments, exit status and duration, `-vv` (debug) what was read (the
+//! configuration, the domain, the ledger record), `-q` leaves only errors. The journal always
+//! gets info, and debug with `-v`. A journal that fails never fails
 //! a command: the layer is simply left out, and a write that fails is dropped by the layer.
 //!
 //! The stderr layer is a few lines of our own rather than tracing-subscriber's `fmt`, which

@@ -4,7 +4,7 @@
 //! `parent_start_notify`) answer at once when the library is here: one configuration parse and
 //! one read of `state.json`, no journal, no controller, no thread. When it is elsewhere they
 //! record a request, start a detached background acquire (which waits for the owner's release
-//! and for this domain to be idle, since acquiring restarts NetBackup) and exit 1 so that
+//! and for this domain to be idle, since acquiring restarts NetBackup) and exit 3 so that
 //! NetBackup fails the job now and retries it later (`hooks.fail_job_when_elsewhere = false`
 //! exits 0 instead). End hooks (`session_notify`, `bpend_notify`, `backup_exit_notify`,
 //! `parent_end_notify`) start a detached background release that waits for the domain to be
@@ -14,7 +14,7 @@
 //! hand-over (the run lock decides). Hooks write nothing on stdout.
 
 use crate::error::Error;
-use crate::ledger::record::{Event, Request, State};
+use crate::ledger::record::{Event, Record, Request, State};
 use crate::runbook::acquire::{self, AcquireOptions};
 use crate::runbook::release::{self, ReleaseOptions};
 use crate::runbook::{precheck, Context};
@@ -183,15 +183,39 @@ pub enum Answer {
     ReleaseScheduled { worker_started: bool },
 }
 
+/// What a hook is to do, decided from the record alone: the one decision that both a hook and
+/// its `--dry-run` use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// A start hook with the library here, or an end hook of a domain that does not own it.
+    Nothing,
+    /// A start hook with the library elsewhere: record a request (unless one stands, or this
+    /// domain is already moving it) and start a background acquire.
+    Acquire { request: bool },
+    /// An end hook of the owner: start a background release.
+    Release,
+}
+
+pub fn intent(record: &Record, domain: &str, call: &Call) -> Intent {
+    let mine = matches!(&record.state, State::Owned { owner } if owner == domain);
+    match call.kind {
+        Kind::Start if mine => Intent::Nothing,
+        Kind::Start => {
+            Intent::Acquire { request: record.request_of(domain).is_none() && record.state.owner() != Some(domain) }
+        }
+        Kind::End if mine => Intent::Release,
+        Kind::End => Intent::Nothing,
+    }
+}
+
 /// The fast, common part of every hook: read the record and decide. `spawn` starts a detached
 /// background worker (`acquire` or `release`) and is only called when one is needed.
 pub fn answer(ctx: &Context, call: &Call, spawn: &mut dyn FnMut(&str) -> Result<(), Error>) -> Result<Answer, Error> {
     let record = ctx.ledger.read()?;
-    let mine = matches!(&record.state, State::Owned { owner } if *owner == ctx.domain);
-    match call.kind {
-        Kind::Start if mine => Ok(Answer::Here),
-        Kind::Start => {
-            if record.request_of(&ctx.domain).is_none() && record.state.owner() != Some(ctx.domain.as_str()) {
+    match intent(&record, &ctx.domain, call) {
+        Intent::Nothing => Ok(Answer::Here),
+        Intent::Acquire { request } => {
+            if request {
                 let request = Request { domain: ctx.domain.clone(), at: ctx.clock.now(), until: None };
                 match ctx.ledger.commit(
                     &ctx.holder,
@@ -205,9 +229,38 @@ pub fn answer(ctx: &Context, call: &Call, spawn: &mut dyn FnMut(&str) -> Result<
             }
             Ok(Answer::Elsewhere { worker_started: start_worker(ctx, "acquire", spawn)? })
         }
-        Kind::End if mine => Ok(Answer::ReleaseScheduled { worker_started: start_worker(ctx, "release", spawn)? }),
-        Kind::End => Ok(Answer::Here),
+        Intent::Release => Ok(Answer::ReleaseScheduled { worker_started: start_worker(ctx, "release", spawn)? }),
     }
+}
+
+/// What [`answer`] would do, in words, for `--dry-run`: it reads the record and changes nothing
+/// (not even a worker's lock file).
+pub fn describe(ctx: &Context, call: &Call, fail_job_when_elsewhere: bool) -> Result<String, Error> {
+    let record = ctx.ledger.read()?;
+    let domain = &ctx.domain;
+    let where_ = match record.state.owner() {
+        Some(owner) => format!("owned by {owner}"),
+        None => format!("{:?}", record.state.name()).to_lowercase(),
+    };
+    Ok(match intent(&record, domain, call) {
+        Intent::Nothing if call.kind == Kind::Start => {
+            format!("{}: the library is here ({where_}): would exit 0 and do nothing else", call.hook)
+        }
+        Intent::Nothing => format!("{}: the library is not this domain's ({where_}): would do nothing", call.hook),
+        Intent::Acquire { request } => format!(
+            "{}: the library is elsewhere ({where_}): would {}start a background acquire for {domain} \
+             (unless one is already running), then exit {}",
+            call.hook,
+            if request { format!("record a request for {domain}, ") } else { String::new() },
+            if fail_job_when_elsewhere { 3 } else { 0 }
+        ),
+        Intent::Release => format!(
+            "{}: {domain} owns the library: would start a background release (unless one is already \
+             running) that waits until {domain} is idle and releases if its window is closed or another \
+             domain has asked, then exit 0",
+            call.hook
+        ),
+    })
 }
 
 /// Starts a worker unless one of that kind (or a hand-over of this domain) is already running.

@@ -1,9 +1,10 @@
-//! `ftl-window show`: every domain's windows, the hand-overs they plan over the coming days, and
-//! overlapping windows (two domains that both expect the library at once).
+//! `ftl-window show`: every domain's windows, the hand-overs they plan over the coming days,
+//! overlapping windows (two domains that both expect the library at once) and the schedule's
+//! other warnings, which `ftl-status --check` prints too.
 
 use crate::error::Error;
 use crate::runbook::Context;
-use crate::schedule::{self, Occurrence};
+use crate::schedule::{self, DomainWindows, Occurrence};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::fmt::Write;
 
@@ -23,6 +24,34 @@ pub struct Plan {
     pub handovers: Vec<Handover>,
     pub overlaps: Vec<(Occurrence, Occurrence)>,
     pub notes: Vec<String>,
+    /// What is allowed but probably not meant ([`schedule::warnings`]).
+    pub warnings: Vec<String>,
+}
+
+/// Every domain's windows as this host knows them: the local domain's with its NetBackup
+/// policies' windows, the others' as configured (their policies live on their own master
+/// servers). Also returns the domains whose policy windows are read elsewhere.
+pub fn known_windows(ctx: &Context) -> Result<(DomainWindows, Vec<String>), Error> {
+    let mut windows = Vec::new();
+    let mut elsewhere = Vec::new();
+    for (name, d) in &ctx.config.domains {
+        if *name == ctx.domain {
+            windows.push((name.clone(), schedule::windows(ctx.config, name, ctx.runner)?));
+        } else {
+            if !d.policies.is_empty() {
+                elsewhere.push(name.clone());
+            }
+            windows.push((name.clone(), d.windows.clone()));
+        }
+    }
+    Ok((windows, elsewhere))
+}
+
+/// The site's schedule warnings as seen from this host (see [`schedule::warnings`]).
+pub fn warnings<Tz: TimeZone>(ctx: &Context, now: DateTime<Utc>, tz: &Tz) -> Result<Vec<String>, Error> {
+    let (windows, elsewhere) = known_windows(ctx)?;
+    let lead = Duration::from_std(ctx.config.schedule.lead).unwrap_or_default();
+    Ok(schedule::warnings(&windows, &elsewhere, lead, now, tz))
 }
 
 impl Plan {
@@ -30,26 +59,23 @@ impl Plan {
         let until = now + Duration::days(i64::from(days));
         let lead = Duration::from_std(ctx.config.schedule.lead).unwrap_or_default();
         let grace = Duration::from_std(ctx.config.schedule.grace).unwrap_or_default();
+        let (known, elsewhere) = known_windows(ctx)?;
         let mut windows = Vec::new();
         let mut all = Vec::new();
-        let mut notes = Vec::new();
-        for (name, d) in &ctx.config.domains {
-            // Policy windows are read from the local NetBackup only: another domain's policies
-            // live on its own master server.
-            let list = if *name == ctx.domain {
-                schedule::windows(ctx.config, name, ctx.runner)?
-            } else {
-                if !d.policies.is_empty() {
-                    notes.push(format!(
-                        "{name}'s policy windows ({}) are read on {name}; only its configured windows are shown",
-                        d.policies.join(", ")
-                    ));
-                }
-                d.windows.clone()
-            };
+        let notes = elsewhere
+            .iter()
+            .map(|name| {
+                format!(
+                    "{name}'s policy windows ({}) are read on {name}; only its configured windows are shown",
+                    ctx.config.domains[name].policies.join(", ")
+                )
+            })
+            .collect();
+        for (name, list) in &known {
             windows.push((name.clone(), list.iter().map(|w| w.to_string()).collect()));
-            all.extend(schedule::occurrences(name, &list, now - grace, until, tz));
+            all.extend(schedule::occurrences(name, list, now - grace, until, tz));
         }
+        let warnings = schedule::warnings(&known, &elsewhere, lead, now, tz);
         all.sort_by_key(|o| o.start);
         let mut handovers = Vec::new();
         for o in &all {
@@ -72,7 +98,7 @@ impl Plan {
         }
         handovers.sort_by_key(|h| h.at);
         let overlaps = schedule::overlaps(&all).into_iter().map(|(a, b)| (a.clone(), b.clone())).collect();
-        Ok(Plan { now, windows, occurrences: all, handovers, overlaps, notes })
+        Ok(Plan { now, windows, occurrences: all, handovers, overlaps, notes, warnings })
     }
 
     pub fn render<Tz: TimeZone>(&self, tz: &Tz) -> String {
@@ -103,6 +129,9 @@ impl Plan {
         }
         for n in &self.notes {
             let _ = writeln!(out, "note: {n}");
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "warning: {w}");
         }
         out
     }

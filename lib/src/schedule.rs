@@ -121,6 +121,77 @@ pub fn overlaps(all: &[Occurrence]) -> Vec<(&Occurrence, &Occurrence)> {
     found
 }
 
+/// Each domain with its windows, in the order of `[domains]`.
+pub type DomainWindows = Vec<(String, Vec<Window>)>;
+
+/// What in the site's windows is allowed but probably not meant, for `ftl-status --check` and
+/// `ftl-window show`: one domain only, a domain with no window, windows that never end, windows
+/// of two domains that overlap, and a lead longer than the gap between two domains' windows
+/// (the next domain asks while the previous one's window is still open). `windows` holds each
+/// domain's windows as far as this host knows them; `policies` names the domains whose policy
+/// windows are read elsewhere. Looks at the week from `now`; each finding is reported once.
+pub fn warnings<Tz: TimeZone>(
+    windows: &[(String, Vec<Window>)],
+    policies: &[String],
+    lead: Duration,
+    now: DateTime<Utc>,
+    tz: &Tz,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    if windows.len() == 1 {
+        found.push(format!("only one domain ({}) is declared: the library never moves", windows[0].0));
+    }
+    let week = Duration::days(7);
+    let mut all = Vec::new();
+    for (domain, list) in windows {
+        if list.is_empty() && !policies.contains(domain) {
+            found.push(format!("domain {domain} has no window: it gets the library only when it asks"));
+        }
+        let occ = occurrences(domain, list, now, now + week + week, tz);
+        if occ.iter().any(|o| o.end - o.start >= week) {
+            found.push(format!(
+                "domain {domain}'s windows never end ({}): it never lets the library go at a window's end",
+                list.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        all.extend(occ.into_iter().filter(|o| o.start < now + week));
+    }
+    let mut push = |text: String| {
+        if !found.contains(&text) {
+            found.push(text);
+        }
+    };
+    for (a, b) in overlaps(&all) {
+        push(format!(
+            "the windows of {} ({}) and {} ({}) overlap: both expect the library",
+            a.domain, a.window, b.domain, b.window
+        ));
+    }
+    for a in &all {
+        // The next opening of another domain after `a` ends.
+        let Some(b) = all.iter().filter(|b| b.domain != a.domain && b.start >= a.end).min_by_key(|b| b.start) else {
+            continue;
+        };
+        let gap = b.start - a.end;
+        let between = all.iter().any(|o| o.start >= a.end && o.start < b.start);
+        if lead > gap && !between {
+            push(format!(
+                "the lead ({}) is longer than the {} between {}'s window {} and {}'s window {}: {} asks for the \
+                 library while {}'s window is still open",
+                crate::duration::format(lead.to_std().unwrap_or_default()),
+                crate::duration::format(gap.to_std().unwrap_or_default()),
+                a.domain,
+                a.window,
+                b.domain,
+                b.window,
+                b.domain,
+                a.domain
+            ));
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +234,37 @@ mod tests {
         let w = vec![Window::parse("Wed 22:00-23:00").unwrap()];
         let occ = occurrences("m", &w, utc(2026, 11, 25, 0, 0), utc(2026, 11, 26, 0, 0), &tz);
         assert_eq!(occ[0].start, utc(2026, 11, 25, 21, 0));
+    }
+
+    fn site(list: &[(&str, &[&str])]) -> Vec<(String, Vec<Window>)> {
+        list.iter().map(|(d, w)| (d.to_string(), w.iter().map(|t| Window::parse(t).unwrap()).collect())).collect()
+    }
+
+    fn warned(list: &[(&str, &[&str])], lead: i64) -> Vec<String> {
+        warnings(&site(list), &[], Duration::minutes(lead), utc(2026, 11, 25, 12, 0), &Utc)
+    }
+
+    #[test]
+    fn a_sound_site_has_no_warnings() {
+        assert_eq!(
+            warned(&[("m", &["Mon-Sun 20:00-01:00"]), ("f", &["Mon-Sun 02:00-07:00"])], 30),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn what_is_allowed_but_probably_not_meant_is_warned_about() {
+        let one = warned(&[("m", &["Mon-Sun 20:00-01:00"])], 30);
+        assert!(one.iter().any(|w| w.contains("only one domain")), "{one:?}");
+        let none = warned(&[("m", &["Mon-Sun 20:00-01:00"]), ("f", &[])], 30);
+        assert!(none.iter().any(|w| w.contains("f has no window")), "{none:?}");
+        let never = warned(&[("m", &["Mon-Sun 00:00-24:00"]), ("f", &["Sat 02:00-07:00"])], 30);
+        assert!(never.iter().any(|w| w.contains("never end")), "{never:?}");
+        let overlap = warned(&[("m", &["Mon-Sun 20:00-03:00"]), ("f", &["Mon-Sun 02:00-07:00"])], 30);
+        assert_eq!(overlap.iter().filter(|w| w.contains("overlap")).count(), 1, "{overlap:?}");
+        let lead = warned(&[("m", &["Mon-Sun 20:00-01:00"]), ("f", &["Mon-Sun 01:15-07:00"])], 30);
+        assert_eq!(lead.len(), 1, "{lead:?}");
+        assert!(lead[0].contains("lead (30m) is longer than the 15m"), "{lead:?}");
     }
 
     #[test]

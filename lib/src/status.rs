@@ -111,11 +111,16 @@ pub fn to_json(record: &Record, history: Option<(&[Entry], usize)>, checks: Opti
     value
 }
 
+/// A label value as the exposition format writes it: backslash, double quote and newline escaped.
+fn label(value: &str) -> String {
+    value.replace('\\', r"\\").replace('"', r#"\""#).replace('\n', r"\n")
+}
+
 /// Metrics for node_exporter's textfile collector: who owns the library, the state, the epoch,
 /// the time since the last transition and the last hand-over durations, so that a stranded or
 /// broken library raises an alert.
 pub fn prometheus(config: &crate::config::Config, record: &Record, recent: &[Entry], now: DateTime<Utc>) -> String {
-    let lib = &record.library;
+    let lib = label(&record.library);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -125,7 +130,8 @@ pub fn prometheus(config: &crate::config::Config, record: &Record, recent: &[Ent
     for domain in config.domains.keys() {
         let _ = writeln!(
             out,
-            "ftl_library_owner{{library=\"{lib}\",domain=\"{domain}\"}} {}",
+            "ftl_library_owner{{library=\"{lib}\",domain=\"{}\"}} {}",
+            label(domain),
             u8::from(record.state.owner() == Some(domain.as_str()))
         );
     }
@@ -160,4 +166,13 @@ pub fn prometheus(config: &crate::config::Config, record: &Record, recent: &[Ent
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn label_values_are_escaped_per_the_exposition_format() {
+        assert_eq!(super::label("L3500"), "L3500");
+        assert_eq!(super::label("a\\b\"c\nd"), r#"a\\b\"c\nd"#);
+    }
 }

@@ -23,7 +23,9 @@ bpdbjobs, psrset, pbind, kill, netbackup-stop, netbackup-start) and DIR/controll
 print the real outputs, exit with the real codes, enforce the real preconditions and take the \
 real time divided by --speed.\n\n\
 Start with `ftl-sim demo`: a complete rehearsal on a fresh temporary site.",
-    after_help = "Exit codes: 0 done; 1 failed; 2 usage error."
+    after_help = "Exit codes: 0 done; 1 refused or failed (a DIR that is not empty or not a site, a \
+domain, owner, fault or value the simulator refuses, a fake command's precondition); 2 the command \
+line does not parse (an unknown subcommand or flag, a missing or malformed argument)."
 )]
 struct Args {
     #[command(subcommand)]
@@ -35,7 +37,9 @@ enum Command {
     /// Build a simulated site in DIR (which must not exist or be empty).
     Init {
         dir: PathBuf,
-        /// The domains, comma-separated; the first two get the windows Mon-Sun 20:00-01:00 and Mon-Sun 02:00-07:00.
+        /// The domains, comma-separated, each once; the first two get the windows Mon-Sun
+        /// 20:00-01:00 and Mon-Sun 02:00-07:00, the third and fourth Mon-Sun 08:00-12:00 and
+        /// Mon-Sun 13:00-17:00 (init says so), any further one none.
         #[arg(long, value_delimiter = ',', default_value = "marmaduke,flinstones")]
         domains: Vec<String>,
         /// The domain that owns the library at first (default: the first domain).
@@ -59,6 +63,7 @@ enum Command {
         json: bool,
     },
     /// Inject faults, or `clear` them: bot:I, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN.
+    #[command(long_about = fault_help())]
     Fault {
         dir: PathBuf,
         #[arg(required = true, value_name = "NAME[:ARG]|clear")]
@@ -95,6 +100,25 @@ enum Command {
     },
 }
 
+/// `ftl-sim fault --help`: every fault, and the command names `hang:` and `fail:` take.
+fn fault_help() -> String {
+    format!(
+        "Inject faults into the site (they add to those already there), or `clear` them all. A fault \
+stays until cleared:\n\
+  bot:I            drive I cannot reach BOT: `mt rewind` leaves it where it is\n\
+  hang:CMD         the fake command CMD never returns (until killed)\n\
+  fail:CMD         CMD exits non-zero with the real command's message\n\
+  controller-down  every controller command fails as an unreachable ssh would (exit 255)\n\
+  sg-busy:DOMAIN   `modunload` of sg fails with EBUSY on DOMAIN\n\
+  bound:DOMAIN     a thread of DOMAIN is bound to a processor of the board (`pbind -q` shows \
+it, and `deleteboard` refuses)\n\
+  clear            remove every fault (alone)\n\n\
+CMD is one of the domains' commands ({}) or the controller's ({}).",
+        DOMAIN_COMMANDS.join(", "),
+        CONTROLLER_COMMANDS.join(", ")
+    )
+}
+
 /// The `ftl-sim` command definition (for the man page).
 pub fn command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
@@ -104,13 +128,17 @@ pub fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Init { dir, domains, owner, drives, speed, seed } => {
-            site::init(&dir, &InitOptions { domains, owner, drives, speed, board: 7, seed }).map(|site| {
+            let options = InitOptions { domains, owner, drives, speed, board: 7, seed };
+            site::init(&dir, &options).map(|site| {
                 println!("simulated site ready in {}", site.dir.display());
                 for entry in std::fs::read_dir(&site.dir).into_iter().flatten().flatten() {
                     let config = entry.path().join("ftl.toml");
                     if config.exists() {
                         println!("  {}", config.display());
                     }
+                }
+                for note in site::window_notes(&options) {
+                    println!("note: {note}");
                 }
             })
         }
@@ -184,7 +212,9 @@ fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
         if faults.len() > 1 {
             return Err("`clear` stands alone".into());
         }
-        return site.update(|p| p.faults.clear());
+        site.update(|p| p.faults.clear())?;
+        println!("cleared every fault");
+        return Ok(());
     }
     for f in faults {
         let (name, arg) = f.split_once(':').map(|(n, a)| (n, Some(a))).unwrap_or((f.as_str(), None));
@@ -208,11 +238,13 @@ fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
                 p.faults.push(f.clone());
             }
         }
-    })
+    })?;
+    println!("faults now: {}", site.read()?.faults.join(" "));
+    Ok(())
 }
 
 fn job(site: &Site, domain: &str, start: bool) -> Result<(), String> {
-    site.update(|p| {
+    let jobs = site.update(|p| {
         let here = p.board_in(domain);
         let d = p.domain_mut(domain)?;
         if start {
@@ -220,18 +252,21 @@ fn job(site: &Site, domain: &str, start: bool) -> Result<(), String> {
                 return Err(format!("NetBackup is not running on {domain}; no job can start"));
             }
             d.jobs += 1;
+            let jobs = d.jobs;
             if here {
                 // The job writes to a tape: that drive leaves BOT.
                 if let Some(drive) = p.drives.iter_mut().find(|d| d.tape) {
                     drive.position += 5_000;
                 }
             }
-            Ok(())
+            Ok(jobs)
         } else if d.jobs == 0 {
             Err(format!("no job is active on {domain}"))
         } else {
             d.jobs -= 1;
-            Ok(())
+            Ok(d.jobs)
         }
-    })?
+    })??;
+    println!("{domain}: {jobs} active job(s) ({})", if start { "one started" } else { "one ended" });
+    Ok(())
 }

@@ -47,7 +47,27 @@ fn toml_str(s: &str) -> String {
     serde_json::to_string(s).expect("a string serializes")
 }
 
-pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
+/// What `init` says about the windows it chose: the defaults are the SPEC's for the first two
+/// domains; a later domain gets one nobody asked for, or none.
+pub fn window_notes(options: &InitOptions) -> Vec<String> {
+    options
+        .domains
+        .iter()
+        .enumerate()
+        .skip(2)
+        .map(|(n, d)| match WINDOWS.get(n) {
+            Some(w) => {
+                format!("{d} gets the window {w}, which nobody chose: edit [domains.{d}] windows in every ftl.toml")
+            }
+            None => format!(
+                "{d} has no window: it gets the library only when it asks; add [domains.{d}] windows in every ftl.toml"
+            ),
+        })
+        .collect()
+}
+
+/// Refuses what `init` cannot build, before anything is created.
+fn validate(dir: &Path, options: &InitOptions) -> Result<(), String> {
     if options.domains.len() < 2 {
         return Err("a site needs at least two domains (--domains a,b)".into());
     }
@@ -68,6 +88,11 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
             ));
         }
     }
+    for (i, d) in options.domains.iter().enumerate() {
+        if options.domains[..i].contains(d) {
+            return Err(format!("domain `{d}` is named twice in --domains {}", options.domains.join(",")));
+        }
+    }
     let owner = options.owner.clone().unwrap_or_else(|| options.domains[0].clone());
     if !options.domains.contains(&owner) {
         return Err(format!("--owner {owner} is not one of --domains {}", options.domains.join(",")));
@@ -75,6 +100,12 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
     if dir.exists() && std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.next().is_some() {
         return Err(format!("{} exists and is not empty; choose a new directory", dir.display()));
     }
+    Ok(())
+}
+
+pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
+    validate(dir, options)?;
+    let owner = options.owner.clone().unwrap_or_else(|| options.domains[0].clone());
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let dir = dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?;
     let exe = std::env::current_exe()

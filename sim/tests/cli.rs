@@ -52,3 +52,118 @@ fn the_demo_hands_the_library_over_and_back() {
     assert_eq!(steps.len(), 20, "five steps in each of four hand-overs");
     assert!(steps.iter().all(|s| s["ok"] == true));
 }
+
+#[test]
+fn every_man_page_that_is_named_exists_and_tables_stay_tables() {
+    let dir = assert_fs::TempDir::new().unwrap();
+    let out = sim(&["docs", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let man = dir.path().join("man1");
+    let pages: Vec<(String, String)> = std::fs::read_dir(&man)
+        .unwrap()
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap()))
+        .collect();
+    let mut all = String::new();
+    for (name, text) in &pages {
+        // Every page another page points to, `ftl\-window\-tick(1)`, is generated.
+        for line in text.lines() {
+            if let Some(reference) = line.strip_suffix("(1)") {
+                let file = format!("{}.1", reference.replace("\\-", "-"));
+                assert!(man.join(&file).is_file(), "{name} points to {file}, which is not generated");
+            }
+        }
+        all.push_str(text);
+    }
+    for page in ["ftl-window-tick.1", "ftl-window-show.1", "ftl-sim-init.1", "ftl-sim-fault.1"] {
+        assert!(man.join(page).is_file(), "{page} is missing");
+    }
+    for flag in ["\\-\\-now", "\\-\\-days"] {
+        assert!(all.contains(flag), "no man page documents {flag}");
+    }
+    // ftl-notify(1)'s table of hooks is printed line by line, not filled into one paragraph.
+    let notify = &pages.iter().find(|(n, _)| n == "ftl-notify.1").unwrap().1;
+    let lines: Vec<&str> = notify.lines().collect();
+    let row = lines.iter().position(|l| l.starts_with("bpstart_notify[.POLICY")).expect("the table's row");
+    let opened = lines[..row].iter().rposition(|l| *l == ".nf");
+    let closed = lines[..row].iter().rposition(|l| *l == ".fi");
+    assert!(opened.is_some() && opened > closed, "the hook table is filled:\n{notify}");
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn the_exit_codes_are_the_ones_the_help_gives() {
+    let help = String::from_utf8_lossy(&sim(&["--help"]).stdout).into_owned();
+    let dir = assert_fs::TempDir::new().unwrap();
+    let site = dir.path().join("site");
+    let site = site.to_str().unwrap();
+    assert!(sim(&["init", site, "--speed", "1000"]).status.success());
+    // What clap cannot parse is a usage error; what the simulator refuses is a failure.
+    assert!(help.contains("2 the command line does not parse"), "{help}");
+    assert!(help.contains("1 refused or failed"), "{help}");
+    for unparsable in [
+        &["frobnicate"][..],
+        &["init"],
+        &["fault", site],
+        &["job", site, "a", "pause"],
+        &["init", site, "--drives", "x"],
+    ] {
+        assert_eq!(sim(unparsable).status.code(), Some(2), "{unparsable:?}");
+    }
+    for refused in [&["fault", site, "nope"][..], &["job", site, "nobody", "start"], &["fault", site, "bot:99"]] {
+        let out = sim(refused);
+        assert_eq!(out.status.code(), Some(1), "{refused:?}: {}", text(&out));
+    }
+}
+
+#[test]
+fn init_refuses_before_it_creates_anything() {
+    let dir = assert_fs::TempDir::new().unwrap();
+    let site = dir.path().join("site");
+    let out = sim(&["init", site.to_str().unwrap(), "--domains", "a,a"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("twice"), "{}", text(&out));
+    assert!(!site.exists(), "a refused init left {}", site.display());
+    let out = sim(&["init", site.to_str().unwrap(), "--domains", "a,b"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn init_says_which_windows_nobody_chose() {
+    let dir = assert_fs::TempDir::new().unwrap();
+    let site = dir.path().join("site");
+    let out = sim(&["init", site.to_str().unwrap(), "--domains", "a,b,c,d,e"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("c gets the window Mon-Sun 08:00-12:00"), "{said}");
+    assert!(said.contains("e has no window"), "{said}");
+}
+
+#[test]
+fn fault_help_explains_every_fault_and_fault_and_job_confirm() {
+    let help = String::from_utf8_lossy(&sim(&["fault", "--help"]).stdout).into_owned();
+    for word in ["bot:I", "hang:CMD", "fail:CMD", "controller-down", "sg-busy:DOMAIN", "bound:DOMAIN", "clear"] {
+        assert!(help.contains(word), "fault --help lacks {word}:\n{help}");
+    }
+    for name in ftl_sim::fake::DOMAIN_COMMANDS.iter().chain(ftl_sim::fake::CONTROLLER_COMMANDS) {
+        assert!(help.contains(name), "fault --help does not list {name}:\n{help}");
+    }
+    let dir = assert_fs::TempDir::new().unwrap();
+    let site = dir.path().join("site");
+    let site = site.to_str().unwrap();
+    assert!(sim(&["init", site, "--speed", "1000"]).status.success());
+    let out = sim(&["fault", site, "bot:1", "hang:mt"]);
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("bot:1") && said.contains("hang:mt"), "{said}");
+    let out = sim(&["fault", site, "clear"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cleared"), "{}", text(&out));
+    let out = sim(&["job", site, "marmaduke", "start"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("marmaduke: 1 active job"), "{}", text(&out));
+    let out = sim(&["job", site, "marmaduke", "end"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("marmaduke: 0 active job"), "{}", text(&out));
+}

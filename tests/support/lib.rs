@@ -456,3 +456,24 @@ pub fn wait_timeout(child: &mut std::process::Child, secs: f64) -> Option<std::p
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Whether this test runs as root, which `what` needs. When it does not, the test is skipped:
+/// it says so and why on stderr and returns, except under CI (`CI` set), where a test that
+/// cannot run fails, so that a green CI run never hides a test that did not run.
+pub fn running_as_root(test: &str, what: &str) -> bool {
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 {
+        return true;
+    }
+    skip(test, &format!("{what} needs root (this run is uid {uid})"));
+    false
+}
+
+/// Skips `test` for `reason` (see [`running_as_root`]): a failure under CI, a note otherwise.
+pub fn skip(test: &str, reason: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{test} cannot run here and CI is set: {reason}");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{test}: SKIPPED: {reason} (set CI to make this a failure)");
+}

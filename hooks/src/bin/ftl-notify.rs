@@ -2,5 +2,5 @@
 //! behaviour is in `ftl::cli::notify_main`.
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(ftl::cli::notify_main(std::env::args().collect()))
+    std::process::ExitCode::from(ftl::cli::notify_main(std::env::args_os().collect()))
 }

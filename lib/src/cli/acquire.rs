@@ -20,7 +20,14 @@ session end once idle). An interrupted acquire is resumed from the step the ledg
 pub struct AcquireArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Wait up to DURATION (90s, 15m, 2h, 1h30m) for the owner to release and this domain to be idle.
+    /// Print the result (or with --dry-run the plan) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the plan (every command in order, parallel groups marked) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Wait up to DURATION (90s, 15m, 2h, 1h30m; at most 365d) for the owner to release and this
+    /// domain to be idle.
     #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     pub wait: Option<Duration>,
     #[command(flatten)]
@@ -34,20 +41,21 @@ pub struct AcquireArgs {
 pub fn acquire_main(args: AcquireArgs) -> Exit {
     logging::init("ftl-acquire", args.common.verbose, args.common.quiet);
     let options = AcquireOptions { wait: args.wait, force: args.override_.reason() };
-    let json = args.common.json;
+    let json = args.json;
     finish(
         "ftl-acquire",
+        &args.common.config,
         run_with_context(&args.common, |ctx| {
             if args.at_boot {
-                let outcome = if args.common.dry_run {
+                let outcome = if args.dry_run {
                     "dry run: would check the ledger, then the board, then bring the driver, NetBackup and the drives up".into()
                 } else {
                     crate::rc::boot(ctx)?
                 };
-                println!("{outcome}");
+                say_line(format_args!("{outcome}"));
                 return Ok(());
             }
-            if args.common.dry_run {
+            if args.dry_run {
                 print_plan(&acquire::plan(ctx, &options)?, json);
                 return Ok(());
             }

@@ -27,7 +27,9 @@ use clap::{Args, Parser};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Flags every binary takes.
+/// Flags every binary takes and honours. `--json` and `--dry-run` are not among them: each
+/// binary declares them itself, where it honours them, so that a flag that would be ignored is
+/// a usage error.
 #[derive(Debug, Clone, Args)]
 pub struct Common {
     /// The site configuration file.
@@ -36,13 +38,8 @@ pub struct Common {
     /// Act as this domain (default: the file's `domain`, the host mapping, else the host name).
     #[arg(long, value_name = "NAME", global = true)]
     pub domain: Option<String>,
-    /// Print the result as JSON on stdout.
-    #[arg(long, global = true)]
-    pub json: bool,
-    /// Print the plan (every command in order, parallel groups marked) and change nothing.
-    #[arg(long, global = true)]
-    pub dry_run: bool,
-    /// More detail on stderr (repeat for more).
+    /// -v: every command run, with its arguments, exit status and duration; -vv: also what was
+    /// read (configuration, ledger record); on stderr and in the journal.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Only errors on stderr.
@@ -79,12 +76,9 @@ pub struct Setup {
 
 impl Setup {
     pub fn load(path: &std::path::Path, domain: Option<&str>) -> Result<Setup, Error> {
-        crate::trust::check_with_dir(path, "configuration")?;
-        if let Ok(exe) = std::env::current_exe() {
-            crate::trust::check_with_dir(&exe, "binary")?;
-        }
-        let config = Config::load(path)?;
+        let config = trusted_config(path)?;
         let domain = config.local_domain(domain, &os::hostname())?;
+        tracing::debug!(ledger = %config.ledger.dir.display(), "acting as domain {domain}");
         let ledger = Ledger::open(&config)?;
         Ok(Setup { config, domain, ledger })
     }
@@ -108,40 +102,84 @@ impl Setup {
     }
 }
 
-/// Prints an error the one way every binary does, and returns its exit code.
-pub fn report_error(program: &str, error: &Error) -> Exit {
-    eprintln!("{program}: {error}");
+/// Writes to stdout. A closed or full stdout (`| head`, `> /dev/full`) cannot undo the work
+/// already done, so the exit code stays that of the work: the write error is ignored. (It takes
+/// `format_args!` rather than a string so that nothing is formatted twice.)
+pub(crate) fn say(text: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(text).and_then(|()| out.flush());
+}
+
+/// [`say`] with a newline.
+pub(crate) fn say_line(text: std::fmt::Arguments) {
+    say(format_args!("{text}\n"));
+}
+
+/// Writes one line to stderr, ignoring a closed or full stderr (see [`say`]).
+pub(crate) fn warn_line(text: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// The configuration at `path`, once it and this binary are trusted (see `trust`). Reading the
+/// status needs nothing more: it works from any host that mounts the ledger.
+pub fn trusted_config(path: &Path) -> Result<Config, Error> {
+    crate::trust::check_with_dir(path, "configuration")?;
+    if let Ok(exe) = std::env::current_exe() {
+        crate::trust::check_with_dir(&exe, "binary")?;
+    }
+    let config = Config::load(path)?;
+    tracing::debug!(config = %path.display(), library = %config.library.name, domains = config.domains.len(), "configuration read");
+    Ok(config)
+}
+
+/// Prints an error the one way every binary does, and returns its exit code. An error about the
+/// ledger that comes from a configured value also names the key and the file (`config`): the
+/// ledger itself knows only the values.
+pub fn report_error(program: &str, config: &Path, error: &Error) -> Exit {
+    use crate::ledger::LedgerError;
+    let key = match error {
+        Error::Ledger(LedgerError::Directory { .. } | LedgerError::HostLocal { .. }) => Some("ledger.dir"),
+        Error::Ledger(LedgerError::LibraryMismatch { .. }) => Some("library.name"),
+        _ => None,
+    };
+    match key {
+        Some(key) => warn_line(format_args!("{program}: {error} (`{key}` in {})", config.display())),
+        None => warn_line(format_args!("{program}: {error}")),
+    }
     error.exit()
 }
 
-fn finish(program: &str, result: Result<(), Error>) -> Exit {
+fn finish(program: &str, config: &Path, result: Result<(), Error>) -> Exit {
     match result {
         Ok(()) => Exit::Done,
-        Err(e) => report_error(program, &e),
+        Err(e) => report_error(program, config, &e),
     }
 }
 
 fn print_plan(plan: &Plan, json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(plan).unwrap_or_default());
+        say_line(format_args!("{}", serde_json::to_string_pretty(plan).unwrap_or_default()));
     } else {
-        print!("{plan}");
+        say(format_args!("{plan}"));
     }
 }
 
 fn print_report(report: &Report, json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
+        say_line(format_args!("{}", serde_json::to_string_pretty(report).unwrap_or_default()));
         return;
     }
-    println!("{} {}: {} (epoch {})", report.operation, report.domain, report.outcome, report.epoch);
+    let mut text = format!("{} {}: {} (epoch {})\n", report.operation, report.domain, report.outcome, report.epoch);
     if !report.steps.is_empty() {
         for s in &report.steps {
             let lanes = if s.parallel > 1 { format!(" x{}", s.parallel) } else { String::new() };
-            println!("  {:<3} {:<40} {:>8.1}s{lanes}  {}", s.id, s.name, s.secs, s.summary);
+            text += &format!("  {:<3} {:<40} {:>8.1}s{lanes}  {}\n", s.id, s.name, s.secs, s.summary);
         }
-        println!("  total {:.1}s", report.total_secs);
+        text += &format!("  total {:.1}s\n", report.total_secs);
     }
+    say(format_args!("{text}"));
 }
 
 fn run_with_context(common: &Common, f: impl FnOnce(&Context) -> Result<(), Error>) -> Result<(), Error> {

@@ -1,6 +1,7 @@
 //! `ftl-notify`: its flags and entry point, whether called by a hook name or as itself, and the detached background worker.
 
 use super::*;
+use std::ffi::OsString;
 
 /// The NetBackup notify hooks.
 #[derive(Debug, Parser)]
@@ -24,12 +25,18 @@ NetBackup) and exits 3, so that NetBackup fails the job now and retries it later
 that waits for the domain to be idle and releases if its window is closed or another domain has \
 asked. Hooks print nothing on stdout. When called by a hook name the configuration comes from \
 $FTL_CONFIG or /etc/ftl/ftl.toml. A site hook that install.sh set aside (NAME.ftl-site) runs first \
-with the same arguments; when it fails, its exit status is returned.",
+with the same arguments; when it fails, its exit status is returned. `ftl-notify --dry-run HOOK \
+ARGS...` says on stderr what the hook would do and changes nothing. Arguments that are not UTF-8 \
+are read lossily (and said so), never a reason to fail.",
     after_help = EXIT_CODES
 )]
 pub struct NotifyArgs {
     #[command(flatten)]
     pub common: Common,
+    /// Say on stderr what the hook would do (record a request, start a background acquire or
+    /// release) and change nothing.
+    #[arg(long, conflicts_with = "background")]
+    pub dry_run: bool,
     /// Internal: run the detached background worker (acquire or release).
     #[arg(long, hide = true, value_parser = ["acquire", "release"])]
     pub background: Option<String>,
@@ -37,20 +44,29 @@ pub struct NotifyArgs {
     #[arg(required_unless_present = "background")]
     pub hook: Option<String>,
     /// NetBackup's arguments for the hook.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_parser = clap::value_parser!(OsString))]
+    pub args: Vec<OsString>,
 }
 
 /// `ftl-notify`: returns the process exit status (a site hook's own status passes through).
-pub fn notify_main(argv: Vec<String>) -> u8 {
+/// `argv` is taken as the system gives it: a name or an argument that is not UTF-8 is no reason
+/// to abort a hook.
+pub fn notify_main(argv: Vec<OsString>) -> u8 {
     let invoked = PathBuf::from(argv.first().cloned().unwrap_or_default());
-    let name = invoked.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    let name = invoked.file_name().unwrap_or_default().to_string_lossy().into_owned();
     if crate::notify::hook_of(&name).is_some() {
         let config =
             std::env::var_os("FTL_CONFIG").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
-        return notify_run(&invoked, &name, &argv[1..], &config, None, 0, 0);
+        let hook = Hook { invoked: &invoked, name: &name, args: &argv[1..], dry_run: false };
+        return notify_run(&hook, &config, None, 0, 0);
     }
-    let args = NotifyArgs::parse_from(argv);
+    let args = match NotifyArgs::try_parse_from(argv) {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { Exit::Usage.code() } else { Exit::Done.code() };
+        }
+    };
     let c = &args.common;
     if let Some(kind) = &args.background {
         logging::init("ftl-notify", c.verbose, c.quiet);
@@ -67,46 +83,59 @@ pub fn notify_main(argv: Vec<String>) -> u8 {
             }
             Err(e) => {
                 tracing::error!("background {kind}: {e}");
-                report_error("ftl-notify", &e).code()
+                report_error("ftl-notify", &c.config, &e).code()
             }
         };
     }
-    let hook = args.hook.clone().unwrap_or_default();
-    notify_run(Path::new(&hook), &hook, &args.args, &c.config, c.domain.as_deref(), c.verbose, c.quiet)
+    let name = args.hook.clone().unwrap_or_default();
+    let hook = Hook { invoked: Path::new(&name), name: &name, args: &args.args, dry_run: args.dry_run };
+    notify_run(&hook, &c.config, c.domain.as_deref(), c.verbose, c.quiet)
 }
 
-fn notify_run(
-    invoked: &Path,
-    name: &str,
-    args: &[String],
-    config: &Path,
-    domain: Option<&str>,
-    verbose: u8,
-    quiet: u8,
-) -> u8 {
-    let call = match crate::notify::parse(name, args) {
+/// One hook call as the system gave it.
+struct Hook<'a> {
+    /// The path it was called by (the site's own hook is found next to it).
+    invoked: &'a Path,
+    name: &'a str,
+    args: &'a [OsString],
+    dry_run: bool,
+}
+
+fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, quiet: u8) -> u8 {
+    let name = hook.name;
+    // NetBackup's names are validated as text; one that is not UTF-8 is read lossily, and said so.
+    let args: Vec<String> = hook.args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    for (raw, text) in hook.args.iter().zip(&args) {
+        if raw.to_str().is_none() {
+            warn_line(format_args!("ftl-notify: {name}: argument {raw:?} is not UTF-8; read as `{text}`"));
+        }
+    }
+    let call = match crate::notify::parse(name, &args) {
         Ok(call) => call,
         Err(e) => {
-            eprintln!("ftl-notify: {e}");
+            warn_line(format_args!("ftl-notify: {e}"));
             return Exit::Usage.code();
         }
     };
+    if hook.dry_run {
+        return notify_dry_run(hook, &call, config, domain);
+    }
     // The site's own hook keeps working, whatever happens to ftl's configuration.
-    let site = crate::notify::site_hook(invoked, invoked != Path::new(name));
-    match site.and_then(|site| crate::notify::run_site_hook(&site, args, Duration::from_secs(300))) {
+    let site = crate::notify::site_hook(hook.invoked, hook.invoked != Path::new(name));
+    match site.and_then(|site| crate::notify::run_site_hook(&site, &args, Duration::from_secs(300))) {
         Some(Ok(0)) | None => {}
         Some(Ok(code)) => {
-            eprintln!("ftl-notify: the site's own {name} failed with status {code}");
+            warn_line(format_args!("ftl-notify: the site's own {name} failed with status {code}"));
             return u8::try_from(code).unwrap_or(1);
         }
         Some(Err(why)) => {
-            eprintln!("ftl-notify: {why}");
+            warn_line(format_args!("ftl-notify: {why}"));
             return Exit::Usage.code();
         }
     }
     let setup = match Setup::load(config, domain) {
         Ok(s) => s,
-        Err(e) => return report_error("ftl-notify", &e).code(),
+        Err(e) => return report_error("ftl-notify", config, &e).code(),
     };
     let progress = crate::runbook::progress::Silent;
     let ctx = setup.context(&SystemRunner, &SystemClock, &progress);
@@ -120,13 +149,32 @@ fn notify_run(
             let note =
                 if worker_started { "a background acquire was started" } else { "an acquire is already under way" };
             if setup.config.hooks.fail_job_when_elsewhere {
-                eprintln!("ftl-notify: the tape library is not in domain {}; a request is recorded and {note}; failing this job so that NetBackup retries it", setup.domain);
+                warn_line(format_args!("ftl-notify: the tape library is not in domain {}; a request is recorded and {note}; failing this job so that NetBackup retries it", setup.domain));
                 Exit::Busy.code()
             } else {
                 Exit::Done.code()
             }
         }
-        Err(e) => report_error("ftl-notify", &e).code(),
+        Err(e) => report_error("ftl-notify", config, &e).code(),
+    }
+}
+
+/// `--dry-run`: what the hook would do, on stderr (a hook writes nothing on stdout); nothing runs.
+fn notify_dry_run(hook: &Hook, call: &crate::notify::Call, config: &Path, domain: Option<&str>) -> u8 {
+    if let Some(site) = crate::notify::site_hook(hook.invoked, hook.invoked != Path::new(hook.name)).filter(|s| s.is_file()) {
+        warn_line(format_args!("ftl-notify: dry run: would first run the site's hook {}", site.display()));
+    }
+    let described = Setup::load(config, domain).and_then(|setup| {
+        let progress = crate::runbook::progress::Silent;
+        let ctx = setup.context(&SystemRunner, &SystemClock, &progress);
+        crate::notify::describe(&ctx, call, setup.config.hooks.fail_job_when_elsewhere)
+    });
+    match described {
+        Ok(text) => {
+            warn_line(format_args!("ftl-notify: dry run: {text}; nothing done"));
+            Exit::Done.code()
+        }
+        Err(e) => report_error("ftl-notify", config, &e).code(),
     }
 }
 

@@ -20,6 +20,12 @@ output; running ftl-release again resumes from that step.",
 pub struct ReleaseArgs {
     #[command(flatten)]
     pub common: Common,
+    /// Print the result (or with --dry-run the plan) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the plan (every command in order, parallel groups marked) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Release only when no job is active; otherwise do nothing and exit 0.
     #[arg(long)]
     pub if_idle: bool,
@@ -33,15 +39,16 @@ pub struct ReleaseArgs {
 pub fn release_main(args: ReleaseArgs) -> Exit {
     logging::init("ftl-release", args.common.verbose, args.common.quiet);
     let options = ReleaseOptions { if_idle: args.if_idle, force: args.override_.reason() };
-    let json = args.common.json;
+    let json = args.json;
     finish(
         "ftl-release",
+        &args.common.config,
         run_with_context(&args.common, |ctx| {
-            if args.at_shutdown && !args.common.dry_run {
-                println!("{}", crate::rc::shutdown(ctx)?);
+            if args.at_shutdown && !args.dry_run {
+                say_line(format_args!("{}", crate::rc::shutdown(ctx)?));
                 return Ok(());
             }
-            if args.common.dry_run {
+            if args.dry_run {
                 print_plan(&release::plan(ctx, &options)?, json);
                 return Ok(());
             }

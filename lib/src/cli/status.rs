@@ -12,7 +12,10 @@ use crate::status;
     long_about = "Show the ledger's record: who owns the library, since when, the epoch, standing \
 requests and the last error. --history N adds the journal's last N transitions; --check runs every \
 precheck (active jobs, the controller's view of the board, processor sets, bound threads, the \
-robot driver) and prints pass or fail with the evidence.\n\n\
+robot driver) and prints pass or fail with the evidence, then warnings about the schedule that \
+refuse nothing (overlapping windows, a window that never ends, a lead longer than the gap between \
+two domains' windows, a domain with no window, a site with one domain). --format prometheus \
+escapes label values as the exposition format requires.\n\n\
 --init-ledger creates the first record in an empty ledger directory (never beside a journal). \
 --repair-ledger rebuilds an unreadable, missing or out-of-date state.json from the journal's last \
 good line, after keeping a copy of the bad file and after the controller confirms where the board \
@@ -23,6 +26,13 @@ journal's, and creates again a deleted ledger.lock (run it only when no ftl runs
 pub struct StatusArgs {
     #[command(flatten)]
     pub common: Common,
+    /// Print the result as JSON on stdout (the same as --format json).
+    #[arg(long)]
+    pub json: bool,
+    /// With --init-ledger or --repair-ledger: say what would be written and change nothing.
+    /// (The status itself never changes anything.)
+    #[arg(long)]
+    pub dry_run: bool,
     /// Also show the journal's last N transitions.
     #[arg(long, value_name = "N")]
     pub history: Option<usize>,
@@ -39,9 +49,10 @@ pub struct StatusArgs {
     /// With --init-ledger: the domain that owns the library now.
     #[arg(long, value_name = "DOMAIN", requires = "init_ledger")]
     pub owner: Option<String>,
-    /// Output format; `prometheus` writes metrics for node_exporter's textfile collector.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format (default text); `prometheus` writes metrics for node_exporter's textfile
+    /// collector, and takes neither --json, --check nor --history.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,42 +64,86 @@ pub enum Format {
 
 pub fn status_main(args: StatusArgs) -> Exit {
     logging::init("ftl-status", args.common.verbose, args.common.quiet);
-    finish("ftl-status", status_run(&args))
+    finish("ftl-status", &args.common.config, args.format().and_then(|format| status_run(&args, format)))
 }
 
-fn status_run(args: &StatusArgs) -> Result<(), Error> {
+impl StatusArgs {
+    /// The output format, refusing flags that it would ignore.
+    fn format(&self) -> Result<Format, Error> {
+        let conflict =
+            |other: &str, format: &str| Err(Error::Usage(format!("{other} and --format {format} exclude each other")));
+        let format = match (self.json, self.format) {
+            (true, Some(Format::Text)) => return conflict("--json", "text"),
+            (true, Some(Format::Prometheus)) => return conflict("--json", "prometheus"),
+            (true, _) => Format::Json,
+            (false, format) => format.unwrap_or(Format::Text),
+        };
+        if format == Format::Prometheus {
+            for (set, flag) in [
+                (self.check, "--check"),
+                (self.history.is_some(), "--history"),
+                (self.init_ledger, "--init-ledger"),
+                (self.repair_ledger, "--repair-ledger"),
+            ] {
+                if set {
+                    return conflict(flag, "prometheus");
+                }
+            }
+        }
+        Ok(format)
+    }
+}
+
+fn print_record(record: &crate::ledger::record::Record, format: Format, now: chrono::DateTime<chrono::Utc>) {
+    if format == Format::Json {
+        say_line(format_args!(
+            "{}",
+            serde_json::to_string_pretty(&status::to_json(record, None, None)).unwrap_or_default()
+        ));
+    } else {
+        say(format_args!("{}", status::describe(record, now)));
+    }
+}
+
+fn status_run(args: &StatusArgs, format: Format) -> Result<(), Error> {
     let common = &args.common;
     if args.check || args.repair_ledger {
         crate::signals::install();
     }
+    let now = SystemClock.now();
+    if !(args.init_ledger || args.repair_ledger || args.check || common.domain.is_some()) {
+        // Reading the record needs no local domain.
+        let config = trusted_config(&common.config)?;
+        let ledger = Ledger::open(&config)?;
+        return show(&config, &ledger, args, format, None, now);
+    }
     let setup = Setup::load(&common.config, common.domain.as_deref())?;
     let holder = os::current_holder(&setup.domain);
-    let now = SystemClock.now();
     if args.init_ledger {
         if let Some(owner) = &args.owner {
             if !setup.config.domains.contains_key(owner) {
                 return Err(Error::Usage(format!("--owner {owner}: not a domain of {}", setup.config.path.display())));
             }
         }
-        if common.dry_run {
-            println!(
+        if args.dry_run {
+            say_line(format_args!(
                 "would create {} ({})",
                 setup.ledger.state_path().display(),
                 args.owner.as_deref().map(|o| format!("owned by {o}")).unwrap_or("free".into())
-            );
+            ));
             return Ok(());
         }
         let record = setup.ledger.init(args.owner.as_deref(), &holder, now)?;
-        print!("{}", status::describe(&record, now));
+        print_record(&record, format, now);
         return Ok(());
     }
     if args.repair_ledger {
-        if common.dry_run {
-            println!(
+        if args.dry_run {
+            say_line(format_args!(
                 "would copy {} aside and rebuild it from {}",
                 setup.ledger.state_path().display(),
                 setup.ledger.journal().path().display()
-            );
+            ));
             return Ok(());
         }
         let progress = StderrProgress::new(true);
@@ -100,41 +155,68 @@ fn status_run(args: &StatusArgs) -> Result<(), Error> {
         };
         let repaired = setup.ledger.repair(&holder, now, &board)?;
         if repaired.lock_recreated {
-            eprintln!("ftl-status: the missing ledger lock was created again");
+            warn_line(format_args!("ftl-status: the missing ledger lock was created again"));
         }
         if let Some(copy) = &repaired.copy {
-            eprintln!("ftl-status: the bad record was kept as {}", copy.display());
+            warn_line(format_args!("ftl-status: the bad record was kept as {}", copy.display()));
         }
-        eprintln!("ftl-status: rebuilt from journal epoch {}", repaired.from_epoch);
-        print!("{}", status::describe(&repaired.record, now));
+        warn_line(format_args!("ftl-status: rebuilt from journal epoch {}", repaired.from_epoch));
+        print_record(&repaired.record, format, now);
         return Ok(());
     }
-    let record = setup.ledger.read()?;
-    if args.format == Format::Prometheus {
+    show(&setup.config, &setup.ledger, args, format, Some(&setup), now)
+}
+
+/// The record, the history, the prechecks (which need the local domain's `setup`), or metrics.
+fn show(
+    config: &Config,
+    ledger: &Ledger,
+    args: &StatusArgs,
+    format: Format,
+    setup: Option<&Setup>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Error> {
+    let record = ledger.read()?;
+    tracing::debug!(state = ?record.state.name(), epoch = record.epoch, "ledger record read");
+    if format == Format::Prometheus {
         // The last hand-over durations are in the journal's last lines, not in the record.
-        let (recent, _) = setup.ledger.history(200)?;
-        print!("{}", status::prometheus(&setup.config, &record, &recent, now));
+        let (recent, _) = ledger.history(200)?;
+        say(format_args!("{}", status::prometheus(config, &record, &recent, now)));
         return Ok(());
     }
-    let history = args.history.map(|n| setup.ledger.history(n)).transpose()?;
-    let checks = if args.check {
-        let progress = StderrProgress::new(true);
-        let ctx = setup.context(&SystemRunner, &SystemClock, &progress);
-        Some(precheck::all(&ctx, &record))
-    } else {
-        None
+    let history = args.history.map(|n| ledger.history(n)).transpose()?;
+    let (checks, warnings) = match setup.filter(|_| args.check) {
+        Some(setup) => {
+            let progress = StderrProgress::new(true);
+            let ctx = setup.context(&SystemRunner, &SystemClock, &progress);
+            // A schedule that cannot be read (a policy) is a failed check, not a warning.
+            let mut checks = precheck::all(&ctx, &record);
+            let warnings = crate::plan::warnings(&ctx, now, &chrono::Local).unwrap_or_else(|e| {
+                checks.push(precheck::Check { name: "schedule", ok: false, evidence: e.to_string() });
+                Vec::new()
+            });
+            (Some(checks), warnings)
+        }
+        None => (None, Vec::new()),
     };
-    if common.json || args.format == Format::Json {
-        let value = status::to_json(&record, history.as_ref().map(|(e, s)| (e.as_slice(), *s)), checks.as_deref());
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    if format == Format::Json {
+        let mut value = status::to_json(&record, history.as_ref().map(|(e, s)| (e.as_slice(), *s)), checks.as_deref());
+        if args.check {
+            value["warnings"] = warnings.clone().into();
+        }
+        say_line(format_args!("{}", serde_json::to_string_pretty(&value).unwrap_or_default()));
     } else {
-        print!("{}", status::describe(&record, now));
+        let mut text = status::describe(&record, now);
         if let Some((entries, skipped)) = &history {
-            print!("{}", status::describe_history(entries, *skipped));
+            text += &status::describe_history(entries, *skipped);
         }
         if let Some(checks) = &checks {
-            print!("{}", status::describe_checks(checks));
+            text += &status::describe_checks(checks);
         }
+        for w in &warnings {
+            text += &format!("[warn] {w}\n");
+        }
+        say(format_args!("{text}"));
     }
     match checks.as_deref().and_then(precheck::failures) {
         Some(failed) => Err(Error::Refused(format!("prechecks failed:\n  {failed}"))),

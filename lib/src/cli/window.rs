@@ -29,6 +29,9 @@ time, in [domains.NAME] windows, or read from the domain's NetBackup policies (`
 pub struct WindowArgs {
     #[command(flatten)]
     pub common: Common,
+    /// Print the result as JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: WindowCommand,
 }
@@ -40,6 +43,9 @@ pub enum WindowCommand {
         /// Evaluate as if at this time (RFC 3339), for rehearsals and tests.
         #[arg(long, value_name = "TIME", value_parser = parse_now)]
         now: Option<chrono::DateTime<chrono::Utc>>,
+        /// Print the decision for an idle domain and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Print the windows, the planned hand-overs and overlaps.
     Show {
@@ -54,7 +60,7 @@ pub enum WindowCommand {
 
 pub fn window_main(args: WindowArgs) -> Exit {
     logging::init("ftl-window", args.common.verbose, args.common.quiet);
-    finish("ftl-window", window_run(&args))
+    finish("ftl-window", &args.common.config, window_run(&args))
 }
 
 fn window_run(args: &WindowArgs) -> Result<(), Error> {
@@ -62,7 +68,7 @@ fn window_run(args: &WindowArgs) -> Result<(), Error> {
     crate::signals::install();
     let setup = Setup::load(&common.config, common.domain.as_deref())?;
     let now = match &args.command {
-        WindowCommand::Tick { now } | WindowCommand::Show { now, .. } => *now,
+        WindowCommand::Tick { now, .. } | WindowCommand::Show { now, .. } => *now,
     };
     // --now freezes the clock for a rehearsal; otherwise the ledger gets real step times.
     let fixed;
@@ -76,8 +82,8 @@ fn window_run(args: &WindowArgs) -> Result<(), Error> {
     let progress = StderrProgress::new(common.quiet > 0);
     let ctx = setup.context(&SystemRunner, clock, &progress);
     match &args.command {
-        WindowCommand::Tick { .. } => {
-            if common.dry_run {
+        WindowCommand::Tick { dry_run, .. } => {
+            if *dry_run {
                 let record = setup.ledger.read()?;
                 let occ = crate::tick::my_occurrences(&ctx, clock.now(), &chrono::Local)?;
                 let lead = chrono::Duration::from_std(setup.config.schedule.lead).unwrap_or_default();
@@ -85,18 +91,18 @@ fn window_run(args: &WindowArgs) -> Result<(), Error> {
                 // A dry run does not ask bpdbjobs: it shows the decision for an idle domain.
                 let decision =
                     crate::tick::decide(&record, &setup.domain, &occ, clock.now(), lead, grace, &mut || true);
-                return print_tick(&decision, "dry run: nothing done", common.json);
+                return print_tick(&decision, "dry run: nothing done", args.json);
             }
             let occ = crate::tick::my_occurrences(&ctx, clock.now(), &chrono::Local)?;
             let (decision, outcome) = crate::tick::tick(&ctx, &occ)?;
-            print_tick(&decision, &outcome, common.json)
+            print_tick(&decision, &outcome, args.json)
         }
         WindowCommand::Show { days, .. } => {
             let plan = crate::plan::Plan::build(&ctx, clock.now(), *days, &chrono::Local)?;
-            if common.json {
-                println!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default());
+            if args.json {
+                say_line(format_args!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default()));
             } else {
-                print!("{}", plan.render(&chrono::Local));
+                say(format_args!("{}", plan.render(&chrono::Local)));
             }
             Ok(())
         }
@@ -107,7 +113,7 @@ fn print_tick(decision: &crate::tick::Decision, outcome: &str, json: bool) -> Re
     if json {
         let mut value = serde_json::to_value(decision).unwrap_or_default();
         value["outcome"] = outcome.into();
-        println!("{value}");
+        say_line(format_args!("{value}"));
     } else {
         let (action, why) = match decision {
             crate::tick::Decision::Nothing { why } => ("nothing", why),
@@ -117,9 +123,9 @@ fn print_tick(decision: &crate::tick::Decision, outcome: &str, json: bool) -> Re
             crate::tick::Decision::Resume { why } => ("resume", why),
         };
         if why == outcome {
-            println!("{action}: {why}");
+            say_line(format_args!("{action}: {why}"));
         } else {
-            println!("{action}: {why} -> {outcome}");
+            say_line(format_args!("{action}: {why} -> {outcome}"));
         }
     }
     Ok(())
