@@ -32,7 +32,10 @@ pub struct Config {
     pub commands: Commands,
     pub timeouts: Timeouts,
     pub schedule: Schedule,
+    pub requests: Requests,
     pub hooks: Hooks,
+    /// The domains in the order of `[domains]` in the file (ties of the policy go to the first).
+    pub domain_order: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +128,14 @@ pub struct Timeouts {
 pub struct Schedule {
     pub lead: Duration,
     pub grace: Duration,
+    /// Release when the window ends even when no other domain claims the library.
+    pub release_at_window_end: bool,
+}
+
+/// `[requests]`: how long a request lasts when no window of the asking domain is open.
+#[derive(Debug, Clone)]
+pub struct Requests {
+    pub ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -607,9 +618,18 @@ fn build(root: &Section) -> Option<Config> {
         Some(t)
     });
     let schedule = root.table("schedule", false).and_then(|s| {
-        let (lead, grace) = (s.duration_or("lead", "30m"), s.duration_or("grace", "30m"));
+        let (lead, grace, release_at_window_end) =
+            (s.duration_or("lead", "30m"), s.duration_or("grace", "30m"), s.bool_or("release_at_window_end", false));
         s.finish();
-        Some(Schedule { lead: lead?, grace: grace? })
+        Some(Schedule { lead: lead?, grace: grace?, release_at_window_end: release_at_window_end? })
+    });
+    let requests = root.table("requests", false).and_then(|s| {
+        let ttl = s.duration_or("ttl", "2h");
+        if ttl.is_some_and(|t| t.is_zero()) {
+            s.problem(s.key("ttl"), "a request that expires at once is no request");
+        }
+        s.finish();
+        Some(Requests { ttl: ttl? })
     });
     let hooks = root.table("hooks", false).and_then(|s| {
         let (fail_job_when_elsewhere, release_at_shutdown, acquire_wait, release_wait) = (
@@ -629,6 +649,11 @@ fn build(root: &Section) -> Option<Config> {
     root.finish();
 
     let (domain, domains) = (domain?, domains?);
+    // The file's order (the toml table keeps it); the map itself is sorted.
+    let order: Vec<String> = match root.raw("domains") {
+        Some(toml::Value::Table(t)) => t.keys().filter(|k| domains.contains_key(*k)).cloned().collect(),
+        _ => domains.keys().cloned().collect(),
+    };
     if let Some(d) = &domain {
         if !domains.contains_key(d) {
             root.problem(
@@ -653,7 +678,9 @@ fn build(root: &Section) -> Option<Config> {
         commands: commands?,
         timeouts: timeouts?,
         schedule: schedule?,
+        requests: requests?,
         hooks: hooks?,
+        domain_order: order,
     })
 }
 

@@ -3,22 +3,24 @@
 //! Start hooks (`session_start_notify`, `bpstart_notify[.POLICY[.SCHEDULE]]`,
 //! `parent_start_notify`) answer at once when the library is here: one configuration parse and
 //! one read of `state.json`, no journal, no controller, no thread. When it is elsewhere they
-//! record a request, start a detached background acquire (which waits for the owner's release
-//! and for this domain to be idle, since acquiring restarts NetBackup) and exit 3 so that
-//! NetBackup fails the job now and retries it later (`hooks.fail_job_when_elsewhere = false`
-//! exits 0 instead). End hooks (`session_notify`, `bpend_notify`, `backup_exit_notify`,
-//! `parent_end_notify`) start a detached background release that waits for the domain to be
-//! idle, then releases if the domain's window is closed or another domain has asked. A hook
+//! record the job's claim as a request that expires (at the end of the domain's open window, or
+//! after `requests.ttl`), start a detached background acquire (which waits for the owner's
+//! release and for this domain to be idle, since acquiring restarts NetBackup, and acquires only
+//! while that claim lasts) and exit 3 so that NetBackup fails the job now and retries it later
+//! (`hooks.fail_job_when_elsewhere = false` exits 0 instead). End hooks (`session_notify`,
+//! `bpend_notify`, `backup_exit_notify`, `parent_end_notify`) start a detached background
+//! release that waits for the domain to be idle, then does what the policy says
+//! ([`crate::policy`]): release only when this domain's claim has ended and another waits. A hook
 //! never stops NetBackup itself: its own job is still running while it runs. Many hooks fired
 //! at once start one background worker of each kind (a per-domain lock decides), and one
 //! hand-over (the run lock decides). Hooks write nothing on stdout.
 
 use crate::error::Error;
 use crate::ledger::record::{Event, Record, Request, State};
+use crate::policy::{self, Decision, Site, Trigger};
 use crate::runbook::acquire::{self, AcquireOptions};
 use crate::runbook::release::{self, ReleaseOptions};
 use crate::runbook::{precheck, Context};
-use crate::schedule;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -189,10 +191,10 @@ pub enum Answer {
 pub enum Intent {
     /// A start hook with the library here, or an end hook of a domain that does not own it.
     Nothing,
-    /// A start hook with the library elsewhere: record a request (unless one stands, or this
-    /// domain is already moving it) and start a background acquire.
-    Acquire { request: bool },
-    /// An end hook of the owner: start a background release.
+    /// A start hook with the library elsewhere: record the job's claim as a request (when the
+    /// policy says one is needed) and start a background acquire.
+    Acquire,
+    /// An end hook of the owner: start a background release, which asks the policy once idle.
     Release,
 }
 
@@ -200,12 +202,17 @@ pub fn intent(record: &Record, domain: &str, call: &Call) -> Intent {
     let mine = matches!(&record.state, State::Owned { owner } if owner == domain);
     match call.kind {
         Kind::Start if mine => Intent::Nothing,
-        Kind::Start => {
-            Intent::Acquire { request: record.request_of(domain).is_none() && record.state.owner() != Some(domain) }
-        }
+        Kind::Start => Intent::Acquire,
         Kind::End if mine => Intent::Release,
         Kind::End => Intent::Nothing,
     }
+}
+
+/// What the policy says a start hook does with the library elsewhere (see [`crate::policy`]).
+fn start_decision(ctx: &Context, record: &Record) -> Result<Decision, Error> {
+    let now = ctx.clock.now();
+    let site = Site::read(ctx, now, &chrono::Local)?;
+    Ok(policy::decide(Trigger::StartHook, &site.situation(record, &ctx.domain, now, false)))
 }
 
 /// The fast, common part of every hook: read the record and decide. `spawn` starts a detached
@@ -214,9 +221,9 @@ pub fn answer(ctx: &Context, call: &Call, spawn: &mut dyn FnMut(&str) -> Result<
     let record = ctx.ledger.read()?;
     match intent(&record, &ctx.domain, call) {
         Intent::Nothing => Ok(Answer::Here),
-        Intent::Acquire { request } => {
-            if request {
-                let request = Request { domain: ctx.domain.clone(), at: ctx.clock.now(), until: None };
+        Intent::Acquire => {
+            if let Decision::Request { until, .. } = start_decision(ctx, &record)? {
+                let request = Request { domain: ctx.domain.clone(), at: ctx.clock.now(), until: Some(until) };
                 match ctx.ledger.commit(
                     &ctx.holder,
                     &Event::Request(request),
@@ -247,17 +254,24 @@ pub fn describe(ctx: &Context, call: &Call, fail_job_when_elsewhere: bool) -> Re
             format!("{}: the library is here ({where_}): would exit 0 and do nothing else", call.hook)
         }
         Intent::Nothing => format!("{}: the library is not this domain's ({where_}): would do nothing", call.hook),
-        Intent::Acquire { request } => format!(
-            "{}: the library is elsewhere ({where_}): would {}start a background acquire for {domain} \
-             (unless one is already running), then exit {}",
-            call.hook,
-            if request { format!("record a request for {domain}, ") } else { String::new() },
-            if fail_job_when_elsewhere { 3 } else { 0 }
-        ),
+        Intent::Acquire => {
+            let request = match start_decision(ctx, &record)? {
+                Decision::Request { until, .. } => {
+                    format!("record a request for {domain} until {}, ", until.format("%Y-%m-%d %H:%M UTC"))
+                }
+                _ => String::new(),
+            };
+            format!(
+                "{}: the library is elsewhere ({where_}): would {request}start a background acquire for {domain} \
+                 (unless one is already running), then exit {}",
+                call.hook,
+                if fail_job_when_elsewhere { 3 } else { 0 }
+            )
+        }
         Intent::Release => format!(
             "{}: {domain} owns the library: would start a background release (unless one is already \
-             running) that waits until {domain} is idle and releases if its window is closed or another \
-             domain has asked, then exit 0",
+             running) that waits until {domain} is idle and then does what the policy says (it releases \
+             only when {domain}'s claim has ended and another domain claims the library), then exit 0",
             call.hook
         ),
     })
@@ -278,13 +292,17 @@ pub fn background(ctx: &Context, kind: &str, acquire_wait: Duration, release_wai
         return Ok(format!("another background {kind} is already running"));
     };
     match kind {
-        "acquire" => Ok(acquire::acquire(ctx, &AcquireOptions { wait: Some(acquire_wait), force: None })?.outcome),
+        "acquire" => Ok(acquire::acquire(
+            ctx,
+            &AcquireOptions { wait: Some(acquire_wait), for_claim: true, ..AcquireOptions::default() },
+        )?
+        .outcome),
         _ => release_when_due(ctx, release_wait),
     }
 }
 
-/// Waits (at most `limit`) for this domain to be idle, then releases if its window is closed or
-/// another domain has asked.
+/// Waits (at most `limit`) for this domain to be idle, then does what the policy says for an end
+/// hook: release when this domain's claim has ended and another claim waits, otherwise keep.
 fn release_when_due(ctx: &Context, limit: Duration) -> Result<String, Error> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(200);
@@ -294,28 +312,21 @@ fn release_when_due(ctx: &Context, limit: Duration) -> Result<String, Error> {
             return Ok("the library is no longer owned by this domain".into());
         }
         let now = ctx.clock.now();
-        let windows = schedule::windows(ctx.config, &ctx.domain, ctx.runner)?;
-        let occ = schedule::occurrences(
-            &ctx.domain,
-            &windows,
-            now - chrono::Duration::days(8),
-            now + chrono::Duration::days(8),
-            &chrono::Local,
-        );
-        let lead = chrono::Duration::from_std(ctx.config.schedule.lead).unwrap_or_default();
-        let window_open = schedule::wanted(&occ, now, lead).is_some();
-        let asked = record.requests.iter().any(|r| r.domain != ctx.domain && r.until.is_none_or(|u| u > now));
-        if window_open && !asked {
-            return Ok("the window is open and no other domain has asked; keeping the library".into());
-        }
-        if precheck::jobs(ctx).ok {
-            return Ok(release::release(ctx, &ReleaseOptions { if_idle: true, force: None })?.outcome);
-        }
-        if start.elapsed() >= limit {
-            return Ok(format!(
-                "still busy after {}; the window tick will release later",
-                crate::duration::format(limit)
-            ));
+        let site = Site::read(ctx, now, &chrono::Local)?;
+        let jobs = precheck::jobs(ctx);
+        match policy::decide(Trigger::EndHook, &site.situation(&record, &ctx.domain, now, jobs.ok)) {
+            Decision::Release { why, ended_jobs } => {
+                let force = ended_jobs.then(|| format!("end hook: {why} ({})", jobs.evidence));
+                return Ok(release::release(ctx, &ReleaseOptions { if_idle: !ended_jobs, force })?.outcome);
+            }
+            Decision::WaitForJobs { .. } if start.elapsed() < limit => {}
+            Decision::WaitForJobs { why } => {
+                return Ok(format!(
+                    "{why}; still busy after {}, the window tick takes over",
+                    crate::duration::format(limit)
+                ))
+            }
+            other => return Ok(other.why().to_string()),
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_secs(15));

@@ -4,7 +4,7 @@
 
 use crate::error::Error;
 use crate::runbook::Context;
-use crate::schedule::{self, DomainWindows, Occurrence};
+use crate::schedule::{self, Occurrence};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::fmt::Write;
 
@@ -28,28 +28,9 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
-/// Every domain's windows as this host knows them: the local domain's with its NetBackup
-/// policies' windows, the others' as configured (their policies live on their own master
-/// servers). Also returns the domains whose policy windows are read elsewhere.
-pub fn known_windows(ctx: &Context) -> Result<(DomainWindows, Vec<String>), Error> {
-    let mut windows = Vec::new();
-    let mut elsewhere = Vec::new();
-    for (name, d) in &ctx.config.domains {
-        if *name == ctx.domain {
-            windows.push((name.clone(), schedule::windows(ctx.config, name, ctx.runner)?));
-        } else {
-            if !d.policies.is_empty() {
-                elsewhere.push(name.clone());
-            }
-            windows.push((name.clone(), d.windows.clone()));
-        }
-    }
-    Ok((windows, elsewhere))
-}
-
 /// The site's schedule warnings as seen from this host (see [`schedule::warnings`]).
 pub fn warnings<Tz: TimeZone>(ctx: &Context, now: DateTime<Utc>, tz: &Tz) -> Result<Vec<String>, Error> {
-    let (windows, elsewhere) = known_windows(ctx)?;
+    let (windows, elsewhere) = schedule::known_windows(ctx.config, &ctx.domain, ctx.runner)?;
     let lead = Duration::from_std(ctx.config.schedule.lead).unwrap_or_default();
     Ok(schedule::warnings(&windows, &elsewhere, lead, now, tz))
 }
@@ -59,7 +40,7 @@ impl Plan {
         let until = now + Duration::days(i64::from(days));
         let lead = Duration::from_std(ctx.config.schedule.lead).unwrap_or_default();
         let grace = Duration::from_std(ctx.config.schedule.grace).unwrap_or_default();
-        let (known, elsewhere) = known_windows(ctx)?;
+        let (known, elsewhere) = schedule::known_windows(ctx.config, &ctx.domain, ctx.runner)?;
         let mut windows = Vec::new();
         let mut all = Vec::new();
         let notes = elsewhere
@@ -77,25 +58,13 @@ impl Plan {
         }
         let warnings = schedule::warnings(&known, &elsewhere, lead, now, tz);
         all.sort_by_key(|o| o.start);
-        let mut handovers = Vec::new();
-        for o in &all {
-            if o.start - lead >= now - grace && o.start - lead < until {
-                handovers.push(Handover {
-                    at: o.start - lead,
-                    action: "acquire",
-                    domain: o.domain.clone(),
-                    note: format!("window {} opens at {}", o.window, local(o.start, tz)),
-                });
-            }
-            if o.end >= now && o.end < until {
-                handovers.push(Handover {
-                    at: o.end,
-                    action: "release",
-                    domain: o.domain.clone(),
-                    note: format!("window {} ends; once idle, at the latest {}", o.window, local(o.end + grace, tz)),
-                });
-            }
-        }
+        // The hand-overs are the policy's own, run forward from the ledger's record.
+        let site = crate::policy::Site::read_span(ctx, now - grace, until + Duration::days(1), tz)?;
+        let record = ctx.ledger.read()?;
+        let mut handovers: Vec<Handover> = crate::policy::forecast(&site, &record, now, until)
+            .into_iter()
+            .map(|e| Handover { at: e.at, action: e.action, domain: e.domain, note: e.why })
+            .collect();
         handovers.sort_by_key(|h| h.at);
         let overlaps = schedule::overlaps(&all).into_iter().map(|(a, b)| (a.clone(), b.clone())).collect();
         Ok(Plan { now, windows, occurrences: all, handovers, overlaps, notes, warnings })

@@ -19,9 +19,11 @@
 //!
 //! A hand-over therefore happens only when a claim changes, never back and forth.
 
+use crate::config::Config;
 use crate::ledger::record::{Record, State};
-use crate::schedule::Occurrence;
-use chrono::{DateTime, Duration, Utc};
+use crate::runbook::Context;
+use crate::schedule::{self, Occurrence};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::collections::BTreeMap;
 
 /// What asks the policy.
@@ -55,6 +57,120 @@ pub struct Settings {
     pub request_ttl: Duration,
     /// Release at shutdown (when idle).
     pub release_at_shutdown: bool,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Settings {
+        let d = |d: std::time::Duration| Duration::from_std(d).unwrap_or(Duration::MAX);
+        Settings {
+            lead: d(config.schedule.lead),
+            grace: d(config.schedule.grace),
+            release_at_window_end: config.schedule.release_at_window_end,
+            request_ttl: d(config.requests.ttl),
+            release_at_shutdown: config.hooks.release_at_shutdown,
+        }
+    }
+}
+
+/// What the policy knows of the site: every domain (in the order of `[domains]`), its window
+/// occurrences as this host knows them (the local domain's NetBackup policies included), and the
+/// settings. Read once per decision.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub domains: Vec<String>,
+    pub occurrences: BTreeMap<String, Vec<Occurrence>>,
+    pub settings: Settings,
+}
+
+impl Site {
+    /// The site around `now` (a week either side).
+    pub fn read<Tz: TimeZone>(ctx: &Context, now: DateTime<Utc>, tz: &Tz) -> Result<Site, crate::Error> {
+        Site::read_span(ctx, now - Duration::days(8), now + Duration::days(8), tz)
+    }
+
+    /// The site with every occurrence that overlaps `[from, to)`.
+    pub fn read_span<Tz: TimeZone>(
+        ctx: &Context,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        tz: &Tz,
+    ) -> Result<Site, crate::Error> {
+        let (known, _) = schedule::known_windows(ctx.config, &ctx.domain, ctx.runner)?;
+        let occurrences = known.iter().map(|(d, w)| (d.clone(), schedule::occurrences(d, w, from, to, tz))).collect();
+        Ok(Site { domains: ctx.config.domain_order.clone(), occurrences, settings: Settings::from_config(ctx.config) })
+    }
+
+    pub fn situation<'a>(&'a self, record: &'a Record, me: &'a str, now: DateTime<Utc>, idle: bool) -> Situation<'a> {
+        Situation {
+            record,
+            me,
+            domains: &self.domains,
+            occurrences: &self.occurrences,
+            now,
+            settings: self.settings,
+            idle,
+        }
+    }
+}
+
+/// A hand-over the policy expects, for `ftl-window show`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Expected {
+    pub at: DateTime<Utc>,
+    pub action: &'static str,
+    pub domain: String,
+    pub why: String,
+}
+
+/// The hand-overs the policy will make from `record` over `[from, to)`, assuming every domain
+/// idle and no request but those recorded: each domain's tick is asked at every boundary of a
+/// claim (a window's `start - lead`, its end, its end plus the grace, a request's expiry).
+pub fn forecast(site: &Site, record: &Record, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Expected> {
+    let lead = site.settings.lead;
+    let mut times: Vec<DateTime<Utc>> = site
+        .occurrences
+        .values()
+        .flatten()
+        .flat_map(|o| [o.start - lead, o.end, o.end + site.settings.grace])
+        .chain(record.requests.iter().filter_map(|r| r.until))
+        .chain(std::iter::once(from))
+        .filter(|t| *t >= from && *t < to)
+        .collect();
+    times.sort();
+    times.dedup();
+    let mut record = record.clone();
+    let mut expected = Vec::new();
+    for now in times {
+        record.requests.retain(|r| r.until.is_some_and(|u| u > now));
+        // The holder first, then the others: a release and the acquire it makes way for happen
+        // in the same minute.
+        for _ in 0..2 {
+            for me in &site.domains {
+                let d = decide(Trigger::Tick, &site.situation(&record, me, now, true));
+                match d {
+                    Decision::Release { why, .. } => {
+                        record.state = State::Free;
+                        record.requests.retain(|r| &r.domain != me);
+                        expected.push(Expected { at: now, action: "release", domain: me.clone(), why });
+                    }
+                    Decision::Acquire { why, .. } => {
+                        record.state = State::Owned { owner: me.clone() };
+                        expected.push(Expected { at: now, action: "acquire", domain: me.clone(), why });
+                    }
+                    Decision::Request { until, .. } => {
+                        record.requests.retain(|r| &r.domain != me);
+                        record.requests.push(crate::ledger::record::Request {
+                            domain: me.clone(),
+                            at: now,
+                            until: Some(until),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    expected
 }
 
 /// Everything the policy looks at.
@@ -91,8 +207,6 @@ pub enum By {
     /// A window that has ended while the domain's jobs still run, until the grace.
     Jobs(String),
     Request,
-    /// A job starting now (a start hook), before its request is recorded.
-    StartingJob,
     Operator,
 }
 
@@ -103,7 +217,6 @@ impl std::fmt::Display for Claim {
             By::Window(w) => write!(f, "window {w} (open until {until})"),
             By::Jobs(w) => write!(f, "window {w} has ended but its jobs still run (grace until {until})"),
             By::Request => write!(f, "a request until {until}"),
-            By::StartingJob => write!(f, "a starting job (until {until})"),
             By::Operator => write!(f, "an operator's request (until {until})"),
         }
     }
@@ -166,13 +279,12 @@ fn fmt(t: DateTime<Utc>) -> String {
 
 /// The window occurrence of `domain` that is open at `now` (counting the lead).
 pub fn open_window<'a>(s: &Situation<'a>, domain: &str) -> Option<&'a Occurrence> {
-    let lead = s.settings.lead;
-    s.occurrences.get(domain)?.iter().find(|o| o.start - lead <= s.now && s.now < o.end)
+    schedule::wanted(s.occurrences.get(domain)?, s.now, s.settings.lead)
 }
 
 /// The latest occurrence of `domain` that has ended by now.
 fn last_ended<'a>(s: &Situation<'a>, domain: &str) -> Option<&'a Occurrence> {
-    s.occurrences.get(domain)?.iter().filter(|o| o.end <= s.now).max_by_key(|o| o.end)
+    schedule::last_ended(s.occurrences.get(domain)?, s.now)
 }
 
 /// `domain`'s claim now, if it has one. `busy` extends an ended window until its grace.
@@ -192,12 +304,11 @@ pub fn claim(s: &Situation, domain: &str, busy: bool) -> Option<Claim> {
             by: By::Jobs(o.window.clone()),
         })
     };
-    let request = s.record.request_of(domain).and_then(|r| r.until.filter(|u| *u > s.now).map(|u| (r, u))).map(|(r, u)| Claim {
-        domain: domain.into(),
-        since: r.at,
-        until: u,
-        by: By::Request,
-    });
+    let request = s
+        .record
+        .request_of(domain)
+        .and_then(|r| r.until.filter(|u| *u > s.now).map(|u| (r, u)))
+        .map(|(r, u)| Claim { domain: domain.into(), since: r.at, until: u, by: By::Request });
     // The earliest-starting claim stands for the domain: it decides its place in the queue.
     [window.or_else(extended), request].into_iter().flatten().min_by_key(|c| c.since)
 }
@@ -228,7 +339,10 @@ pub fn decide(trigger: Trigger, s: &Situation) -> Decision {
         State::Releasing { holder, .. } | State::Acquiring { holder, .. } if holder.domain == me => {
             return match trigger {
                 Trigger::Boot | Trigger::Shutdown | Trigger::StartHook | Trigger::EndHook => Decision::Nothing {
-                    why: format!("this domain's {} was interrupted; a tick or an operator resumes it", record.state.name()),
+                    why: format!(
+                        "this domain's {} was interrupted; a tick or an operator resumes it",
+                        record.state.name()
+                    ),
                 },
                 _ => Decision::Resume { why: format!("this domain's {} was interrupted", record.state.name()) },
             };
@@ -255,7 +369,9 @@ pub fn decide(trigger: Trigger, s: &Situation) -> Decision {
         Trigger::Shutdown if mine && s.settings.release_at_shutdown => {
             Decision::Keep { why: "jobs are active at shutdown; keeping the library".into() }
         }
-        Trigger::Shutdown if mine => Decision::Keep { why: "hooks.release_at_shutdown is false; keeping the library".into() },
+        Trigger::Shutdown if mine => {
+            Decision::Keep { why: "hooks.release_at_shutdown is false; keeping the library".into() }
+        }
         Trigger::Shutdown => Decision::Nothing { why: format!("{me} does not own the library") },
         Trigger::ManualRelease if mine => Decision::Release { why: "an operator asked".into(), ended_jobs: false },
         Trigger::ManualRelease => Decision::Nothing { why: format!("{me} does not own the library") },
@@ -318,11 +434,15 @@ fn holder_decides(s: &Situation) -> Decision {
 
 /// The library is free: the earliest waiting claim takes it.
 fn free(s: &Situation, hook: bool) -> Decision {
-    let mine = claim(s, s.me, false).or_else(|| {
-        // A start hook's job is a claim of its own, before its request is even recorded.
-        hook.then(|| Claim { domain: s.me.into(), since: s.now, until: request_until(s), by: By::StartingJob })
-    });
-    let Some(mine) = mine else {
+    let Some(mine) = claim(s, s.me, false) else {
+        if hook {
+            // A starting job is a claim: recorded first, then served like any other.
+            let until = request_until(s);
+            return Decision::Request {
+                why: format!("a job of {} starts; it claims the library until {}", s.me, fmt(until)),
+                until,
+            };
+        }
         return Decision::Nothing { why: format!("the library is free but {} has no claim on it", s.me) };
     };
     match waiting(s).into_iter().find(|c| (c.since, rank(s, &c.domain)) < (mine.since, rank(s, s.me))) {
@@ -339,17 +459,21 @@ fn rank(s: &Situation, domain: &str) -> usize {
 
 /// The library is elsewhere: make the claim known through a request, once.
 fn wants_elsewhere(s: &Situation, asked: bool) -> Decision {
-    let holder = s.record.state.owner().or(s.record.state.holder().map(|h| h.domain.as_str())).unwrap_or("another domain");
+    let holder =
+        s.record.state.owner().or(s.record.state.holder().map(|h| h.domain.as_str())).unwrap_or("another domain");
     let window = open_window(s, s.me);
     if window.is_none() && !asked {
         return Decision::Nothing { why: format!("{holder} has the library and {} has no open window", s.me) };
     }
     let until = request_until(s);
     match s.record.request_of(s.me) {
-        Some(r) if r.until.is_some_and(|u| u >= until) => {
-            Decision::Nothing { why: format!("{holder} has the library; {}'s request stands until {}", s.me, fmt(r.until.unwrap_or(until))) }
-        }
-        _ => Decision::Request { why: format!("{holder} has the library; {} claims it until {}", s.me, fmt(until)), until },
+        Some(r) if r.until.is_some_and(|u| u >= until) => Decision::Nothing {
+            why: format!("{holder} has the library; {}'s request stands until {}", s.me, fmt(r.until.unwrap_or(until))),
+        },
+        _ => Decision::Request {
+            why: format!("{holder} has the library; {} claims it until {}", s.me, fmt(until)),
+            until,
+        },
     }
 }
 

@@ -4,12 +4,13 @@
 //! changes who owns the library except through the release runbook.
 
 use crate::error::Error;
-use crate::ledger::record::{Operation, State};
+use crate::ledger::record::{Operation, Record};
 use crate::platform::Location;
+use crate::policy::{self, Decision, Site, Trigger};
 use crate::runbook::actions::{self, Action};
 use crate::runbook::progress::StepInfo;
 use crate::runbook::release::{self, ReleaseOptions};
-use crate::runbook::Context;
+use crate::runbook::{precheck, Context};
 use std::time::Instant;
 
 pub fn boot(ctx: &Context) -> Result<String, Error> {
@@ -17,7 +18,7 @@ pub fn boot(ctx: &Context) -> Result<String, Error> {
     // Like every sequence: never beside a release or an acquire of this domain.
     let _run = crate::runbook::run_lock(ctx)?;
     let record = ctx.ledger.read()?;
-    if !matches!(&record.state, State::Owned { owner } if *owner == ctx.domain) {
+    if !matches!(ask(ctx, &record, Trigger::Boot, true)?, Decision::BringUp { .. }) {
         return Ok(format!(
             "the ledger does not name {} as owner (it is {}); nothing to do at boot",
             ctx.domain,
@@ -64,8 +65,17 @@ pub fn boot(ctx: &Context) -> Result<String, Error> {
 }
 
 pub fn shutdown(ctx: &Context) -> Result<String, Error> {
-    if !ctx.config.hooks.release_at_shutdown {
-        return Ok("hooks.release_at_shutdown is false; keeping the library".into());
+    let record = ctx.ledger.read()?;
+    let idle = precheck::jobs(ctx).ok;
+    match ask(ctx, &record, Trigger::Shutdown, idle)? {
+        Decision::Release { .. } => Ok(release::release(ctx, &ReleaseOptions { if_idle: true, force: None })?.outcome),
+        other => Ok(other.why().to_string()),
     }
-    Ok(release::release(ctx, &ReleaseOptions { if_idle: true, force: None })?.outcome)
+}
+
+/// What the policy says at boot or shutdown.
+fn ask(ctx: &Context, record: &Record, trigger: Trigger, idle: bool) -> Result<Decision, Error> {
+    let now = ctx.clock.now();
+    let site = Site::read(ctx, now, &chrono::Local)?;
+    Ok(policy::decide(trigger, &site.situation(record, &ctx.domain, now, idle)))
 }

@@ -98,6 +98,30 @@ pub fn windows(config: &Config, domain: &str, runner: &dyn Runner) -> Result<Vec
     Ok(all)
 }
 
+/// Every domain's windows as this host knows them: the local domain's (`me`) with its NetBackup
+/// policies' windows, the others' as configured (their policies live on their own master
+/// servers, and reach this host only as their requests). Also returns the domains whose policy
+/// windows are read elsewhere.
+pub fn known_windows(
+    config: &Config,
+    me: &str,
+    runner: &dyn Runner,
+) -> Result<(DomainWindows, Vec<String>), crate::Error> {
+    let mut known = Vec::new();
+    let mut elsewhere = Vec::new();
+    for (name, d) in &config.domains {
+        if name == me {
+            known.push((name.clone(), windows(config, name, runner)?));
+        } else {
+            if !d.policies.is_empty() {
+                elsewhere.push(name.clone());
+            }
+            known.push((name.clone(), d.windows.clone()));
+        }
+    }
+    Ok((known, elsewhere))
+}
+
 /// The occurrence that makes `domain` want the library now: `start - lead <= now < end`.
 pub fn wanted(occurrences: &[Occurrence], now: DateTime<Utc>, lead: Duration) -> Option<&Occurrence> {
     occurrences.iter().find(|o| o.start - lead <= now && now < o.end)

@@ -1,18 +1,18 @@
 //! `ftl-sim demo`: a complete rehearsal on a fresh site. marmaduke's window ends and it releases
-//! the library, flinstones acquires it; then the library goes back. Each hand-over is decided and
-//! run by the window scheduler's production code (`ftl::tick::tick`, which calls the release and
-//! acquire runbooks with the real command runner) on a clock set to each boundary, against the
-//! fake commands, and the time line is printed as it happens.
+//! the library once flinstones' claim begins, flinstones acquires it; then the library goes back.
+//! Each hand-over is decided and run by the window scheduler's production code (`ftl::tick::tick`:
+//! the policy, then the release and acquire runbooks with the real command runner), deciding for
+//! each boundary minute, against the fake commands, and the time line is printed as it happens.
 
 use crate::platform::{Module, Running, Site};
 use crate::site::{self, InitOptions};
 use chrono::TimeZone;
 use ftl::cli::Setup;
-use ftl::clock::FixedClock;
+use ftl::clock::SystemClock;
 use ftl::exec::SystemRunner;
+use ftl::policy::Decision;
 use ftl::runbook::progress::StepInfo;
 use ftl::runbook::Progress;
-use ftl::tick::Decision;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -91,42 +91,41 @@ fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
         );
         println!("  windows: marmaduke Mon-Sun 20:00-01:00, flinstones Mon-Sun 02:00-07:00\n");
     }
-    // The window scheduler drives the rehearsal: one `ftl-window tick` per boundary, on a clock
-    // set to that minute (UTC here, so the demo reads the same everywhere).
+    // The window scheduler drives the rehearsal: at each boundary of a claim, every domain's
+    // `ftl-window tick` decides for that minute (UTC here, so the demo reads the same everywhere)
+    // and acts; the holder lets go only when another domain's claim has begun.
     let day = chrono::Utc::now().date_naive();
     let at = |h: u32, m: u32| chrono::Utc.from_utc_datetime(&day.and_hms_opt(h, m, 0).expect("a valid time"));
-    let clock = FixedClock::new(at(0, 0));
     let plan = [
-        (at(1, 0), &marmaduke, "marmaduke's window (20:00-01:00) has ended; it is idle"),
-        (at(1, 30), &flinstones, "flinstones' window opens at 02:00, less the 30 min lead"),
-        (at(7, 0), &flinstones, "flinstones' window (02:00-07:00) has ended; it is idle"),
-        (at(19, 30), &marmaduke, "marmaduke's window opens at 20:00, less the 30 min lead"),
+        (at(1, 0), "marmaduke's window (20:00-01:00) has ended; nobody else claims the library yet"),
+        (at(1, 30), "flinstones' window opens at 02:00, less the 30 min lead: its claim begins"),
+        (at(7, 0), "flinstones' window (02:00-07:00) has ended; nobody else claims the library yet"),
+        (at(19, 30), "marmaduke's window opens at 20:00, less the 30 min lead: its claim begins"),
     ];
     let mut ticks = Vec::new();
-    for (time, setup, why) in plan {
-        clock.set(time);
+    for (time, why) in plan {
         if !json {
-            println!("{} UTC  ftl-window tick on {}: {why}", time.format("%H:%M"), setup.domain);
+            println!("{} UTC  {why}", time.format("%H:%M"));
         }
-        let ctx = setup.context(&SystemRunner, &clock, &timeline);
-        let windows = ftl::schedule::windows(ctx.config, &ctx.domain, ctx.runner).map_err(|e| e.to_string())?;
-        let occurrences = ftl::schedule::occurrences(
-            &ctx.domain,
-            &windows,
-            time - chrono::Duration::days(2),
-            time + chrono::Duration::days(2),
-            &chrono::Utc,
-        );
-        let t0 = Instant::now();
-        let (decision, outcome) = ftl::tick::tick(&ctx, &occurrences).map_err(|e| e.to_string())?;
-        let secs = t0.elapsed().as_secs_f64();
-        if !matches!(decision, Decision::Acquire { .. } | Decision::Release { .. }) {
-            return Err(format!("at {time} the tick on {} decided {decision:?}, not a hand-over", setup.domain));
+        // Twice round: a release and the acquire it makes way for happen in the same minute.
+        for setup in [&marmaduke, &flinstones, &marmaduke, &flinstones] {
+            let ctx = setup.context(&SystemRunner, &SystemClock, &timeline);
+            let t0 = Instant::now();
+            let (decision, outcome) = ftl::tick::tick(&ctx, time, &chrono::Utc).map_err(|e| e.to_string())?;
+            let secs = t0.elapsed().as_secs_f64();
+            if matches!(decision, Decision::Nothing { .. } | Decision::Keep { .. }) {
+                continue;
+            }
+            if !json {
+                println!("  ftl-window tick on {}: {}: {}", setup.domain, decision.action(), decision.why());
+                println!("  => {outcome} ({secs:.1}s)\n");
+            }
+            ticks.push(serde_json::json!({ "at": time, "domain": setup.domain, "decision": decision, "outcome": outcome, "secs": secs }));
         }
-        if !json {
-            println!("  => {outcome} ({secs:.1}s)\n");
-        }
-        ticks.push(serde_json::json!({ "at": time, "domain": setup.domain, "decision": decision, "outcome": outcome, "secs": secs }));
+    }
+    let handovers = ticks.iter().filter(|t| t["decision"]["action"] == "acquire").count();
+    if handovers != 2 {
+        return Err(format!("the rehearsal made {handovers} hand-overs, not 2: {ticks:?}"));
     }
 
     let p = site.read()?;

@@ -310,6 +310,29 @@ impl SimSite {
         }
     }
 
+    /// Sets `domain`'s windows in the configurations of every domain in `all`.
+    pub fn set_windows_of(&self, all: &[&str], domain: &str, list: &str) {
+        for d in all {
+            self.edit_config(d, |text| {
+                let mut in_domain = false;
+                text.lines()
+                    .map(|l| {
+                        if l.starts_with("[domains.") {
+                            in_domain = l == format!("[domains.{domain}]");
+                        }
+                        if in_domain && l.starts_with("windows = ") {
+                            format!("windows = {list}")
+                        } else {
+                            l.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    + "\n"
+            });
+        }
+    }
+
     /// Waits until `check` holds, at most `secs` seconds.
     pub fn wait_for(&self, secs: u64, what: &str, check: impl Fn(&SimSite) -> bool) {
         let start = std::time::Instant::now();

@@ -13,8 +13,13 @@ use crate::runbook::acquire::{self, AcquireOptions};
 stop NetBackup, unload the robot driver, DR-attach the board on the controller, load the driver, \
 start NetBackup, bring every drive UP, and record the domain as owner in the ledger.\n\n\
 When another domain owns the library, a request is recorded in the ledger and ftl-acquire exits 3, \
-or with --wait waits until the owner releases it (the owner releases at its next window tick or \
-session end once idle). An interrupted acquire is resumed from the step the ledger names.",
+or with --wait waits until the owner releases it. The request is this domain's claim: it lasts \
+until now + the --wait duration, or else until the end of this domain's open window, or \
+requests.ttl (default 2h); it is ignored once expired and dropped at the next commit; --cancel \
+withdraws it. The owner releases for it once the owner's own claim (its open window) has ended and \
+it is idle; the library then goes to the earliest waiting claim. While the request lasts after \
+the acquire, it keeps the library here. An interrupted acquire is resumed from the step the ledger \
+names.",
     after_help = EXIT_CODES
 )]
 pub struct AcquireArgs {
@@ -36,11 +41,14 @@ pub struct AcquireArgs {
     /// controller and bring the driver, NetBackup and the drives up; otherwise do nothing.
     #[arg(long, conflicts_with_all = ["wait", "force"])]
     pub at_boot: bool,
+    /// Withdraw this domain's request for the library (journaled) and do nothing else.
+    #[arg(long, conflicts_with_all = ["wait", "force", "at_boot", "dry_run"])]
+    pub cancel: bool,
 }
 
 pub fn acquire_main(args: AcquireArgs) -> Exit {
     logging::init("ftl-acquire", args.common.verbose, args.common.quiet);
-    let options = AcquireOptions { wait: args.wait, force: args.override_.reason() };
+    let options = AcquireOptions { wait: args.wait, force: args.override_.reason(), for_claim: false };
     let json = args.json;
     finish(
         "ftl-acquire",
@@ -53,6 +61,10 @@ pub fn acquire_main(args: AcquireArgs) -> Exit {
                     crate::rc::boot(ctx)?
                 };
                 say_line(format_args!("{outcome}"));
+                return Ok(());
+            }
+            if args.cancel {
+                print_report(&acquire::cancel(ctx)?, json);
                 return Ok(());
             }
             if args.dry_run {

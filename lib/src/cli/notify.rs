@@ -161,7 +161,9 @@ fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, qui
 
 /// `--dry-run`: what the hook would do, on stderr (a hook writes nothing on stdout); nothing runs.
 fn notify_dry_run(hook: &Hook, call: &crate::notify::Call, config: &Path, domain: Option<&str>) -> u8 {
-    if let Some(site) = crate::notify::site_hook(hook.invoked, hook.invoked != Path::new(hook.name)).filter(|s| s.is_file()) {
+    if let Some(site) =
+        crate::notify::site_hook(hook.invoked, hook.invoked != Path::new(hook.name)).filter(|s| s.is_file())
+    {
         warn_line(format_args!("ftl-notify: dry run: would first run the site's hook {}", site.display()));
     }
     let described = Setup::load(config, domain).and_then(|setup| {

@@ -15,12 +15,18 @@ fn parse_now(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     name = "ftl-window",
     version,
     about = "Move the shared tape library by the domains' backup windows",
-    long_about = "`ftl-window tick`, run every minute by cron or a systemd timer, acquires the \
-library for this domain at `window start - lead` and releases it at window end once no job is \
-active, or at `window end + grace` whatever runs. It never waits for another domain: when the \
-library is elsewhere it records a request and acts on a later tick. Running it twice is harmless.\n\n\
-`ftl-window show` prints every domain's windows, the planned hand-overs of the coming days and any \
-overlapping windows.\n\n\
+    long_about = "`ftl-window tick`, run every minute by cron or a systemd timer, asks the hand-over \
+policy what this domain does now and does it. A domain claims the library from `window start - \
+lead` to window end (extended while its jobs run, up to `window end + grace`) or by a request that \
+has not expired. The owner keeps the library while its claim lasts; once it has ended and the \
+owner is idle, it releases if another domain claims the library (at `window end + grace` even \
+with jobs running, which are ended, and says so), and keeps it otherwise \
+(schedule.release_at_window_end = true releases at window end anyway). A free library goes to the \
+earliest claim. A tick never waits for another domain: when the library is elsewhere it records \
+a request and acts on a later tick. Running it twice is harmless. --now decides as if at that \
+time; the ledger still records the real time.\n\n\
+`ftl-window show` prints every domain's windows, the hand-overs the policy will make in the \
+coming days and any overlapping windows.\n\n\
 Windows are written like NetBackup's (`Mon-Fri 22:00-06:00`, `Sat 00:00-24:00`) in the host's local \
 time, in [domains.NAME] windows, or read from the domain's NetBackup policies (`policies`, through \
 `bppllist POLICY -U`). On a daylight-saving day a window keeps its wall-clock times.",
@@ -43,7 +49,7 @@ pub enum WindowCommand {
         /// Evaluate as if at this time (RFC 3339), for rehearsals and tests.
         #[arg(long, value_name = "TIME", value_parser = parse_now)]
         now: Option<chrono::DateTime<chrono::Utc>>,
-        /// Print the decision for an idle domain and change nothing.
+        /// Print what the tick would decide and change nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -67,38 +73,24 @@ fn window_run(args: &WindowArgs) -> Result<(), Error> {
     let common = &args.common;
     crate::signals::install();
     let setup = Setup::load(&common.config, common.domain.as_deref())?;
+    // --now changes only what is decided: the ledger and the journal record the real time.
     let now = match &args.command {
-        WindowCommand::Tick { now, .. } | WindowCommand::Show { now, .. } => *now,
-    };
-    // --now freezes the clock for a rehearsal; otherwise the ledger gets real step times.
-    let fixed;
-    let clock: &dyn Clock = match now {
-        Some(t) => {
-            fixed = crate::clock::FixedClock::new(t);
-            &fixed
-        }
-        None => &SystemClock,
+        WindowCommand::Tick { now, .. } | WindowCommand::Show { now, .. } => now.unwrap_or_else(|| SystemClock.now()),
     };
     let progress = StderrProgress::new(common.quiet > 0);
-    let ctx = setup.context(&SystemRunner, clock, &progress);
+    let ctx = setup.context(&SystemRunner, &SystemClock, &progress);
     match &args.command {
         WindowCommand::Tick { dry_run, .. } => {
             if *dry_run {
-                let record = setup.ledger.read()?;
-                let occ = crate::tick::my_occurrences(&ctx, clock.now(), &chrono::Local)?;
-                let lead = chrono::Duration::from_std(setup.config.schedule.lead).unwrap_or_default();
-                let grace = chrono::Duration::from_std(setup.config.schedule.grace).unwrap_or_default();
-                // A dry run does not ask bpdbjobs: it shows the decision for an idle domain.
-                let decision =
-                    crate::tick::decide(&record, &setup.domain, &occ, clock.now(), lead, grace, &mut || true);
+                // The same decision as a real tick (it asks bpdbjobs, a query), nothing done.
+                let (decision, _) = crate::tick::decide(&ctx, now, &chrono::Local)?;
                 return print_tick(&decision, "dry run: nothing done", args.json);
             }
-            let occ = crate::tick::my_occurrences(&ctx, clock.now(), &chrono::Local)?;
-            let (decision, outcome) = crate::tick::tick(&ctx, &occ)?;
+            let (decision, outcome) = crate::tick::tick(&ctx, now, &chrono::Local)?;
             print_tick(&decision, &outcome, args.json)
         }
         WindowCommand::Show { days, .. } => {
-            let plan = crate::plan::Plan::build(&ctx, clock.now(), *days, &chrono::Local)?;
+            let plan = crate::plan::Plan::build(&ctx, now, *days, &chrono::Local)?;
             if args.json {
                 say_line(format_args!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default()));
             } else {
@@ -109,19 +101,13 @@ fn window_run(args: &WindowArgs) -> Result<(), Error> {
     }
 }
 
-fn print_tick(decision: &crate::tick::Decision, outcome: &str, json: bool) -> Result<(), Error> {
+fn print_tick(decision: &crate::policy::Decision, outcome: &str, json: bool) -> Result<(), Error> {
     if json {
         let mut value = serde_json::to_value(decision).unwrap_or_default();
         value["outcome"] = outcome.into();
         say_line(format_args!("{value}"));
     } else {
-        let (action, why) = match decision {
-            crate::tick::Decision::Nothing { why } => ("nothing", why),
-            crate::tick::Decision::Acquire { why } => ("acquire", why),
-            crate::tick::Decision::Request { why, .. } => ("request", why),
-            crate::tick::Decision::Release { why, .. } => ("release", why),
-            crate::tick::Decision::Resume { why } => ("resume", why),
-        };
+        let (action, why) = (decision.action(), decision.why());
         if why == outcome {
             say_line(format_args!("{action}: {why}"));
         } else {

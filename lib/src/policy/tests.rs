@@ -31,7 +31,8 @@ fn occurrences(windows: &[(&str, &str)]) -> BTreeMap<String, Vec<Occurrence>> {
     windows
         .iter()
         .map(|(d, w)| {
-            let parsed: Vec<Window> = w.split(';').filter(|x| !x.is_empty()).map(|x| Window::parse(x).unwrap()).collect();
+            let parsed: Vec<Window> =
+                w.split(';').filter(|x| !x.is_empty()).map(|x| Window::parse(x).unwrap()).collect();
             (d.to_string(), schedule::occurrences(d, &parsed, utc(20, 0, 0), utc(30, 0, 0), &Utc))
         })
         .collect()
@@ -92,7 +93,15 @@ fn release_at_window_end_keeps_todays_behaviour_for_sites_that_want_it() {
     let record = owned("a");
     let mut st = settings();
     st.release_at_window_end = true;
-    let s = Situation { record: &record, me: "a", domains: &ds, occurrences: &occ, now: utc(26, 1, 0), settings: st, idle: true };
+    let s = Situation {
+        record: &record,
+        me: "a",
+        domains: &ds,
+        occurrences: &occ,
+        now: utc(26, 1, 0),
+        settings: st,
+        idle: true,
+    };
     assert!(matches!(decide(Trigger::Tick, &s), Decision::Release { .. }));
 }
 
@@ -114,7 +123,12 @@ fn a_free_library_goes_to_the_earliest_claim_ties_by_domain_order() {
     assert!(matches!(ask(Trigger::Tick, &r, "c", utc(26, 1, 40), true), Decision::Acquire { .. }));
     assert!(matches!(ask(Trigger::Tick, &r, "b", utc(26, 1, 40), true), Decision::Nothing { .. }));
     // The same instant: a before c in [domains].
-    let r = with_request(with_request(free, "c", utc(26, 9, 0), Some(utc(26, 10, 0))), "a", utc(26, 9, 0), Some(utc(26, 10, 0)));
+    let r = with_request(
+        with_request(free, "c", utc(26, 9, 0), Some(utc(26, 10, 0))),
+        "a",
+        utc(26, 9, 0),
+        Some(utc(26, 10, 0)),
+    );
     assert!(matches!(ask(Trigger::Tick, &r, "a", utc(26, 9, 1), true), Decision::Acquire { .. }));
     assert!(matches!(ask(Trigger::Tick, &r, "c", utc(26, 9, 1), true), Decision::Nothing { .. }));
 }
@@ -146,7 +160,12 @@ fn hooks_and_manual_acquires_record_requests_that_expire() {
 fn interrupted_and_broken_sequences() {
     use crate::ledger::record::{Operation, StepRef};
     let holder = Holder { domain: "a".into(), host: "h".into(), pid: 1, boot_id: "b".into() };
-    let step = StepRef { operation: Operation::Release, id: "R3".into(), name: "drives at BOT".into(), started: utc(25, 0, 0) };
+    let step = StepRef {
+        operation: Operation::Release,
+        id: "R3".into(),
+        name: "drives at BOT".into(),
+        started: utc(25, 0, 0),
+    };
     let r = Record::new("L", State::Releasing { holder: holder.clone(), step: step.clone() }, utc(25, 0, 0));
     assert!(matches!(ask(Trigger::Tick, &r, "a", utc(26, 12, 0), true), Decision::Resume { .. }));
     assert!(matches!(ask(Trigger::StartHook, &r, "a", utc(26, 12, 0), true), Decision::Nothing { .. }));
@@ -203,7 +222,13 @@ fn window() -> impl Strategy<Value = String> {
     ]
 }
 
-fn situation<'a>(m: &'a Model, me: &'a str, ds: &'a [String], occ: &'a BTreeMap<String, Vec<Occurrence>>, now: DateTime<Utc>) -> Situation<'a> {
+fn situation<'a>(
+    m: &'a Model,
+    me: &'a str,
+    ds: &'a [String],
+    occ: &'a BTreeMap<String, Vec<Occurrence>>,
+    now: DateTime<Utc>,
+) -> Situation<'a> {
     let i = NAMES.iter().position(|n| *n == me).unwrap();
     Situation { record: &m.record, me, domains: ds, occurrences: occ, now, settings: settings(), idle: !m.busy[i] }
 }
@@ -217,7 +242,10 @@ fn apply(m: &mut Model, me: &str, d: &Decision, now: DateTime<Utc>) {
             m.handovers += 1;
         }
         Decision::Release { .. } => {
-            assert!(matches!(&m.record.state, State::Owned { owner } if owner == me), "{me} releases what it does not own");
+            assert!(
+                matches!(&m.record.state, State::Owned { owner } if owner == me),
+                "{me} releases what it does not own"
+            );
             m.record.state = State::Free;
             m.record.requests.retain(|r| r.domain != me);
         }

@@ -17,6 +17,9 @@ pub struct AcquireOptions {
     pub wait: Option<Duration>,
     /// `--force --reason TEXT`.
     pub force: Option<String>,
+    /// Acquire only for a claim of this domain that is still valid, and only when no earlier
+    /// claim waits (a hook's background worker); an operator's acquire is its own claim.
+    pub for_claim: bool,
 }
 
 pub fn runbook() -> Runbook {
@@ -113,27 +116,47 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
                     _ => continue,
                 }
             }
-            (Decision::Elsewhere(why), requested) => {
-                if !requested {
-                    let until =
-                        options.wait.and_then(|w| chrono::Duration::from_std(w).ok()).map(|w| ctx.clock.now() + w);
-                    let request = Request { domain: ctx.domain.clone(), at: ctx.clock.now(), until };
-                    ctx.ledger.commit(&ctx.holder, &Event::Request(request), Value::Null, ctx.clock.now())?;
-                }
+            (Decision::Elsewhere(why), _) => {
+                let until = if options.for_claim {
+                    match claim_until(ctx)? {
+                        Some(until) => until,
+                        None => return expired(ctx),
+                    }
+                } else {
+                    let until = request_until(ctx, options.wait)?;
+                    let request = Request { domain: ctx.domain.clone(), at: ctx.clock.now(), until: Some(until) };
+                    // Asking again for as long changes nothing; a longer wait renews the claim.
+                    if ctx.ledger.read()?.request_of(&ctx.domain).and_then(|r| r.until).is_none_or(|u| u < until) {
+                        ctx.ledger.commit(&ctx.holder, &Event::Request(request), Value::Null, ctx.clock.now())?;
+                    }
+                    until
+                };
                 if out_of_time() {
                     let waited = options
                         .wait
                         .map(|w| format!(" after waiting {}", crate::duration::format(w)))
                         .unwrap_or_default();
                     return Err(Error::Busy(format!(
-                        "{why}{waited}; a request from {} is recorded in the ledger, and the owner releases when it is idle \
-                         (rerun with --wait DURATION to wait for it)",
-                        ctx.domain
+                        "{why}{waited}; a request from {} is recorded in the ledger until {}; the owner releases \
+                         once its own claim has ended and it is idle (rerun with --wait DURATION to wait for it, \
+                         or --cancel to withdraw it)",
+                        ctx.domain,
+                        until.format("%Y-%m-%d %H:%M UTC")
                     )));
                 }
                 if !announced {
                     ctx.progress.note(&format!("{why}; request recorded, waiting for it to be released"));
                     announced = true;
+                }
+            }
+            (Decision::Fresh, _) if options.for_claim && !first_in_line(ctx)? => {
+                if claim_until(ctx)?.is_none() {
+                    return expired(ctx);
+                }
+                if out_of_time() {
+                    return Err(Error::Busy(
+                        "the library is free, but another domain's claim is earlier; it goes first".into(),
+                    ));
                 }
             }
             (Decision::Fresh, _) => {
@@ -164,6 +187,68 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
         std::thread::sleep(pause);
         pause = (pause * 3 / 2).min(Duration::from_secs(10));
     }
+}
+
+/// What the policy says of this domain now (see [`crate::policy`]).
+fn policy_says(ctx: &Context) -> Result<(crate::policy::Decision, Option<chrono::DateTime<chrono::Utc>>), Error> {
+    use crate::policy::{self, Site, Trigger};
+    let now = ctx.clock.now();
+    let record = ctx.ledger.read()?;
+    let site = Site::read(ctx, now, &chrono::Local)?;
+    let s = site.situation(&record, &ctx.domain, now, true);
+    let mine = policy::claim(&s, &ctx.domain, false).map(|c| c.until);
+    Ok((policy::decide(Trigger::Tick, &s), mine))
+}
+
+/// Until when this domain's claim lasts, if it has one.
+fn claim_until(ctx: &Context) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
+    Ok(policy_says(ctx)?.1)
+}
+
+/// Whether the policy gives the free library to this domain now.
+fn first_in_line(ctx: &Context) -> Result<bool, Error> {
+    Ok(matches!(policy_says(ctx)?.0, crate::policy::Decision::Acquire { .. }))
+}
+
+fn expired(ctx: &Context) -> Result<Report, Error> {
+    let epoch = ctx.ledger.read()?.epoch;
+    Ok(Report::nothing(
+        Operation::Acquire,
+        &ctx.domain,
+        "this domain's claim has expired (its request and its window are over); nothing acquired".into(),
+        epoch,
+    ))
+}
+
+/// The expiry of an operator's request: the wait, else the end of the open window or the ttl.
+fn request_until(ctx: &Context, wait: Option<Duration>) -> Result<chrono::DateTime<chrono::Utc>, Error> {
+    let now = ctx.clock.now();
+    if let Some(wait) = wait {
+        return Ok(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX));
+    }
+    let record = ctx.ledger.read()?;
+    let site = crate::policy::Site::read(ctx, now, &chrono::Local)?;
+    Ok(crate::policy::request_until(&site.situation(&record, &ctx.domain, now, true)))
+}
+
+/// `ftl-acquire --cancel`: withdraws this domain's request.
+pub fn cancel(ctx: &Context) -> Result<Report, Error> {
+    let before = ctx.ledger.read()?;
+    let Some(request) = before.request_of(&ctx.domain).cloned() else {
+        return Ok(Report::nothing(
+            Operation::Acquire,
+            &ctx.domain,
+            "no request of this domain to withdraw".into(),
+            before.epoch,
+        ));
+    };
+    let record = ctx.ledger.commit(
+        &ctx.holder,
+        &Event::Withdraw { domain: ctx.domain.clone() },
+        json!({ "cancelled": request }),
+        ctx.clock.now(),
+    )?;
+    Ok(Report::nothing(Operation::Acquire, &ctx.domain, "request withdrawn".into(), record.epoch))
 }
 
 fn fresh(ctx: &Context, book: &Runbook, options: &AcquireOptions, jobs: precheck::Check) -> Result<Report, Error> {
