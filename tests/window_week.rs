@@ -178,7 +178,7 @@ fn a_replayed_week_of_three_domains_moves_the_library_only_for_new_claims() {
             .enumerate()
             .filter(|(i, (d, t))| !served[*i] && d == domain && t <= at)
             .map(|(i, _)| i)
-            .last();
+            .next_back();
         let i = found.unwrap_or_else(|| panic!("{domain} acquired at {at} for no new claim: {claim_starts:?}"));
         // Claims of the same domain started before this one are served by it too.
         for (j, (d, t)) in claim_starts.iter().enumerate() {
