@@ -735,7 +735,10 @@ fn build_domains(root: &Section) -> Option<BTreeMap<String, DomainConfig>> {
     }
     let mut domains = BTreeMap::new();
     let mut host_owner: BTreeMap<String, String> = BTreeMap::new();
-    for name in section.table.keys() {
+    // In name order, as before the table kept the file's order: messages name the same key.
+    let mut names: Vec<&String> = section.table.keys().collect();
+    names.sort();
+    for name in names {
         if !valid_domain_name(name) {
             section.problem(section.key(name), "a domain name may use letters, digits, `-`, `_` and `.` only");
         }

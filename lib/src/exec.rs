@@ -183,7 +183,7 @@ impl Runner for SystemRunner {
         let Some((program, args)) = command.argv.split_first() else {
             return Err(ExecError::Spawn { command: shown, reason: "empty argument vector".into() });
         };
-        if let Some(signal) = crate::signals::interrupted() {
+        if let Some(signal) = crate::signals::refuse_new_commands() {
             return Err(ExecError::Interrupted { command: shown, signal });
         }
         let start = Instant::now();

@@ -124,17 +124,14 @@ pub fn parse(name: &str, args: &[String]) -> Result<Call, String> {
 pub const NETBACKUP_BIN: &str = "/usr/openv/netbackup/bin";
 
 /// The site's own hook for a call: `NAME.ftl-site` beside the script NetBackup ran (`invoked`,
-/// made absolute), or in NetBackup's bin directory when ftl-notify was called by a bare name or
-/// given the hook as an argument. Never a path relative to the current directory.
+/// as NetBackup runs it, by absolute path), or in NetBackup's bin directory when ftl-notify was
+/// called by a relative name or given the hook as an argument. Never a path relative to the
+/// current directory.
 pub fn site_hook(invoked: &Path, by_link: bool) -> Option<PathBuf> {
     let name = invoked.file_name()?;
-    let script = if by_link && invoked.is_absolute() {
-        invoked.to_path_buf()
-    } else if by_link && invoked.components().count() > 1 {
-        std::env::current_dir().ok()?.join(invoked)
-    } else {
-        Path::new(NETBACKUP_BIN).join(name)
-    };
+    // NetBackup runs its scripts by absolute path; a relative one says nothing trustworthy.
+    let script =
+        if by_link && invoked.is_absolute() { invoked.to_path_buf() } else { Path::new(NETBACKUP_BIN).join(name) };
     let mut site = script.into_os_string();
     site.push(SITE_SUFFIX);
     Some(PathBuf::from(site))
@@ -148,9 +145,16 @@ pub fn run_site_hook(site: &Path, args: &[String], timeout: Duration) -> Option<
     if !site.is_file() {
         return None;
     }
-    if let Err(e) = crate::trust::check_with_dir(site, "site hook") {
+    // The very file that was checked is the one run: links resolved first, and the file and
+    // every directory above it trusted, so that nobody else could swap it in between.
+    let site = match site.canonicalize() {
+        Ok(real) => real,
+        Err(e) => return Some(Err(format!("{}: cannot resolve the site's hook: {e}", site.display()))),
+    };
+    if let Err(e) = crate::trust::check_chain(&site, "site hook") {
         return Some(Err(e.to_string()));
     }
+    let site = site.as_path();
     let mut child = match std::process::Command::new(site).args(args).spawn() {
         Ok(c) => c,
         Err(e) => return Some(Err(format!("cannot run the site's hook {}: {e}", site.display()))),
@@ -279,7 +283,12 @@ pub fn describe(ctx: &Context, call: &Call, fail_job_when_elsewhere: bool) -> Re
 
 /// Starts a worker unless one of that kind (or a hand-over of this domain) is already running.
 fn start_worker(ctx: &Context, kind: &str, spawn: &mut dyn FnMut(&str) -> Result<(), Error>) -> Result<bool, Error> {
-    if ctx.ledger.worker_lock(kind, &ctx.domain)?.is_none() || ctx.ledger.running(&ctx.domain)?.is_some() {
+    // This domain's own run lock: missing means no sequence of it ran yet (the first creates it).
+    let running = match ctx.ledger.running(&ctx.domain) {
+        Err(crate::ledger::LedgerError::Lock(crate::ledger::lock::LockError::Missing { .. })) => false,
+        other => other?.is_some(),
+    };
+    if ctx.ledger.worker_lock(kind, &ctx.domain)?.is_none() || running {
         return Ok(false);
     }
     spawn(kind)?;

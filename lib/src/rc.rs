@@ -50,9 +50,9 @@ pub fn boot(ctx: &Context) -> Result<String, Error> {
         ctx.progress.step_started(&info, action.width(ctx));
         let t0 = Instant::now();
         match action.run(ctx) {
-            Ok(summary) => {
-                ctx.progress.step_finished(&info, t0.elapsed(), Ok(&summary));
-                done.push(summary);
+            Ok(outcome) => {
+                ctx.progress.step_finished(&info, t0.elapsed(), Ok(&outcome.summary));
+                done.push(outcome.summary);
             }
             Err(e) => {
                 ctx.progress.step_finished(&info, t0.elapsed(), Err(&e.message));

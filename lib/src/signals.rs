@@ -5,8 +5,9 @@
 //! rerun could start a second `addboard` beside it. Instead, once [`install`]ed, a signal is
 //! recorded and:
 //! - during a hand-over (a [`Sequence`] guard is alive), the running command is left to finish
-//!   or time out, no new command starts, and the executor commits where it stands and exits
-//!   saying how to resume; a second signal kills the running command's whole group at once;
+//!   or time out, no new command starts (except that a rollback under way is finished), and the
+//!   executor commits where it stands and exits saying how to resume; a second signal kills the
+//!   running command's whole group at once;
 //! - elsewhere (a precheck, a query), the running command's group is killed at once.
 //!
 //! Either way no command of ftl's outlives it. The handler only stores the signal and writes a
@@ -87,6 +88,33 @@ fn kill_groups() {
 /// The signal received, if any (the last one when several were).
 pub fn interrupted() -> Option<Signal> {
     (COUNT.load(Ordering::SeqCst) > 0).then(|| Signal(SIGNAL.load(Ordering::SeqCst)))
+}
+
+/// The signal that forbids starting a new command now: any signal, except that a rollback under
+/// way (a [`Rollback`] guard) is let finish after one signal, since stopping it half-way would
+/// leave the domain neither as it was nor as the ledger says; a second signal stops it too.
+pub fn refuse_new_commands() -> Option<Signal> {
+    let count = COUNT.load(Ordering::SeqCst);
+    let protected = ROLLBACKS.load(Ordering::SeqCst) > 0;
+    (count >= 2 || (count == 1 && !protected)).then(|| Signal(SIGNAL.load(Ordering::SeqCst)))
+}
+
+static ROLLBACKS: AtomicUsize = AtomicUsize::new(0);
+
+/// Alive while a rollback runs: see [`refuse_new_commands`].
+pub struct Rollback(());
+
+impl Rollback {
+    pub fn begin() -> Rollback {
+        ROLLBACKS.fetch_add(1, Ordering::SeqCst);
+        Rollback(())
+    }
+}
+
+impl Drop for Rollback {
+    fn drop(&mut self) {
+        ROLLBACKS.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A signal number, shown by name.

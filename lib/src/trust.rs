@@ -36,6 +36,30 @@ pub fn check(path: &Path, what: &'static str) -> Result<(), Untrusted> {
     Ok(())
 }
 
+/// Checks a file and every directory above it, up to the root: any of them that somebody else
+/// could write would let them replace the file.
+pub fn check_chain(path: &Path, what: &'static str) -> Result<(), Untrusted> {
+    for dir in path.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()) {
+        check(dir, "directory")?;
+    }
+    check(path, what)
+}
+
+/// Checks a file inside the ledger directory, which must be the file itself: ftl does not follow
+/// symbolic links there (the link's target directory is not the ledger's).
+pub fn check_in_ledger(path: &Path, what: &'static str) -> Result<(), Untrusted> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        let euid = unsafe { libc::geteuid() };
+        return Err(Untrusted {
+            path: path.display().to_string(),
+            what,
+            why: "it is a symbolic link; ftl does not follow links inside the ledger directory".into(),
+            euid,
+        });
+    }
+    check(path, what)
+}
+
 /// Checks a file and the directory that holds it (which decides who may replace the file).
 pub fn check_with_dir(path: &Path, what: &'static str) -> Result<(), Untrusted> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -47,7 +47,10 @@ fn the_demo_hands_the_library_over_and_back() {
     assert_eq!(report["healthy"], true);
     let ticks: Vec<&str> =
         report["ticks"].as_array().unwrap().iter().map(|t| t["decision"]["action"].as_str().unwrap()).collect();
-    assert_eq!(ticks, vec!["release", "acquire", "release", "acquire"]);
+    // marmaduke's tick records its claim first at 19:30 (flinstones then lets go): one request.
+    let runbooks: Vec<&str> = ticks.iter().copied().filter(|a| *a != "request").collect();
+    assert_eq!(runbooks, vec!["release", "acquire", "release", "acquire"]);
+    assert_eq!(ticks.len(), 5, "{ticks:?}");
     let steps = report["timeline"].as_array().unwrap();
     assert_eq!(steps.len(), 20, "five steps in each of four hand-overs");
     assert!(steps.iter().all(|s| s["ok"] == true));

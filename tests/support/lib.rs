@@ -444,9 +444,15 @@ impl SimSite {
         found
     }
 
-    /// Every journal entry's epoch, oldest first.
+    /// The journal's transitions, oldest first: every line but the audit lines of refused
+    /// overrides, which change no record.
+    pub fn transitions(&self) -> Vec<serde_json::Value> {
+        self.journal().into_iter().filter(|e| e["event"] != "force not done").collect()
+    }
+
+    /// Every transition's epoch, oldest first.
     pub fn epochs(&self) -> Vec<u64> {
-        self.journal().iter().map(|e| e["epoch"].as_u64().unwrap()).collect()
+        self.transitions().iter().map(|e| e["epoch"].as_u64().unwrap()).collect()
     }
 
     /// Fake-command calls of `command` by `domain` with `arg` among their arguments.

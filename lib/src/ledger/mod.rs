@@ -148,6 +148,7 @@ pub struct Ledger {
     journal: Journal,
     mountinfo: PathBuf,
     faults: storage::Faults,
+    domains: Vec<String>,
 }
 
 impl Ledger {
@@ -177,6 +178,7 @@ impl Ledger {
             lock_timeout: config.ledger.lock_timeout,
             mountinfo: storage::mountinfo_path(),
             faults: storage::Faults::default(),
+            domains: config.domain_order.clone(),
         })
     }
 
@@ -208,7 +210,7 @@ impl Ledger {
     /// Reads the current record. Readers need no lock: `state.json` is only ever replaced whole.
     pub fn read(&self) -> Result<Record, LedgerError> {
         let path = self.state_path();
-        crate::trust::check(&path, "ledger record")?;
+        crate::trust::check_in_ledger(&path, "ledger record")?;
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(self.missing_record(path)),
@@ -236,7 +238,7 @@ impl Ledger {
     /// Checks every journal file against the trust model before it is read.
     fn trust_journal(&self) -> Result<(), LedgerError> {
         for path in self.journal.files() {
-            crate::trust::check(&path, "journal")?;
+            crate::trust::check_in_ledger(&path, "journal")?;
         }
         Ok(())
     }
@@ -254,8 +256,8 @@ impl Ledger {
             }
         }
         let path = self.dir.join(LOCK_FILE);
-        crate::trust::check(&path, "ledger lock")?;
-        crate::trust::check(self.journal.path(), "journal")?;
+        crate::trust::check_in_ledger(&path, "ledger lock")?;
+        crate::trust::check_in_ledger(self.journal.path(), "journal")?;
         Ok(lock::lock(&path, self.lock_timeout, create)?)
     }
 
@@ -378,6 +380,37 @@ impl Ledger {
         }
     }
 
+    /// Appends an audit line (a refused override) that changes no record: it carries the
+    /// current epoch and record, and the journal's readers count no transition for it.
+    pub fn audit(
+        &self,
+        actor: &Holder,
+        label: &str,
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let _guard = self.lock()?;
+        let current = self.read_locked()?;
+        let entry = Entry {
+            epoch: current.epoch,
+            at: now,
+            domain: actor.domain.clone(),
+            host: actor.host.clone(),
+            pid: actor.pid,
+            event: label.to_string(),
+            from: current.state.name(),
+            to: current.state.name(),
+            detail,
+            record: current.to_value(),
+        };
+        self.journal.append(&entry).map(|_| ()).map_err(|source| LedgerError::NotWritten {
+            path: self.journal.path().to_path_buf(),
+            action: "append to the journal",
+            source,
+            epoch: current.epoch,
+        })
+    }
+
     /// Creates the first record (owned by `owner`, or free). Refuses to replace one.
     pub fn init(&self, owner: Option<&str>, actor: &Holder, now: DateTime<Utc>) -> Result<Record, LedgerError> {
         let _guard = self.lock_with(Create::IfMissing)?;
@@ -395,6 +428,7 @@ impl Ledger {
         };
         let mut record = Record::new(&self.library, state, now);
         record.epoch = 1;
+        self.make_run_locks()?;
         self.write(actor, "init", StateName::Free, 0, &record, serde_json::Value::Null, now)?;
         Ok(record)
     }
@@ -413,6 +447,7 @@ impl Ledger {
         let lock_path = self.dir.join(LOCK_FILE);
         let lock_recreated = std::fs::symlink_metadata(&lock_path).is_err();
         let _guard = self.lock_with(Create::IfMissing)?;
+        let lock_recreated = !self.make_run_locks()?.is_empty() || lock_recreated;
         self.trust_journal()?;
         let path = self.state_path();
         let reason = match self.read_locked() {
@@ -487,6 +522,9 @@ impl Ledger {
 
     /// Takes `domain`'s run lock for a whole sequence, waiting up to `wait` for a holder that
     /// only probes it. `Err(note)` when a live sequence holds it: the note says which process.
+    /// Only the domain's own sequence may create its lock file (`holder.domain == domain`): a
+    /// force overriding another domain never does, since a new file would exclude nobody still
+    /// holding a deleted one.
     pub fn run_lock(
         &self,
         domain: &str,
@@ -494,7 +532,8 @@ impl Ledger {
         wait: Duration,
     ) -> Result<Result<LockGuard, String>, LedgerError> {
         let path = self.run_lock_path(domain);
-        let mut taken = lock::try_lock_briefly(&path, wait, Create::IfMissing)?;
+        let create = if holder.domain == domain { Create::IfMissing } else { Create::Never };
+        let mut taken = lock::try_lock_briefly(&path, wait, create)?;
         if let Ok(guard) = &mut taken {
             guard.write_note(&format!("{} pid {} on {}", holder.domain, holder.pid, holder.host));
         }
@@ -502,12 +541,27 @@ impl Ledger {
     }
 
     /// Whether a sequence of `domain` is running now (its run lock is held): the note of the
-    /// process holding it. This judges liveness on any host, without comparing process ids.
+    /// process holding it. This judges liveness on any host, without comparing process ids. A
+    /// missing lock file proves nothing (somebody may have deleted it under a live holder): it
+    /// is [`LedgerError::Lock`] with [`LockError::Missing`].
     pub fn running(&self, domain: &str) -> Result<Option<String>, LedgerError> {
-        Ok(match lock::try_lock(&self.run_lock_path(domain), Create::IfMissing)? {
+        Ok(match lock::try_lock(&self.run_lock_path(domain), Create::Never)? {
             Ok(_probe) => None,
             Err(note) => Some(if note.is_empty() { "holder unknown".into() } else { note }),
         })
+    }
+
+    /// Creates the run lock of every domain that has none (at init, and by an operator's repair).
+    fn make_run_locks(&self) -> Result<Vec<String>, LedgerError> {
+        let mut made = Vec::new();
+        for d in &self.domains {
+            let path = self.run_lock_path(d);
+            if std::fs::symlink_metadata(&path).is_err() {
+                drop(lock::try_lock(&path, Create::IfMissing)?);
+                made.push(d.clone());
+            }
+        }
+        Ok(made)
     }
 
     /// The lock that keeps one background worker of `kind` per domain; `None` when one runs.

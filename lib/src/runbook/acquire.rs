@@ -78,6 +78,12 @@ fn decide(ctx: &Context, book: &Runbook, force: bool) -> Result<(Decision, bool)
 
 pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error> {
     super::validate_reason(options.force.as_deref())?;
+    let result = acquire_validated(ctx, options);
+    super::audit_force(ctx, "acquire", options.force.as_deref(), &result);
+    result
+}
+
+fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error> {
     let _sequence = crate::signals::Sequence::begin();
     let _run = super::run_lock(ctx)?;
     let book = runbook();
@@ -85,9 +91,19 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
     let out_of_time = || options.wait.is_none_or(|w| started.elapsed() >= w);
     let mut pause = Duration::from_millis(100);
     let mut announced = false;
+    let mut requested: Option<chrono::DateTime<chrono::Utc>> = None;
     loop {
         if let Some(signal) = crate::signals::interrupted() {
-            return Err(Error::Interrupted { signal, during: None });
+            return Err(match requested {
+                // The request is a change, and it stays: say so (exit 3, as without --wait).
+                Some(until) => Error::Busy(format!(
+                    "stopped by {signal} while waiting; the request of {} stays in the ledger until {} \
+                     (ftl-acquire --cancel withdraws it)",
+                    ctx.domain,
+                    until.format("%Y-%m-%d %H:%M UTC")
+                )),
+                None => Error::Interrupted { signal, during: None },
+            });
         }
         match decide(ctx, &book, options.force.is_some())? {
             (Decision::Nothing(why), _) => {
@@ -129,6 +145,7 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
                     if ctx.ledger.read()?.request_of(&ctx.domain).and_then(|r| r.until).is_none_or(|u| u < until) {
                         ctx.ledger.commit(&ctx.holder, &Event::Request(request), Value::Null, ctx.clock.now())?;
                     }
+                    requested = Some(until);
                     until
                 };
                 if out_of_time() {
@@ -254,6 +271,9 @@ pub fn cancel(ctx: &Context) -> Result<Report, Error> {
 fn fresh(ctx: &Context, book: &Runbook, options: &AcquireOptions, jobs: precheck::Check) -> Result<Report, Error> {
     let record = ctx.ledger.read()?;
     let (controller, _) = precheck::controller(ctx, &record);
+    if let Some(signal) = crate::signals::interrupted() {
+        return Err(Error::Interrupted { signal, during: None });
+    }
     let checks = [jobs, controller];
     let opening = match (precheck::failures(&checks), &options.force) {
         (Some(failed), None) => {

@@ -122,19 +122,38 @@ impl Action {
         }
     }
 
-    /// Runs the action; the text says what was found or done.
-    pub fn run(&self, ctx: &Context) -> Result<String, ActionError> {
+    /// Runs the action; the outcome says what was found or done, and whether anything changed
+    /// (an undo restores only what its step changed).
+    pub fn run(&self, ctx: &Context) -> Result<Outcome, ActionError> {
         match self {
-            Action::DrivesDown => set_drives(ctx, Control::Down),
-            Action::DrivesUp => set_drives(ctx, Control::Up),
+            Action::DrivesDown => set_drives(ctx, Control::Down).map(Outcome::changed),
+            Action::DrivesUp => set_drives(ctx, Control::Up).map(Outcome::changed),
             Action::StopNetBackup => stop_netbackup(ctx),
             Action::StartNetBackup => start_netbackup(ctx),
-            Action::RewindDrives => rewind_drives(ctx),
+            Action::RewindDrives => rewind_drives(ctx).map(Outcome::changed),
             Action::UnloadDriver => unload_driver(ctx),
             Action::LoadDriver => load_driver(ctx),
             Action::Detach => move_board(ctx, false),
             Action::Attach => move_board(ctx, true),
         }
+    }
+}
+
+/// What an action did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub summary: String,
+    /// It changed the domain or the platform (it did not find its work already done).
+    pub changed: bool,
+}
+
+impl Outcome {
+    pub fn changed(summary: String) -> Outcome {
+        Outcome { summary, changed: true }
+    }
+
+    pub fn found(summary: String) -> Outcome {
+        Outcome { summary, changed: false }
     }
 }
 
@@ -242,9 +261,9 @@ fn poll_processes(
     }
 }
 
-fn stop_netbackup(ctx: &Context) -> Result<String, ActionError> {
+fn stop_netbackup(ctx: &Context) -> Result<Outcome, ActionError> {
     if processes(ctx)?.is_empty() {
-        return Ok("NetBackup was already stopped".into());
+        return Ok(Outcome::found("NetBackup was already stopped".into()));
     }
     let stop = NetBackup::new(ctx.config).stop();
     let script_note = match ctx.runner.run_ok(&stop) {
@@ -280,12 +299,12 @@ fn stop_netbackup(ctx: &Context) -> Result<String, ActionError> {
             output: None,
         });
     }
-    Ok(format!("NetBackup stopped{script_note}"))
+    Ok(Outcome::changed(format!("NetBackup stopped{script_note}")))
 }
 
-fn start_netbackup(ctx: &Context) -> Result<String, ActionError> {
+fn start_netbackup(ctx: &Context) -> Result<Outcome, ActionError> {
     if !processes(ctx)?.is_empty() {
-        return Ok("NetBackup was already running".into());
+        return Ok(Outcome::found("NetBackup was already running".into()));
     }
     ctx.runner.run_ok(&NetBackup::new(ctx.config).start())?;
     let running = poll_processes(ctx, ctx.config.timeouts.netbackup_start, |p| !p.is_empty())?;
@@ -296,7 +315,7 @@ fn start_netbackup(ctx: &Context) -> Result<String, ActionError> {
             output: None,
         });
     }
-    Ok(format!("NetBackup running ({} processes)", running.len()))
+    Ok(Outcome::changed(format!("NetBackup running ({} processes)", running.len())))
 }
 
 fn rewind_drives(ctx: &Context) -> Result<String, ActionError> {
@@ -351,10 +370,10 @@ fn driver_id(ctx: &Context) -> Result<Option<u32>, ActionError> {
     os::parse_modinfo(&out.stdout, &ctx.config.library.driver).map_err(|e| unexpected(&cmd, &out, e))
 }
 
-fn unload_driver(ctx: &Context) -> Result<String, ActionError> {
+fn unload_driver(ctx: &Context) -> Result<Outcome, ActionError> {
     let driver = &ctx.config.library.driver;
     let Some(id) = driver_id(ctx)? else {
-        return Ok(format!("{driver} was not loaded"));
+        return Ok(Outcome::found(format!("{driver} was not loaded")));
     };
     let unload =
         Command::new([ctx.config.commands.modunload.clone(), "-i".into(), id.to_string()], ctx.config.timeouts.command);
@@ -366,19 +385,19 @@ fn unload_driver(ctx: &Context) -> Result<String, ActionError> {
             output: None,
         });
     }
-    Ok(format!("{driver} (id {id}) unloaded"))
+    Ok(Outcome::changed(format!("{driver} (id {id}) unloaded")))
 }
 
-fn load_driver(ctx: &Context) -> Result<String, ActionError> {
+fn load_driver(ctx: &Context) -> Result<Outcome, ActionError> {
     let driver = &ctx.config.library.driver;
     if let Some(id) = driver_id(ctx)? {
-        return Ok(format!("{driver} was already loaded (id {id})"));
+        return Ok(Outcome::found(format!("{driver} was already loaded (id {id})")));
     }
     let load =
         Command::new([&ctx.config.commands.modload, &ctx.config.library.driver_path], ctx.config.timeouts.command);
     ctx.runner.run_ok(&load)?;
     match driver_id(ctx)? {
-        Some(id) => Ok(format!("{driver} loaded (id {id})")),
+        Some(id) => Ok(Outcome::changed(format!("{driver} loaded (id {id})"))),
         None => Err(ActionError {
             command: Some(load.to_string()),
             message: format!("modinfo does not list {driver} after `{load}`"),
@@ -397,13 +416,13 @@ pub fn locate(ctx: &Context) -> Result<Location, ActionError> {
     })
 }
 
-fn move_board(ctx: &Context, attach: bool) -> Result<String, ActionError> {
+fn move_board(ctx: &Context, attach: bool) -> Result<Outcome, ActionError> {
     let here = Location::Domain(ctx.domain.clone());
     let (from, to) = if attach { (Location::Unassigned, here) } else { (here, Location::Unassigned) };
     let board = ctx.config.board.id;
     let now = locate(ctx)?;
     if now == to {
-        return Ok(format!("board {board} was already {to}"));
+        return Ok(Outcome::found(format!("board {board} was already {to}")));
     }
     if now != from {
         return Err(ActionError::new(format!("board {board} is {now}, not {from} as expected; refusing to move it")));
@@ -418,5 +437,5 @@ fn move_board(ctx: &Context, attach: bool) -> Result<String, ActionError> {
             output: None,
         });
     }
-    Ok(format!("board {board} is now {to}"))
+    Ok(Outcome::changed(format!("board {board} is now {to}")))
 }

@@ -48,6 +48,9 @@ pub fn execute_fenced(
     let mut timings: Vec<StepTiming> = Vec::new();
     let mut detail = opening;
     let mut fence = fence;
+    // Which steps changed something: an undo restores only that. Steps before `from` were run
+    // by an earlier process, so they count as changed.
+    let mut changed: Vec<bool> = (0..book.steps.len()).map(|i| i < from).collect();
     for (index, step) in book.steps.iter().enumerate().skip(from) {
         let begin = |ctx: &Context| Event::Begin {
             holder: ctx.holder.clone(),
@@ -88,7 +91,9 @@ pub fn execute_fenced(
             parallel: width,
             summary: String::new(),
         };
-        match result {
+        // A failed step may have done part of its work: its undo runs in a rollback.
+        changed[index] = result.as_ref().map_or(true, |(_, changed)| *changed);
+        match result.map(|(summary, _)| summary) {
             Ok(summary) => {
                 ctx.progress.step_finished(&info, elapsed, Ok(&summary));
                 timing.summary = summary;
@@ -102,12 +107,14 @@ pub fn execute_fenced(
                     let recorded = commit(ctx, &mut fence, &begin(ctx), detail);
                     return Err(interrupted(ctx, book, index, signal, recorded, "while it ran"));
                 }
-                match on_failure(ctx, book, index, &error)? {
+                match on_failure(ctx, book, index, &error, &changed)? {
                     Continue::Yes(summary) => {
                         timing.summary = summary;
                         detail = json!({ "completed": timing, "warning": error.message });
                     }
-                    Continue::No(left) => return Err(fail(ctx, book, index, error, left, timing, &mut fence)),
+                    Continue::No(left, restored) => {
+                        return Err(fail(ctx, book, index, error, left, restored, timing, &mut fence))
+                    }
                 }
             }
         }
@@ -134,20 +141,31 @@ pub fn execute_fenced(
     })
 }
 
-fn run_all(ctx: &Context, actions: &[Action]) -> Result<String, ActionError> {
+/// Runs a step's actions: the summaries, and whether any of them changed something.
+fn run_all(ctx: &Context, actions: &[Action]) -> Result<(String, bool), ActionError> {
     let mut summaries = Vec::new();
+    let mut changed = false;
     for action in actions {
-        summaries.push(action.run(ctx)?);
+        let outcome = action.run(ctx)?;
+        changed |= outcome.changed;
+        summaries.push(outcome.summary);
     }
-    Ok(summaries.join("; "))
+    Ok((summaries.join("; "), changed))
 }
 
 enum Continue {
     Yes(String),
-    No(Left),
+    /// Stop: where the library was left, and what a rollback restored.
+    No(Left, Vec<String>),
 }
 
-fn on_failure(ctx: &Context, book: &Runbook, index: usize, error: &ActionError) -> Result<Continue, Error> {
+fn on_failure(
+    ctx: &Context,
+    book: &Runbook,
+    index: usize,
+    error: &ActionError,
+    changed: &[bool],
+) -> Result<Continue, Error> {
     let step = &book.steps[index];
     match step.on_failure {
         OnFailure::Warn => {
@@ -157,8 +175,8 @@ fn on_failure(ctx: &Context, book: &Runbook, index: usize, error: &ActionError) 
             ));
             Ok(Continue::Yes(format!("failed (not needed for the hand-over): {}", error.message)))
         }
-        OnFailure::Broken => Ok(Continue::No(Left::Broken)),
-        OnFailure::RollBack => Ok(Continue::No(roll_back(ctx, book, index))),
+        OnFailure::Broken => Ok(Continue::No(Left::Broken, Vec::new())),
+        OnFailure::RollBack => Ok(roll_back(ctx, book, index, changed)),
         OnFailure::AskController => {
             let attach = step.actions.contains(&Action::Attach);
             let (wanted, origin) = if attach {
@@ -170,34 +188,41 @@ fn on_failure(ctx: &Context, book: &Runbook, index: usize, error: &ActionError) 
                 Ok(at) if at == wanted => Ok(Continue::Yes(format!("the command failed but the board is {at}: done"))),
                 Ok(at) if at == origin => {
                     ctx.progress.note(&format!("the board is still {at}; rolling back"));
-                    Ok(Continue::No(roll_back(ctx, book, index)))
+                    Ok(roll_back(ctx, book, index, changed))
                 }
                 Ok(at) => {
                     ctx.progress.note(&format!("the board is {at}, neither where it was nor where it should go"));
-                    Ok(Continue::No(Left::Broken))
+                    Ok(Continue::No(Left::Broken, Vec::new()))
                 }
                 Err(e) => {
                     ctx.progress
                         .note(&format!("cannot tell where the board is ({}); leaving the ledger broken", e.message));
-                    Ok(Continue::No(Left::Broken))
+                    Ok(Continue::No(Left::Broken, Vec::new()))
                 }
             }
         }
     }
 }
 
-/// Undoes steps `index` down to the first, in reverse. Broken if any undo fails.
-fn roll_back(ctx: &Context, book: &Runbook, index: usize) -> Left {
-    match undo(ctx, book, index) {
-        Ok(()) => Left::RolledBack,
-        Err(_) => Left::Broken,
+/// Undoes steps `index` down to the first, in reverse, each only when it changed something.
+/// Broken if any undo fails.
+fn roll_back(ctx: &Context, book: &Runbook, index: usize, changed: &[bool]) -> Continue {
+    match undo(ctx, book, index, changed) {
+        Ok(restored) => Continue::No(Left::RolledBack, restored),
+        Err(_) => Continue::No(Left::Broken, Vec::new()),
     }
 }
 
-/// Runs the undo actions of steps `index` down to the first; the first failure stops it.
-fn undo(ctx: &Context, book: &Runbook, index: usize) -> Result<(), String> {
+/// Runs the undo actions of steps `index` down to the first that changed something; the first
+/// failure stops it. Returns what was restored, in words.
+fn undo(ctx: &Context, book: &Runbook, index: usize, changed: &[bool]) -> Result<Vec<String>, String> {
+    let _finish_it = signals::Rollback::begin();
     let epoch = ctx.ledger.read().map(|r| r.epoch).unwrap_or_default();
-    for step in book.steps[..=index].iter().rev() {
+    let mut restored = Vec::new();
+    for (i, step) in book.steps[..=index].iter().enumerate().rev() {
+        if !changed.get(i).copied().unwrap_or(true) {
+            continue;
+        }
         for action in &step.undo {
             let label = format!("undo {}", step.id);
             let info = StepInfo {
@@ -211,7 +236,12 @@ fn undo(ctx: &Context, book: &Runbook, index: usize) -> Result<(), String> {
             ctx.progress.step_started(&info, action.width(ctx));
             let t0 = Instant::now();
             match action.run(ctx) {
-                Ok(summary) => ctx.progress.step_finished(&info, t0.elapsed(), Ok(&summary)),
+                Ok(outcome) => {
+                    ctx.progress.step_finished(&info, t0.elapsed(), Ok(&outcome.summary));
+                    if outcome.changed {
+                        restored.push(format!("{} ({label})", outcome.summary));
+                    }
+                }
                 Err(e) => {
                     ctx.progress.step_finished(&info, t0.elapsed(), Err(&e.message));
                     let why = format!("rollback failed at {label}: {}", e.message);
@@ -221,7 +251,7 @@ fn undo(ctx: &Context, book: &Runbook, index: usize) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    Ok(restored)
 }
 
 /// Commits `event` for this sequence: fenced once the sequence has written the record, and
@@ -338,11 +368,12 @@ fn ledger_failed(ctx: &Context, book: &Runbook, index: usize, error: LedgerError
             ctx.domain
         ));
     }
-    match undo(ctx, book, index - 1) {
-        Ok(()) => Error::Failed(format!(
+    let changed: Vec<bool> = vec![true; index];
+    match undo(ctx, book, index - 1, &changed) {
+        Ok(restored) => Error::Failed(format!(
             "the {op} stopped {at}: the ledger could not be updated: {error}. Rolled back: {}; the ledger \
              says {}",
-            super::rollback_note(op),
+            super::restored_note(op, &restored),
             standing(ctx)
         )),
         Err(undo_error) => Error::Failed(format!(
@@ -353,12 +384,14 @@ fn ledger_failed(ctx: &Context, book: &Runbook, index: usize, error: LedgerError
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn fail(
     ctx: &Context,
     book: &Runbook,
     index: usize,
     error: ActionError,
     left: Left,
+    restored: Vec<String>,
     timing: StepTiming,
     fence: &mut Option<Fence>,
 ) -> Error {
@@ -371,6 +404,7 @@ fn fail(
         command: error.command,
         output: error.output,
         left,
+        restored,
     };
     let record = failure.to_failure(ctx.clock.now());
     let event = match left {

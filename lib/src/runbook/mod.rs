@@ -101,7 +101,7 @@ impl ActionError {
 
 /// A hand-over that stopped at a step, and where it left the library.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{operation} failed at {step} ({name}): {message}{}", match .left { Left::RolledBack => format!("\nrolled back: {}", rollback_note(*.operation)), Left::Broken => "\nthe ledger is now `broken`; fix the cause, then run the same command again to resume from this step (or use --force --reason TEXT)".to_string() })]
+#[error("{operation} failed at {step} ({name}): {message}{}", match .left { Left::RolledBack => format!("\nrolled back: {}", restored_note(*.operation, .restored)), Left::Broken => "\nthe ledger is now `broken`; fix the cause, then run the same command again to resume from this step (or use --force --reason TEXT)".to_string() })]
 pub struct StepFailure {
     pub operation: Operation,
     pub step: String,
@@ -110,12 +110,20 @@ pub struct StepFailure {
     pub command: Option<String>,
     pub output: Option<String>,
     pub left: Left,
+    /// What the rollback restored, in words (only what the failed sequence had changed).
+    pub restored: Vec<String>,
 }
 
-pub(crate) fn rollback_note(op: Operation) -> &'static str {
+/// What a rollback restored, and who owns the library after it.
+pub(crate) fn restored_note(op: Operation, restored: &[String]) -> String {
+    let what = if restored.is_empty() {
+        "nothing needed restoring (the steps done had found their work already done)".to_string()
+    } else {
+        format!("restored {}", restored.join(", "))
+    };
     match op {
-        Operation::Release => "NetBackup and the drives are back up and this domain still owns the library",
-        Operation::Acquire => "this domain's NetBackup is back as it was and the library is free",
+        Operation::Release => format!("{what}; this domain still owns the library"),
+        Operation::Acquire => format!("{what}; the domain is as the acquire found it and the library is free"),
     }
 }
 
@@ -186,12 +194,29 @@ pub fn run_lock(ctx: &Context) -> Result<crate::ledger::lock::LockGuard, crate::
 /// Refuses `--force` with a reason that says nothing, before anything is looked at or run.
 pub fn validate_reason(reason: Option<&str>) -> Result<(), crate::Error> {
     match reason {
-        Some(r) if r.trim().is_empty() => Err(crate::Error::Usage(
+        // Spaces, or characters that print nothing (a zero-width space), say nothing.
+        Some(r) if !r.chars().any(char::is_alphanumeric) => Err(crate::Error::Usage(
             "--reason must say why the override is needed (it is journaled with your user and host); \
              nothing was changed"
                 .into(),
         )),
         _ => Ok(()),
+    }
+}
+
+/// Journals a `--force` that did not go through (refused, or failed on the way) with the
+/// operator, the host, the reason and what came of it; one that acted is journaled by the
+/// transitions it made. The audit line changes no record.
+pub fn audit_force(ctx: &Context, operation: &str, reason: Option<&str>, result: &Result<Report, crate::Error>) {
+    let (Some(reason), Err(error)) = (reason, result) else {
+        return;
+    };
+    let mut detail = release::forced_detail(reason, None);
+    detail["forced"]["outcome"] =
+        serde_json::json!(format!("refused or failed (exit {}): {error}", error.exit().code()));
+    detail["forced"]["operation"] = serde_json::json!(operation);
+    if let Err(e) = ctx.ledger.audit(&ctx.holder, "force not done", detail, ctx.clock.now()) {
+        ctx.progress.note(&format!("the refused --force could not be journaled: {e}"));
     }
 }
 

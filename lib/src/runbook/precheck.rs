@@ -181,7 +181,13 @@ pub fn sequence(ctx: &Context, record: &Record) -> Check {
                     step.operation, step.id, step.name, h.domain, h.pid, h.host, h.domain, step.operation
                 ),
             ),
-            Err(e) => Check::fail(NAME, format!("cannot tell whether {}'s sequence runs: {e}", h.domain)),
+            Err(e) => Check::fail(
+                NAME,
+                format!(
+                    "{} at {} {} of {}: cannot tell whether it still runs: {e}",
+                    step.operation, step.id, step.name, h.domain
+                ),
+            ),
         },
         _ => Check::pass(NAME, format!("the ledger is {}", record.state.name())),
     }

@@ -65,7 +65,11 @@ fn decide(ctx: &Context, book: &Runbook, force: bool) -> Result<Result<Start, St
                     state.name()
                 ))
             } else {
-                Error::Busy(format!("domain {holder} is moving the library ({step}, ledger {})", state.name()))
+                Error::Busy(format!(
+                    "domain {holder} is moving the library ({step}, ledger {}); if its process is gone \
+                     (ftl-status --check), take the library over with ftl-acquire --force --reason TEXT",
+                    state.name()
+                ))
             });
         }
     })
@@ -84,6 +88,12 @@ fn checks(ctx: &Context) -> Result<Vec<Check>, Error> {
 
 pub fn release(ctx: &Context, options: &ReleaseOptions) -> Result<Report, Error> {
     super::validate_reason(options.force.as_deref())?;
+    let result = release_validated(ctx, options);
+    super::audit_force(ctx, "release", options.force.as_deref(), &result);
+    result
+}
+
+fn release_validated(ctx: &Context, options: &ReleaseOptions) -> Result<Report, Error> {
     let _sequence = crate::signals::Sequence::begin();
     let _run = super::run_lock(ctx)?;
     let book = runbook(ctx);
@@ -124,6 +134,10 @@ pub fn release(ctx: &Context, options: &ReleaseOptions) -> Result<Report, Error>
                 }
             }
             let checks = checks(ctx)?;
+            // A signal during the prechecks makes them fail for that reason alone: say so instead.
+            if let Some(signal) = crate::signals::interrupted() {
+                return Err(Error::Interrupted { signal, during: None });
+            }
             let opening = match (precheck::failures(&checks), &options.force) {
                 (Some(failed), None) => {
                     return Err(Error::Refused(format!(
