@@ -152,6 +152,8 @@ fn start_hooks_can_be_told_not_to_fail_the_job() {
 fn an_end_hook_outside_the_window_releases_once_idle() {
     let site = SimSite::new();
     site.set_windows("marmaduke", "[]");
+    // The holder lets go only for another claim: flinstones asks.
+    assert_eq!(code(&run(site.ftl("flinstones", "ftl-acquire"))), 3);
     assert_eq!(code(&site.sim(&["job", "marmaduke", "start"])), 0);
     let hooks = HookDir::new();
     let out = run(hooks.hook("bpend_notify", &site.config("marmaduke")).args(["db1", "p", "s", "FULL", "0"]));

@@ -95,9 +95,31 @@ impl Site {
         to: DateTime<Utc>,
         tz: &Tz,
     ) -> Result<Site, crate::Error> {
-        let (known, _) = schedule::known_windows(ctx.config, &ctx.domain, ctx.runner)?;
+        Site::from_config(ctx.config, &ctx.domain, ctx.runner, from, to, tz)
+    }
+
+    /// The site around `now` as `config` describes it (a configuration read afresh).
+    pub fn read_config<Tz: TimeZone>(
+        config: &Config,
+        me: &str,
+        runner: &dyn crate::exec::Runner,
+        now: DateTime<Utc>,
+        tz: &Tz,
+    ) -> Result<Site, crate::Error> {
+        Site::from_config(config, me, runner, now - Duration::days(8), now + Duration::days(8), tz)
+    }
+
+    fn from_config<Tz: TimeZone>(
+        config: &Config,
+        me: &str,
+        runner: &dyn crate::exec::Runner,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        tz: &Tz,
+    ) -> Result<Site, crate::Error> {
+        let (known, _) = schedule::known_windows(config, me, runner)?;
         let occurrences = known.iter().map(|(d, w)| (d.clone(), schedule::occurrences(d, w, from, to, tz))).collect();
-        Ok(Site { domains: ctx.config.domain_order.clone(), occurrences, settings: Settings::from_config(ctx.config) })
+        Ok(Site { domains: config.domain_order.clone(), occurrences, settings: Settings::from_config(config) })
     }
 
     pub fn situation<'a>(&'a self, record: &'a Record, me: &'a str, now: DateTime<Utc>, idle: bool) -> Situation<'a> {
@@ -367,7 +389,7 @@ pub fn decide(trigger: Trigger, s: &Situation) -> Decision {
             Decision::Release { why: "the domain shuts down and no job is active".into(), ended_jobs: false }
         }
         Trigger::Shutdown if mine && s.settings.release_at_shutdown => {
-            Decision::Keep { why: "jobs are active at shutdown; keeping the library".into() }
+            Decision::Keep { why: "not idle: jobs are active at shutdown; keeping the library".into() }
         }
         Trigger::Shutdown if mine => {
             Decision::Keep { why: "hooks.release_at_shutdown is false; keeping the library".into() }

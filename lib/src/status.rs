@@ -84,6 +84,19 @@ pub fn describe_history(entries: &[Entry], skipped: usize) -> String {
             e.to,
             e.event
         );
+        // An override says who, why and what came of it; a failure, what failed.
+        if let Some(forced) = e.detail.get("forced") {
+            let field = |k: &str| forced.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+            let _ = writeln!(out, "         forced by {} on {}: {}", field("user"), field("host"), field("reason"));
+            if let Some(outcome) = forced.get("outcome").and_then(|v| v.as_str()) {
+                let _ = writeln!(out, "         outcome: {outcome}");
+            }
+        }
+        if matches!(e.event.as_str(), "roll back" | "broken") {
+            if let Some(error) = e.record.get("last_error").and_then(|v| v.get("message")).and_then(|v| v.as_str()) {
+                let _ = writeln!(out, "         error: {error}");
+            }
+        }
     }
     if skipped > 0 {
         let _ = writeln!(out, "({skipped} unreadable journal line(s) skipped)");

@@ -256,7 +256,8 @@ impl Ledger {
             }
         }
         let path = self.dir.join(LOCK_FILE);
-        crate::trust::check_in_ledger(&path, "ledger lock")?;
+        // A symbolic link here is refused by the open itself (O_NOFOLLOW), as unusable (exit 6).
+        crate::trust::check(&path, "ledger lock")?;
         crate::trust::check_in_ledger(self.journal.path(), "journal")?;
         Ok(lock::lock(&path, self.lock_timeout, create)?)
     }

@@ -291,6 +291,9 @@ impl Record {
                 };
             }
         }
+        // Every request has an expiry: an expired one (or one without, from an older ftl) is no
+        // claim, and goes with the next commit.
+        next.requests.retain(|r| r.until.is_some_and(|u| u > now));
         next.epoch = self.epoch + 1;
         if next.state.name() != self.state.name() || next.state.owner() != self.state.owner() {
             next.since = now;

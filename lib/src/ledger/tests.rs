@@ -112,8 +112,8 @@ fn requests_are_kept_per_domain_kept_by_acquiring_and_given_up_by_releasing() {
         at: t0(),
         until: until.map(|s| t0() + chrono::Duration::seconds(s)),
     };
-    let r = r.apply(&Event::Request(req(None)), t0()).unwrap().unwrap();
-    assert_eq!(r.apply(&Event::Request(req(None)), t0()).unwrap(), None, "asking again changes nothing");
+    let r = r.apply(&Event::Request(req(Some(30))), t0()).unwrap().unwrap();
+    assert_eq!(r.apply(&Event::Request(req(Some(30))), t0()).unwrap(), None, "asking again changes nothing");
     let r = r.apply(&Event::Request(req(Some(60))), t0()).unwrap().unwrap();
     assert_eq!(r.requests, vec![req(Some(60))], "a request for longer replaces the domain's old one");
     assert_eq!(r.apply(&Event::Withdraw { domain: "x".into() }, t0()).unwrap(), None, "nothing to withdraw: no change");
@@ -187,7 +187,7 @@ fn forbidden_transitions() {
         ),
         (
             owned("m"),
-            Event::Request(Request { domain: "m".into(), at: t0(), until: None }),
+            Event::Request(Request { domain: "m".into(), at: t0(), until: Some(t0() + chrono::Duration::hours(1)) }),
             Forbidden::AlreadyOwner { domain: "m".into() },
         ),
         (owned("m"), Event::Force { domain: "f".into(), reason: "  ".into(), to: Forced::Free }, Forbidden::NoReason),
@@ -254,7 +254,7 @@ proptest! {
                 2 => Event::Finish { domain: d.into() },
                 3 => Event::RollBack { domain: d.into(), failure: failure() },
                 4 => Event::Fail { domain: d.into(), failure: failure() },
-                5 => Event::Request(Request { domain: d.into(), at: t0(), until: None }),
+                5 => Event::Request(Request { domain: d.into(), at: t0(), until: Some(t0() + chrono::Duration::hours(1)) }),
                 6 => Event::Withdraw { domain: d.into() },
                 _ => Event::Force { domain: d.into(), reason: "test".into(), to: if s % 2 == 0 { Forced::Free } else { Forced::Begin { holder: holder(d), step: step(op, &id) } } },
             };
@@ -327,7 +327,11 @@ fn corrupt_records_are_never_rewritten_and_repair_keeps_a_copy() {
     ledger
         .commit(
             &actor,
-            &Event::Request(Request { domain: "flinstones".into(), at: t0(), until: None }),
+            &Event::Request(Request {
+                domain: "flinstones".into(),
+                at: t0(),
+                until: Some(t0() + chrono::Duration::hours(1)),
+            }),
             serde_json::Value::Null,
             t0(),
         )
@@ -425,7 +429,7 @@ fn concurrent_writer_child() {
     for i in 0..200 {
         // Alternate request and withdraw so that each commit changes the record.
         let event = if i % 2 == 0 {
-            Event::Request(Request { domain: who.clone(), at: t0(), until: None })
+            Event::Request(Request { domain: who.clone(), at: t0(), until: Some(t0() + chrono::Duration::hours(1)) })
         } else {
             Event::Withdraw { domain: who.clone() }
         };
@@ -550,7 +554,11 @@ fn a_sequence_stops_when_its_record_was_changed_under_it() {
     let (ledger, actor) = ledger_in_release(dir.path());
     let fence = Fence { holder: actor.clone(), epoch: 3 };
     // Requests of other domains may come in between: that is not a change of the sequence's record.
-    let request = Event::Request(Request { domain: "flinstones".into(), at: t0(), until: None });
+    let request = Event::Request(Request {
+        domain: "flinstones".into(),
+        at: t0(),
+        until: Some(t0() + chrono::Duration::hours(1)),
+    });
     ledger.commit(&holder("flinstones"), &request, serde_json::Value::Null, t0()).unwrap();
     let r = ledger
         .commit_fenced(

@@ -206,12 +206,16 @@ fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, 
     }
 }
 
-/// What the policy says of this domain now (see [`crate::policy`]).
+/// What the policy says of this domain now (see [`crate::policy`]). A waiting acquire can last
+/// hours: it reads the site's configuration afresh each time, so that it follows an edit.
 fn policy_says(ctx: &Context) -> Result<(crate::policy::Decision, Option<chrono::DateTime<chrono::Utc>>), Error> {
     use crate::policy::{self, Site, Trigger};
     let now = ctx.clock.now();
     let record = ctx.ledger.read()?;
-    let site = Site::read(ctx, now, &chrono::Local)?;
+    let fresh =
+        (!ctx.config.path.as_os_str().is_empty()).then(|| crate::config::Config::load(&ctx.config.path)).transpose()?;
+    let config = fresh.as_ref().unwrap_or(ctx.config);
+    let site = Site::read_config(config, &ctx.domain, ctx.runner, now, &chrono::Local)?;
     let s = site.situation(&record, &ctx.domain, now, true);
     let mine = policy::claim(&s, &ctx.domain, false).map(|c| c.until);
     Ok((policy::decide(Trigger::Tick, &s), mine))
