@@ -4,7 +4,6 @@
 //! and a release forced by the grace.
 
 use ftl_tests::*;
-use std::process::Stdio;
 
 /// A window of `minutes` minutes that ends at `end` (UTC), as configuration text.
 fn window_ending(end: chrono::DateTime<chrono::Utc>, minutes: i64) -> String {
