@@ -237,3 +237,17 @@ fn a_release_forced_by_the_grace_says_so_everywhere() {
     assert!(stdout(&out).contains("grace"), "{}", stdout(&out));
     assert_eq!(site.ledger("marmaduke")["state"], "free");
 }
+
+/// The same failure on every drive is printed once, with the drives listed.
+#[test]
+fn identical_drive_failures_print_once_with_the_drives_listed() {
+    let site = SimSite::new();
+    assert_eq!(code(&site.sim(&["fault", "fail:mt"])), 0);
+    let out = run(site.ftl("marmaduke", "ftl-release"));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    let summary = err.lines().find(|l| l.contains("release failed at R3")).unwrap_or_else(|| panic!("{err}"));
+    assert!(summary.contains("7 drives failed"), "{err}");
+    assert!(err.contains("drives 0, 1, 2, 3, 4, 5, 6, the same way"), "{err}");
+    assert_eq!(err.matches("the same way").count(), 1, "{err}");
+}

@@ -134,3 +134,39 @@ fn tick_acts_by_the_windows_and_is_idempotent() {
     });
     assert_eq!(code(&out), 2);
 }
+
+/// Windows that start or end inside the hour a daylight-saving change skips or repeats, in both
+/// changes of 2026 and 2027 (Europe/Berlin: the last Sundays of March and October). A time in the
+/// repeated hour means its first occurrence; one in the skipped hour, the first minute after it.
+#[test]
+fn windows_starting_or_ending_inside_the_changed_hour() {
+    let site = SimSite::new();
+    let cases = [
+        // (window, --now, expected start, expected end)
+        ("Sun 02:30-06:00", "2026-03-27T12:00:00Z", "2026-03-29T01:00:00Z", "2026-03-29T04:00:00Z"),
+        ("Sun 00:00-02:30", "2026-03-27T12:00:00Z", "2026-03-28T23:00:00Z", "2026-03-29T01:00:00Z"),
+        ("Sun 02:30-06:00", "2026-10-23T12:00:00Z", "2026-10-25T00:30:00Z", "2026-10-25T05:00:00Z"),
+        ("Sun 00:00-02:30", "2026-10-23T12:00:00Z", "2026-10-24T22:00:00Z", "2026-10-25T00:30:00Z"),
+        ("Sun 02:30-06:00", "2027-03-26T12:00:00Z", "2027-03-28T01:00:00Z", "2027-03-28T04:00:00Z"),
+        ("Sun 00:00-02:30", "2027-03-26T12:00:00Z", "2027-03-27T23:00:00Z", "2027-03-28T01:00:00Z"),
+        ("Sun 02:30-06:00", "2027-10-29T12:00:00Z", "2027-10-31T00:30:00Z", "2027-10-31T05:00:00Z"),
+        ("Sun 00:00-02:30", "2027-10-29T12:00:00Z", "2027-10-30T22:00:00Z", "2027-10-31T00:30:00Z"),
+    ];
+    for (window, now, start, end) in cases {
+        site.set_windows("marmaduke", &format!("[\"{window}\"]"));
+        let plan = show(&site, "Europe/Berlin", now);
+        let m = spans(&plan, "marmaduke");
+        assert!(m.contains(&(start.to_string(), end.to_string())), "{window} from {now}: {m:?}");
+    }
+    // The tick agrees: at 00:45Z on 2026-10-25 the window opened at 00:30Z is open, so the owner
+    // keeps the library although flinstones' window (02:00-07:00 local) has begun too.
+    site.set_windows("marmaduke", "[\"Sun 02:30-06:00\"]");
+    let out = run({
+        let mut c = site.ftl("marmaduke", "ftl-window");
+        c.env("TZ", "Europe/Berlin").args(["tick", "--dry-run", "--json", "--now", "2026-10-25T00:45:00Z"]);
+        c
+    });
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["action"], "keep", "{d}");
+}

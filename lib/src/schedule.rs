@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::exec::Runner;
 use crate::netbackup::{self, NetBackup};
 use crate::window::Window;
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
 
 /// One dated opening of a domain's window.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -25,13 +25,31 @@ pub struct Occurrence {
 fn resolve<Tz: TimeZone>(tz: &Tz, naive: NaiveDateTime) -> DateTime<Utc> {
     let mut t = naive;
     for _ in 0..=180 {
-        match tz.from_local_datetime(&t) {
-            LocalResult::Single(x) => return x.with_timezone(&Utc),
-            LocalResult::Ambiguous(first, _) => return first.with_timezone(&Utc),
-            LocalResult::None => t += Duration::minutes(1),
+        if let Some(first) = earliest_instant(tz, t) {
+            return first;
         }
+        t += Duration::minutes(1);
     }
     Utc.from_utc_datetime(&naive)
+}
+
+/// The earliest instant whose wall-clock time in `tz` is `t`, if any. It is found from the
+/// offsets in force a day either side rather than from `from_local_datetime`, whose answer for
+/// the repeated hour of autumn is not the first occurrence with every time zone implementation
+/// (with the host's zone, `Local`, it gave the second).
+fn earliest_instant<Tz: TimeZone>(tz: &Tz, t: NaiveDateTime) -> Option<DateTime<Utc>> {
+    let offsets = [t - Duration::days(1), t, t + Duration::days(1)]
+        .map(|around| tz.offset_from_utc_datetime(&around).fix().local_minus_utc());
+    offsets
+        .iter()
+        .map(|secs| Utc.from_utc_datetime(&(t - Duration::seconds(i64::from(*secs)))))
+        .filter(|u| u.with_timezone(tz).naive_local() == t)
+        .min()
+        .or_else(|| match tz.from_local_datetime(&t) {
+            LocalResult::Single(x) => Some(x.with_timezone(&Utc)),
+            LocalResult::Ambiguous(a, b) => Some(a.with_timezone(&Utc).min(b.with_timezone(&Utc))),
+            LocalResult::None => None,
+        })
 }
 
 /// Every occurrence of `windows` that overlaps `[from, to)`, sorted by start, overlapping

@@ -170,7 +170,8 @@ fn unexpected(command: &Command, output: &Output, reason: String) -> ActionError
     }
 }
 
-/// Runs `work` once per drive, all drives at once, and gathers every drive's error.
+/// Runs `work` once per drive, all drives at once, and gathers every drive's error (identical
+/// ones once, with the drives listed).
 fn per_drive<T: Send>(
     ctx: &Context,
     work: impl Fn(&crate::config::Drive) -> Result<T, ActionError> + Sync,
@@ -184,24 +185,50 @@ fn per_drive<T: Send>(
     });
     let mut ok = Vec::new();
     let mut errors = Vec::new();
-    for r in results {
+    for (r, drive) in results.into_iter().zip(&ctx.config.drives) {
         match r {
             Ok(v) => ok.push(v),
-            Err(e) => errors.push(e),
+            Err(e) => errors.push((drive, e)),
         }
     }
     match errors.len() {
         0 => Ok(ok),
-        1 => Err(errors.remove(0)),
+        1 => Err(errors.remove(0).1),
         n => Err(ActionError {
-            command: errors[0].command.clone(),
-            message: format!(
-                "{n} drives failed:\n  {}",
-                errors.iter().map(|e| e.message.replace('\n', "\n  ")).collect::<Vec<_>>().join("\n  ")
-            ),
-            output: errors[0].output.clone(),
+            command: errors[0].1.command.clone(),
+            message: format!("{n} drives failed:\n  {}", same_failures(&errors).join("\n  ")),
+            output: errors[0].1.output.clone(),
         }),
     }
+}
+
+/// Failures that differ only by the drive print once, with the drives listed.
+fn same_failures(errors: &[(&crate::config::Drive, ActionError)]) -> Vec<String> {
+    let mut groups: Vec<(String, Vec<u32>, String)> = Vec::new();
+    for (drive, e) in errors {
+        let device = drive.device.display().to_string();
+        let key = e
+            .message
+            .replace(&format!("drive {} ({device})", drive.index), "drive")
+            .replace(&device, "DEVICE")
+            .replace(&format!("drive {}", drive.index), "drive");
+        match groups.iter_mut().find(|(k, ..)| *k == key) {
+            Some((_, drives, _)) => drives.push(drive.index),
+            None => groups.push((key, vec![drive.index], e.message.clone())),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, drives, first)| match drives.len() {
+            1 => first.replace('\n', "\n  "),
+            _ => format!(
+                "drives {}, the same way; drive {}: {}",
+                drives.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+                drives[0],
+                first.replace('\n', "\n  ")
+            ),
+        })
+        .collect()
 }
 
 fn drive_controls(ctx: &Context) -> Result<std::collections::BTreeMap<u32, (Control, String)>, ActionError> {
