@@ -48,10 +48,11 @@ fn hook(site: &SimSite, hooks: &HookDir, domain: &str, name: &str, args: &[&str]
 fn c_asks_during_as_window(valid: bool) {
     let site = three(if valid { "1h" } else { "20s" });
     let hooks = HookDir::new();
-    // a's window ends at the next minute boundary at least 30 s away.
-    let now = chrono::Utc::now();
-    let next = now + chrono::Duration::seconds(90 - i64::from(chrono::Timelike::second(&now)));
-    let end = next - chrono::Duration::seconds(i64::from(chrono::Timelike::second(&next)));
+    // a's window ends at a minute boundary 30 to 90 s from now (after a 20 s request expires).
+    let later = chrono::Utc::now() + chrono::Duration::seconds(90);
+    let end = later
+        - chrono::Duration::nanoseconds(i64::from(chrono::Timelike::nanosecond(&later)))
+        - chrono::Duration::seconds(i64::from(chrono::Timelike::second(&later)));
     site.set_windows_of(&["a", "b", "c"], "a", &window_ending(end, 60));
     let out = run(site.ftl("c", "ftl-acquire").env("TZ", "UTC"));
     assert_eq!(code(&out), 3, "{}", stderr(&out));
