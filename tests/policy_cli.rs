@@ -4,6 +4,7 @@
 //! and a release forced by the grace.
 
 use ftl_tests::*;
+use std::process::Stdio;
 
 /// A window of `minutes` minutes that ends at `end` (UTC), as configuration text.
 fn window_ending(end: chrono::DateTime<chrono::Utc>, minutes: i64) -> String {
@@ -251,4 +252,68 @@ fn identical_drive_failures_print_once_with_the_drives_listed() {
     assert!(summary.contains("7 drives failed"), "{err}");
     assert!(err.contains("drives 0, 1, 2, 3, 4, 5, 6, the same way"), "{err}");
     assert_eq!(err.matches("the same way").count(), 1, "{err}");
+}
+
+/// `--cancel` stops a waiting acquire of the same domain; a waiter records its request once,
+/// with the expiry it was asked for, and never renews it.
+#[test]
+fn cancel_stops_a_waiter_which_records_its_request_once() {
+    let site = three("2h");
+    let started = chrono::Utc::now();
+    let mut waiter = site
+        .ftl("c", "ftl-acquire")
+        .args(["--wait", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    site.wait_for(20, "c's request", |s| s.ledger("a")["requests"].as_array().is_some_and(|r| r.len() == 1));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let requests: Vec<_> = site.journal().into_iter().filter(|e| e["event"] == "request").collect();
+    assert_eq!(requests.len(), 1, "the waiter renewed its request: {requests:?}");
+    let until: chrono::DateTime<chrono::Utc> =
+        site.ledger("a")["requests"][0]["until"].as_str().unwrap().parse().unwrap();
+    assert!(
+        (until - started - chrono::Duration::seconds(60)).num_seconds().abs() <= 3,
+        "until {until}, started {started}"
+    );
+    let out = run(site.ftl("c", "ftl-acquire").arg("--cancel"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let status = wait_timeout(&mut waiter, 20.0).expect("the waiter stops once its request is withdrawn");
+    assert_eq!(status.code(), Some(0));
+    assert!(site.ledger("a")["requests"].as_array().unwrap().is_empty(), "the request came back");
+    assert_eq!(site.ledger("a")["owner"], "a");
+}
+
+/// A free library goes to the earliest claim: a waiting operator queues behind an earlier
+/// request, and a plain acquire behind an open window of another domain.
+#[test]
+fn operators_queue_behind_earlier_claims() {
+    let site = three("2h");
+    assert_eq!(code(&run(site.ftl("c", "ftl-acquire"))), 3, "c asks first");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let mut b = site
+        .ftl("b", "ftl-acquire")
+        .args(["--wait", "60s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    site.wait_for(20, "b's request", |s| s.ledger("a")["requests"].as_array().is_some_and(|r| r.len() == 2));
+    let out = run(site.ftl("a", "ftl-release"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(site.ledger("a")["state"], "free", "b's waiter jumped ahead of c's earlier request");
+    tick(&site, "c", None);
+    assert_eq!(site.ledger("a")["owner"], "c", "the earliest claim acquires");
+    signal(b.id(), libc::SIGTERM);
+    assert_eq!(wait_timeout(&mut b, 10.0).and_then(|s| s.code()), Some(3));
+    // An open window is a claim too: a plain acquire defers to it.
+    let now = chrono::Utc::now();
+    site.set_windows_of(&["a", "b", "c"], "a", &window_ending(now + chrono::Duration::hours(2), 180));
+    assert_eq!(code(&run(site.ftl("c", "ftl-release"))), 0);
+    let out = run(site.ftl("b", "ftl-acquire"));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("earlier"), "{}", stderr(&out));
+    assert_eq!(site.ledger("a")["state"], "free");
 }

@@ -42,7 +42,8 @@ pub fn tick<Tz: TimeZone>(ctx: &Context, now: DateTime<Utc>, tz: &Tz) -> Result<
         | Decision::WaitForJobs { why }
         | Decision::BringUp { why } => why.clone(),
         Decision::Request { until, .. } => {
-            let request = Request { domain: ctx.domain.clone(), at: ctx.clock.now(), until: Some(*until) };
+            // The claim began at the time decided for: its place in the queue is that time's.
+            let request = Request { domain: ctx.domain.clone(), at: now, until: Some(*until) };
             ctx.ledger.commit(&ctx.holder, &Event::Request(request), decided_at(ctx, now), ctx.clock.now())?;
             "request recorded".into()
         }

@@ -105,6 +105,18 @@ fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, 
                 None => Error::Interrupted { signal, during: None },
             });
         }
+        // A request this run recorded, withdrawn meanwhile (ftl-acquire --cancel): stop waiting.
+        if requested.is_some() {
+            let record = ctx.ledger.read()?;
+            if record.request_of(&ctx.domain).is_none() && record.state.owner() != Some(ctx.domain.as_str()) {
+                return Ok(Report::nothing(
+                    Operation::Acquire,
+                    &ctx.domain,
+                    "the request was withdrawn (ftl-acquire --cancel); stopped waiting".into(),
+                    record.epoch,
+                ));
+            }
+        }
         match decide(ctx, &book, options.force.is_some())? {
             (Decision::Nothing(why), _) => {
                 let epoch = ctx.ledger.read()?.epoch;
@@ -133,20 +145,19 @@ fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, 
                 }
             }
             (Decision::Elsewhere(why), _) => {
-                let until = if options.for_claim {
-                    match claim_until(ctx)? {
+                let until = match (options.for_claim, requested) {
+                    (true, _) => match claim_until(ctx)? {
                         Some(until) => until,
                         None => return expired(ctx),
+                    },
+                    (false, Some(until)) => until,
+                    // Recorded once, with the expiry the operator asked for: a waiting acquire
+                    // never renews or moves its own claim.
+                    (false, None) => {
+                        let until = record_request(ctx, options.wait)?;
+                        requested = Some(until);
+                        until
                     }
-                } else {
-                    let until = request_until(ctx, options.wait)?;
-                    let request = Request { domain: ctx.domain.clone(), at: ctx.clock.now(), until: Some(until) };
-                    // Asking again for as long changes nothing; a longer wait renews the claim.
-                    if ctx.ledger.read()?.request_of(&ctx.domain).and_then(|r| r.until).is_none_or(|u| u < until) {
-                        ctx.ledger.commit(&ctx.holder, &Event::Request(request), Value::Null, ctx.clock.now())?;
-                    }
-                    requested = Some(until);
-                    until
                 };
                 if out_of_time() {
                     let waited = options
@@ -166,14 +177,28 @@ fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, 
                     announced = true;
                 }
             }
-            (Decision::Fresh, _) if options.for_claim && !first_in_line(ctx)? => {
-                if claim_until(ctx)?.is_none() {
+            // The free library goes to the earliest claim: a hook's worker and a waiting operator
+            // queue behind an earlier one (a force does not).
+            (Decision::Fresh, _) if options.force.is_none() && !first_in_line(ctx, !options.for_claim)? => {
+                if options.for_claim && claim_until(ctx)?.is_none() {
                     return expired(ctx);
                 }
+                let until = match requested {
+                    Some(until) => until,
+                    None if options.for_claim => claim_until(ctx)?.unwrap_or_else(|| ctx.clock.now()),
+                    None => {
+                        let until = record_request(ctx, options.wait)?;
+                        requested = Some(until);
+                        until
+                    }
+                };
                 if out_of_time() {
-                    return Err(Error::Busy(
-                        "the library is free, but another domain's claim is earlier; it goes first".into(),
-                    ));
+                    return Err(Error::Busy(format!(
+                        "the library is free, but another domain's claim is earlier and goes first; the request \
+                         of {} is recorded until {} (ftl-acquire --cancel withdraws it)",
+                        ctx.domain,
+                        until.format("%Y-%m-%d %H:%M UTC")
+                    )));
                 }
             }
             (Decision::Fresh, _) => {
@@ -226,9 +251,20 @@ fn claim_until(ctx: &Context) -> Result<Option<chrono::DateTime<chrono::Utc>>, E
     Ok(policy_says(ctx)?.1)
 }
 
-/// Whether the policy gives the free library to this domain now.
-fn first_in_line(ctx: &Context) -> Result<bool, Error> {
-    Ok(matches!(policy_says(ctx)?.0, crate::policy::Decision::Acquire { .. }))
+/// Whether the policy gives the free library to this domain now. An operator's acquire is a
+/// claim of its own, beginning now at the latest: it goes first unless an earlier claim waits.
+fn first_in_line(ctx: &Context, operator: bool) -> Result<bool, Error> {
+    use crate::policy::{self, Site};
+    if !operator {
+        return Ok(matches!(policy_says(ctx)?.0, crate::policy::Decision::Acquire { .. }));
+    }
+    let now = ctx.clock.now();
+    let record = ctx.ledger.read()?;
+    let site = Site::read(ctx, now, &chrono::Local)?;
+    let s = site.situation(&record, &ctx.domain, now, true);
+    let mine = policy::claim(&s, &ctx.domain, false).map_or(now, |c| c.since.min(now));
+    let rank = |d: &str| ctx.config.domain_order.iter().position(|x| x == d).unwrap_or(usize::MAX);
+    Ok(!policy::waiting(&s).iter().any(|c| (c.since, rank(&c.domain)) < (mine, rank(&ctx.domain))))
 }
 
 fn expired(ctx: &Context) -> Result<Report, Error> {
@@ -250,6 +286,17 @@ fn request_until(ctx: &Context, wait: Option<Duration>) -> Result<chrono::DateTi
     let record = ctx.ledger.read()?;
     let site = crate::policy::Site::read(ctx, now, &chrono::Local)?;
     Ok(crate::policy::request_until(&site.situation(&record, &ctx.domain, now, true)))
+}
+
+/// Records this domain's request until the wait's end (or the open window's, or the ttl).
+fn record_request(ctx: &Context, wait: Option<Duration>) -> Result<chrono::DateTime<chrono::Utc>, Error> {
+    let until = request_until(ctx, wait)?;
+    let request = Request { domain: ctx.domain.clone(), at: ctx.clock.now(), until: Some(until) };
+    // Asking again for as long changes nothing; a longer wait renews the claim.
+    if ctx.ledger.read()?.request_of(&ctx.domain).and_then(|r| r.until).is_none_or(|u| u < until) {
+        ctx.ledger.commit(&ctx.holder, &Event::Request(request), Value::Null, ctx.clock.now())?;
+    }
+    Ok(until)
 }
 
 /// `ftl-acquire --cancel`: withdraws this domain's request.
