@@ -4,6 +4,7 @@
 //! site behind; a rerun completes. One test per step, so that the harness runs them in parallel.
 
 use ftl_tests::*;
+use std::io::Write;
 use std::process::{Child, Stdio};
 
 const TIMEOUTS: &[&str] =
@@ -111,7 +112,8 @@ fn signals_in(op: &str, step: &str, hang: &str) {
     assert_eq!(site.processes(), Vec::<String>::new(), "{what}: processes left behind");
     rerun_completes(&site, op, &what);
     cases += 1;
-    eprintln!("signals in {op} {step}: {cases} cases");
+    // Straight to stderr, past the harness's capture: the count is part of the evidence.
+    let _ = writeln!(std::io::stderr(), "signals in {op} {step}: {cases} cases (SIGTERM, SIGHUP, SIGINT twice)");
 }
 
 #[test]
@@ -191,5 +193,5 @@ fn a_signal_at_a_random_moment_of_a_hand_over() {
         assert_eq!(site.processes(), Vec::<String>::new(), "round {round}: processes left behind");
         rerun_completes(&site, op, &format!("round {round}"));
     }
-    eprintln!("random moments: 6 rounds, {stopped} stopped by the signal");
+    let _ = writeln!(std::io::stderr(), "signals at random moments: 6 rounds, {stopped} stopped by the signal");
 }
