@@ -128,7 +128,7 @@ if [ -z "$BIN_DIR" ]; then
   SRC=$(cd "$(dirname "$0")" && pwd)
   command -v cargo >/dev/null 2>&1 || die "cargo is needed to build the binaries (or give --bin-dir)"
   say "building static binaries (cargo build --release --target $TARGET)"
-  (cd "$SRC" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --target "$TARGET" -p ftl-hooks -p ftl-sim) \
+  (cd "$SRC" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --target "$TARGET" -p ftl-hooks) \
     || die "the build failed"
   BIN_DIR=${CARGO_TARGET_DIR:-$SRC/target}/$TARGET/release
   CONFIG_SRC=$SRC/config/ftl.toml

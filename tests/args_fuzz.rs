@@ -1,6 +1,7 @@
 //! Every binary with random arguments: no panic, and only the SPEC's exit codes.
 
-use ftl_tests::*;
+mod support;
+use support::*;
 
 const WORDS: &[&str] = &[
     "--config",

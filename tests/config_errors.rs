@@ -1,6 +1,7 @@
 //! Bad configurations: each one exits 2 and names the file and the key.
 
-use ftl_tests::*;
+mod support;
+use support::*;
 
 /// How to break the minimal file.
 type Breaker = Box<dyn Fn(String) -> String>;

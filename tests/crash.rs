@@ -2,8 +2,9 @@
 //! killed with SIGKILL inside that step, and the documented recovery (rerun, or a forced takeover
 //! from the other domain) completes the hand-over. The table it prints is README's.
 
-use ftl_tests::*;
+mod support;
 use std::io::Write;
+use support::*;
 
 /// Ledger owner and board agree (or the ledger is free and the board in no domain).
 fn one_owner(site: &SimSite) -> String {

@@ -2,8 +2,9 @@
 //! literally (never through a shell), and command output ftl cannot read is a clear error,
 //! never a wrong decision.
 
-use ftl_tests::*;
+mod support;
 use std::os::unix::fs::PermissionsExt;
+use support::*;
 
 /// Replaces a fake command of `domain` with a script.
 fn replace(site: &SimSite, domain: &str, name: &str, script: &str) {

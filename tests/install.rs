@@ -36,8 +36,17 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
     out
 }
 
+/// install.sh under `root`. The static binaries come from `FTL_STATIC_BIN_DIR` when `.ci/run`
+/// has built them once already; run alone, install.sh builds them.
 fn install(root: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new("sh").arg(repo().join("install.sh")).arg("--root").arg(root).args(args).output().unwrap();
+    let mut c = Command::new("sh");
+    c.arg(repo().join("install.sh")).arg("--root").arg(root).args(args);
+    if let Some(dir) = std::env::var_os("FTL_STATIC_BIN_DIR") {
+        if !args.contains(&"--uninstall") {
+            c.arg("--bin-dir").arg(dir);
+        }
+    }
+    let out = c.output().unwrap();
     assert!(out.status.success(), "install.sh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     out
 }

@@ -1,7 +1,8 @@
 //! The ledger through the binaries: init, status, corrupt records (exit 6 everywhere, file
 //! untouched), repair, and a status that never reads the journal.
 
-use ftl_tests::*;
+mod support;
+use support::*;
 
 const BINARIES: &[&str] = &["ftl-status", "ftl-acquire", "ftl-release"];
 

@@ -2,9 +2,10 @@
 //! the slow path (request, one background acquire for many hooks), end hooks, and the site's
 //! own hooks kept working.
 
-use ftl_tests::*;
+mod support;
 use std::path::Path;
 use std::time::Duration;
+use support::*;
 
 const VALID: &[(&str, &[&str])] = &[
     ("session_start_notify", &[]),

@@ -4,9 +4,10 @@
 //! hand-over is in flight, epochs never going back, the journal contiguous.
 
 use ftl::ledger::lock;
-use ftl_tests::*;
+mod support;
 use std::sync::Mutex;
 use std::time::Duration;
+use support::*;
 
 struct Checker {
     last_epoch: u64,

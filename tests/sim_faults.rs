@@ -1,7 +1,8 @@
 //! Every injected fault does what the SPEC says, and `clear` removes them.
 
-use ftl_tests::*;
+mod support;
 use std::time::{Duration, Instant};
+use support::*;
 
 fn stop_netbackup(site: &SimSite, domain: &str) {
     expect(

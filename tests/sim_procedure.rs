@@ -2,7 +2,8 @@
 //! operator would; and each step omitted or run out of order, showing the DR command failing
 //! and the board staying where it was.
 
-use ftl_tests::*;
+mod support;
+use support::*;
 
 const DRIVES: u32 = 7;
 

@@ -1,7 +1,8 @@
 //! `ftl-window show` and `tick` through the binary: planned hand-overs, overlaps, windows read
 //! from NetBackup policies, and daylight-saving days in a real time zone.
 
-use ftl_tests::*;
+mod support;
+use support::*;
 
 fn show(site: &SimSite, tz: &str, now: &str) -> serde_json::Value {
     let out = run({

@@ -8,8 +8,9 @@ use ftl::clock::FixedClock;
 use ftl::exec::SystemRunner;
 use ftl::ledger::record::State;
 use ftl::runbook::progress::Silent;
-use ftl_tests::*;
+mod support;
 use std::io::Write;
+use support::*;
 
 #[test]
 fn a_replayed_week_hands_the_library_over_at_every_boundary() {

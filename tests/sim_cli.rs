@@ -1,5 +1,4 @@
-//! `ftl-sim` itself: help, init's refusals, and a site that `show` reads back. (This test also
-//! makes `cargo test` build the ftl-sim binary that the workspace's integration tests drive.)
+//! `ftl-sim` itself: help, init's refusals, and a site that `show` reads back.
 
 use std::process::Command;
 

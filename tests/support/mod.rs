@@ -1,17 +1,27 @@
 //! Helpers for the integration tests in `tests/`: where the binaries under test are, a scrubbed
 //! environment to run them in, and small sites (a configuration and a ledger directory) in
 //! temporary directories. Every test builds its own site; nothing is shared between tests.
+//!
+//! Each test file includes this module (`mod support;`), so the binaries are the ones Cargo built
+//! for that very test run (`CARGO_BIN_EXE_*`): a stale binary can never pass.
+
+// Each test file uses only some of these helpers.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The binary `name` built by this `cargo test` run (target/<profile>/name).
+/// The binary `name` that Cargo built for this test run.
 pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/..");
-    let path = dir.join(name);
-    assert!(path.exists(), "{} is not built; run the tests with `cargo test --workspace`", path.display());
-    path
+    PathBuf::from(match name {
+        "ftl-acquire" => env!("CARGO_BIN_EXE_ftl-acquire"),
+        "ftl-release" => env!("CARGO_BIN_EXE_ftl-release"),
+        "ftl-status" => env!("CARGO_BIN_EXE_ftl-status"),
+        "ftl-notify" => env!("CARGO_BIN_EXE_ftl-notify"),
+        "ftl-window" => env!("CARGO_BIN_EXE_ftl-window"),
+        "ftl-sim" => env!("CARGO_BIN_EXE_ftl-sim"),
+        other => panic!("`{other}` is not a binary of this workspace"),
+    })
 }
 
 /// A command for binary `name` with a scrubbed environment (only PATH kept).
