@@ -297,27 +297,10 @@ impl SimSite {
         std::fs::write(&path, edit(text)).unwrap();
     }
 
-    /// Sets `domain`'s windows (a TOML list, e.g. `["Mon-Sun 00:00-24:00"]`).
+    /// Sets `domain`'s windows (a TOML list, e.g. `["Mon-Sun 00:00-24:00"]`) in both default
+    /// domains' configurations.
     pub fn set_windows(&self, domain: &str, list: &str) {
-        for d in ["marmaduke", "flinstones"] {
-            self.edit_config(d, |text| {
-                let mut in_domain = false;
-                text.lines()
-                    .map(|l| {
-                        if l.starts_with("[domains.") {
-                            in_domain = l == format!("[domains.{domain}]");
-                        }
-                        if in_domain && l.starts_with("windows = ") {
-                            format!("windows = {list}")
-                        } else {
-                            l.to_string()
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-                    + "\n"
-            });
-        }
+        self.set_windows_of(&["marmaduke", "flinstones"], domain, list);
     }
 
     /// Sets `domain`'s windows in the configurations of every domain in `all`.
