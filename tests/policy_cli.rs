@@ -17,10 +17,7 @@ fn window_ending(end: chrono::DateTime<chrono::Utc>, minutes: i64) -> String {
 /// the real time, so the windows are set around it): a owns.
 fn three(ttl: &str) -> SimSite {
     let site = SimSite::with_args(&["--domains", "a,b,c", "--owner", "a", "--speed", "1000"]);
-    let later = chrono::Utc::now() + chrono::Duration::hours(6);
-    for (d, offset) in [("a", 0), ("b", 3), ("c", 6)] {
-        site.set_windows_of(&["a", "b", "c"], d, &window_ending(later + chrono::Duration::hours(offset), 60));
-    }
+    site.windows_far_from_now(&["a", "b", "c"]);
     for d in ["a", "b", "c"] {
         site.edit_config(d, |t| format!("{t}\n[requests]\nttl = \"{ttl}\"\n"));
     }
@@ -309,12 +306,19 @@ fn operators_queue_behind_earlier_claims() {
     assert_eq!(site.ledger("a")["owner"], "c", "the earliest claim acquires");
     signal(b.id(), libc::SIGTERM);
     assert_eq!(wait_timeout(&mut b, 10.0).and_then(|s| s.code()), Some(3));
-    // An open window is a claim too: a plain acquire defers to it.
-    let now = chrono::Utc::now();
-    site.set_windows_of(&["a", "b", "c"], "a", &window_ending(now + chrono::Duration::hours(2), 180));
+    assert_eq!(code(&run(site.ftl("b", "ftl-acquire").arg("--cancel"))), 0);
+    // A plain acquire queues too: a asks, c lets go, b's acquire finds a's request earlier.
+    assert_eq!(code(&run(site.ftl("a", "ftl-acquire"))), 3);
     assert_eq!(code(&run(site.ftl("c", "ftl-release"))), 0);
     let out = run(site.ftl("b", "ftl-acquire"));
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert!(stderr(&out).contains("earlier"), "{}", stderr(&out));
     assert_eq!(site.ledger("a")["state"], "free");
+    // An open window of another domain does not hold an operator back (it overrides the
+    // schedule, as a release does).
+    assert_eq!(code(&run(site.ftl("a", "ftl-acquire").arg("--cancel"))), 0);
+    let now = chrono::Utc::now();
+    site.set_windows_of(&["a", "b", "c"], "a", &window_ending(now + chrono::Duration::hours(2), 180));
+    let out = run(site.ftl("b", "ftl-acquire"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
 }

@@ -311,6 +311,8 @@ fn a_probe_never_makes_a_sequence_fail() {
 #[test]
 fn a_waiter_that_loses_the_race_waits_on() {
     let site = SimSite::with_args(&["--domains", "a,b,c", "--owner", "a", "--speed", "1000"]);
+    // No window claims the library meanwhile: the two requests decide.
+    site.windows_far_from_now(&["a", "b", "c"]);
     let waiters: Vec<_> = ["b", "c"]
         .iter()
         .map(|d| {

@@ -335,14 +335,22 @@ pub fn claim(s: &Situation, domain: &str, busy: bool) -> Option<Claim> {
     [window.or_else(extended), request].into_iter().flatten().min_by_key(|c| c.since)
 }
 
-/// Every other domain's claim, earliest first (ties: the order of `[domains]`).
+/// Every other domain's claim, earliest first (ties: the order of `[domains]`). A domain with
+/// both a window and a request waits with each (the request matters to an operator's acquire).
 pub fn waiting(s: &Situation) -> Vec<Claim> {
     let mut claims: Vec<(usize, Claim)> = s
         .domains
         .iter()
         .enumerate()
         .filter(|(_, d)| d.as_str() != s.me && s.record.state.owner() != Some(d.as_str()))
-        .filter_map(|(i, d)| claim(s, d, false).map(|c| (i, c)))
+        .flat_map(|(i, d)| {
+            let request = s
+                .record
+                .request_of(d)
+                .and_then(|r| r.until.filter(|u| *u > s.now).map(|u| (r, u)))
+                .map(|(r, u)| Claim { domain: d.clone(), since: r.at, until: u, by: By::Request });
+            claim(s, d, false).into_iter().chain(request).map(move |c| (i, c))
+        })
         .collect();
     claims.sort_by_key(|(i, c)| (c.since, *i));
     claims.into_iter().map(|(_, c)| c).collect()

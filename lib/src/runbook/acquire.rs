@@ -252,7 +252,9 @@ fn claim_until(ctx: &Context) -> Result<Option<chrono::DateTime<chrono::Utc>>, E
 }
 
 /// Whether the policy gives the free library to this domain now. An operator's acquire is a
-/// claim of its own, beginning now at the latest: it goes first unless an earlier claim waits.
+/// claim of its own, beginning now at the latest: it goes first unless an earlier request of
+/// another domain waits (a queue of people who asked). Another domain's open window does not hold
+/// it back: an operator's acquire overrides the schedule, as an operator's release does.
 fn first_in_line(ctx: &Context, operator: bool) -> Result<bool, Error> {
     use crate::policy::{self, Site};
     if !operator {
@@ -264,7 +266,10 @@ fn first_in_line(ctx: &Context, operator: bool) -> Result<bool, Error> {
     let s = site.situation(&record, &ctx.domain, now, true);
     let mine = policy::claim(&s, &ctx.domain, false).map_or(now, |c| c.since.min(now));
     let rank = |d: &str| ctx.config.domain_order.iter().position(|x| x == d).unwrap_or(usize::MAX);
-    Ok(!policy::waiting(&s).iter().any(|c| (c.since, rank(&c.domain)) < (mine, rank(&ctx.domain))))
+    Ok(!policy::waiting(&s)
+        .iter()
+        .filter(|c| c.by == policy::By::Request)
+        .any(|c| (c.since, rank(&c.domain)) < (mine, rank(&ctx.domain))))
 }
 
 fn expired(ctx: &Context) -> Result<Report, Error> {
