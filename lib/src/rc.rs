@@ -14,7 +14,7 @@ use crate::runbook::{precheck, Context};
 use std::time::Instant;
 
 pub fn boot(ctx: &Context) -> Result<String, Error> {
-    let _sequence = crate::signals::Sequence::begin();
+    let _sequence = crate::signals::sequence();
     // Like every sequence: never beside a release or an acquire of this domain.
     let _run = crate::runbook::run_lock(ctx)?;
     let record = ctx.ledger.read()?;

@@ -4,7 +4,7 @@
 //! that a timeout can kill everything it started), so it would go on past every timeout, and a
 //! rerun could start a second `addboard` beside it. Instead, once [`install`]ed, a signal is
 //! recorded and:
-//! - during a hand-over (a [`Sequence`] guard is alive), the running command is left to finish
+//! - during a hand-over (a [`sequence`] scope is alive), the running command is left to finish
 //!   or time out, no new command starts (except that a rollback under way is finished), and the
 //!   executor commits where it stands and exits saying how to resume; a second signal kills the
 //!   running command's whole group at once;
@@ -91,7 +91,7 @@ pub fn interrupted() -> Option<Signal> {
 }
 
 /// The signal that forbids starting a new command now: any signal, except that a rollback under
-/// way (a [`Rollback`] guard) is let finish after one signal, since stopping it half-way would
+/// way (a [`rollback`] scope) is let finish after one signal, since stopping it half-way would
 /// leave the domain neither as it was nor as the ledger says; a second signal stops it too.
 pub fn refuse_new_commands() -> Option<Signal> {
     let count = COUNT.load(Ordering::SeqCst);
@@ -101,20 +101,30 @@ pub fn refuse_new_commands() -> Option<Signal> {
 
 static ROLLBACKS: AtomicUsize = AtomicUsize::new(0);
 
-/// Alive while a rollback runs: see [`refuse_new_commands`].
-pub struct Rollback(());
+/// Counts itself in `counter` while it lives.
+pub struct Scope(&'static AtomicUsize);
 
-impl Rollback {
-    pub fn begin() -> Rollback {
-        ROLLBACKS.fetch_add(1, Ordering::SeqCst);
-        Rollback(())
+impl Scope {
+    fn enter(counter: &'static AtomicUsize) -> Scope {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Scope(counter)
     }
 }
 
-impl Drop for Rollback {
+impl Drop for Scope {
     fn drop(&mut self) {
-        ROLLBACKS.fetch_sub(1, Ordering::SeqCst);
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// Alive while a rollback runs: see [`refuse_new_commands`].
+pub fn rollback() -> Scope {
+    Scope::enter(&ROLLBACKS)
+}
+
+/// Alive while a hand-over runs: a first signal then waits for the running command.
+pub fn sequence() -> Scope {
+    Scope::enter(&SEQUENCES)
 }
 
 /// A signal number, shown by name.
@@ -129,22 +139,6 @@ impl std::fmt::Display for Signal {
             libc::SIGHUP => "SIGHUP",
             _ => "a signal",
         })
-    }
-}
-
-/// Alive while a hand-over runs: a first signal then waits for the running command.
-pub struct Sequence(());
-
-impl Sequence {
-    pub fn begin() -> Sequence {
-        SEQUENCES.fetch_add(1, Ordering::SeqCst);
-        Sequence(())
-    }
-}
-
-impl Drop for Sequence {
-    fn drop(&mut self) {
-        SEQUENCES.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

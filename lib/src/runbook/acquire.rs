@@ -84,7 +84,7 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
 }
 
 fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error> {
-    let _sequence = crate::signals::Sequence::begin();
+    let _sequence = crate::signals::sequence();
     let _run = super::run_lock(ctx)?;
     let book = runbook();
     let started = Instant::now();
@@ -146,7 +146,7 @@ fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, 
             }
             (Decision::Elsewhere(why), _) => {
                 let until = match (options.for_claim, requested) {
-                    (true, _) => match claim_until(ctx)? {
+                    (true, _) => match place(ctx, false)?.claim_until {
                         Some(until) => until,
                         None => return expired(ctx),
                     },
@@ -177,51 +177,63 @@ fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, 
                     announced = true;
                 }
             }
-            // The free library goes to the earliest claim: a hook's worker and a waiting operator
-            // queue behind an earlier one (a force does not).
-            (Decision::Fresh, _) if options.force.is_none() && !first_in_line(ctx, !options.for_claim)? => {
-                if options.for_claim && claim_until(ctx)?.is_none() {
-                    return expired(ctx);
-                }
-                let until = match requested {
-                    Some(until) => until,
-                    None if options.for_claim => claim_until(ctx)?.unwrap_or_else(|| ctx.clock.now()),
-                    None => {
-                        let until = record_request(ctx, options.wait)?;
-                        requested = Some(until);
-                        until
-                    }
-                };
-                if out_of_time() {
-                    return Err(Error::Busy(format!(
-                        "the library is free, but another domain's claim is earlier and goes first; the request \
-                         of {} is recorded until {} (ftl-acquire --cancel withdraws it)",
-                        ctx.domain,
-                        until.format("%Y-%m-%d %H:%M UTC")
-                    )));
-                }
-            }
             (Decision::Fresh, _) => {
-                let jobs = precheck::jobs(ctx);
-                if jobs.ok || options.force.is_some() {
-                    match fresh(ctx, &book, options, jobs) {
-                        // Another domain took the free library first: keep waiting for it.
-                        Err(Error::Ledger(crate::ledger::LedgerError::Forbidden(_))) if !out_of_time() => {}
-                        result => return result,
-                    }
-                } else {
+                // The free library goes to the earliest claim: a hook's worker and a waiting
+                // operator queue behind an earlier one (a force does not).
+                let behind = match options.force {
+                    None => Some(place(ctx, !options.for_claim)?).filter(|p| !p.first),
+                    Some(_) => None,
+                };
+                if let Some(place) = behind {
+                    let until = match (requested, place.claim_until) {
+                        (Some(until), _) => until,
+                        (None, Some(until)) if options.for_claim => until,
+                        (None, None) if options.for_claim => return expired(ctx),
+                        (None, _) => {
+                            let until = record_request(ctx, options.wait)?;
+                            requested = Some(until);
+                            until
+                        }
+                    };
                     if out_of_time() {
-                        return Err(Error::Refused(format!(
-                            "acquiring restarts NetBackup on {}, which has work running: {} (nothing was changed)",
-                            ctx.domain, jobs.evidence
+                        return Err(Error::Busy(format!(
+                            "the library is free, but another domain's claim is earlier and goes first; the \
+                             request of {} is recorded until {} (ftl-acquire --cancel withdraws it)",
+                            ctx.domain,
+                            until.format("%Y-%m-%d %H:%M UTC")
                         )));
                     }
-                    if !announced {
-                        ctx.progress.note(&format!(
-                            "the library is free; waiting for this domain to be idle ({})",
-                            jobs.evidence
-                        ));
-                        announced = true;
+                } else {
+                    let jobs = precheck::jobs(ctx);
+                    if jobs.ok || options.force.is_some() {
+                        match fresh(ctx, &book, options, jobs) {
+                            // Another domain took the free library first: keep waiting for it.
+                            Err(Error::Ledger(crate::ledger::LedgerError::Forbidden(_))) if !out_of_time() => {}
+                            result => return result,
+                        }
+                    } else {
+                        if out_of_time() {
+                            let request = requested
+                                .map(|u| {
+                                    format!(
+                                        "; the request of {} stays until {}",
+                                        ctx.domain,
+                                        u.format("%Y-%m-%d %H:%M UTC")
+                                    )
+                                })
+                                .unwrap_or_else(|| " (nothing was changed)".into());
+                            return Err(Error::Refused(format!(
+                                "acquiring restarts NetBackup on {}, which has work running: {}{request}",
+                                ctx.domain, jobs.evidence
+                            )));
+                        }
+                        if !announced {
+                            ctx.progress.note(&format!(
+                                "the library is free; waiting for this domain to be idle ({})",
+                                jobs.evidence
+                            ));
+                            announced = true;
+                        }
                     }
                 }
             }
@@ -231,9 +243,21 @@ fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, 
     }
 }
 
-/// What the policy says of this domain now (see [`crate::policy`]). A waiting acquire can last
-/// hours: it reads the site's configuration afresh each time, so that it follows an edit.
-fn policy_says(ctx: &Context) -> Result<(crate::policy::Decision, Option<chrono::DateTime<chrono::Utc>>), Error> {
+/// This domain's place in the queue for the library, as the policy ([`crate::policy`]) sees it.
+struct Place {
+    /// The free library goes to this domain now.
+    first: bool,
+    /// Until when this domain's own claim lasts, if it has one.
+    claim_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Reads this domain's place once. A waiting acquire can last hours: it reads the site's
+/// configuration afresh each time, so that it follows an edit. A hook's worker (`operator` false)
+/// goes first only when the policy gives it the library. An operator's acquire is a claim of its
+/// own, beginning now at the latest: it goes first unless an earlier request of another domain
+/// waits (a queue of people who asked); another domain's open window does not hold it back, since
+/// an operator's acquire overrides the schedule, as an operator's release does.
+fn place(ctx: &Context, operator: bool) -> Result<Place, Error> {
     use crate::policy::{self, Site, Trigger};
     let now = ctx.clock.now();
     let record = ctx.ledger.read()?;
@@ -242,34 +266,18 @@ fn policy_says(ctx: &Context) -> Result<(crate::policy::Decision, Option<chrono:
     let config = fresh.as_ref().unwrap_or(ctx.config);
     let site = Site::read_config(config, &ctx.domain, ctx.runner, now, &chrono::Local)?;
     let s = site.situation(&record, &ctx.domain, now, true);
-    let mine = policy::claim(&s, &ctx.domain, false).map(|c| c.until);
-    Ok((policy::decide(Trigger::Tick, &s), mine))
-}
-
-/// Until when this domain's claim lasts, if it has one.
-fn claim_until(ctx: &Context) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
-    Ok(policy_says(ctx)?.1)
-}
-
-/// Whether the policy gives the free library to this domain now. An operator's acquire is a
-/// claim of its own, beginning now at the latest: it goes first unless an earlier request of
-/// another domain waits (a queue of people who asked). Another domain's open window does not hold
-/// it back: an operator's acquire overrides the schedule, as an operator's release does.
-fn first_in_line(ctx: &Context, operator: bool) -> Result<bool, Error> {
-    use crate::policy::{self, Site};
-    if !operator {
-        return Ok(matches!(policy_says(ctx)?.0, crate::policy::Decision::Acquire { .. }));
-    }
-    let now = ctx.clock.now();
-    let record = ctx.ledger.read()?;
-    let site = Site::read(ctx, now, &chrono::Local)?;
-    let s = site.situation(&record, &ctx.domain, now, true);
-    let mine = policy::claim(&s, &ctx.domain, false).map_or(now, |c| c.since.min(now));
-    let rank = |d: &str| ctx.config.domain_order.iter().position(|x| x == d).unwrap_or(usize::MAX);
-    Ok(!policy::waiting(&s)
-        .iter()
-        .filter(|c| c.by == policy::By::Request)
-        .any(|c| (c.since, rank(&c.domain)) < (mine, rank(&ctx.domain))))
+    let mine = policy::claim(&s, &ctx.domain, false);
+    let first = if operator {
+        let since = mine.as_ref().map_or(now, |c| c.since.min(now));
+        let rank = |d: &str| config.domain_order.iter().position(|x| x == d).unwrap_or(usize::MAX);
+        !policy::waiting(&s)
+            .iter()
+            .filter(|c| c.by == policy::By::Request)
+            .any(|c| (c.since, rank(&c.domain)) < (since, rank(&ctx.domain)))
+    } else {
+        matches!(policy::decide(Trigger::Tick, &s), policy::Decision::Acquire { .. })
+    };
+    Ok(Place { first, claim_until: mine.map(|c| c.until) })
 }
 
 fn expired(ctx: &Context) -> Result<Report, Error> {

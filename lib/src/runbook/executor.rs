@@ -42,7 +42,7 @@ pub fn execute_fenced(
     opening: Value,
     fence: Option<Fence>,
 ) -> Result<Report, Error> {
-    let _sequence = signals::Sequence::begin();
+    let _sequence = signals::sequence();
     let op = book.operation;
     let started = Instant::now();
     let mut timings: Vec<StepTiming> = Vec::new();
@@ -69,7 +69,7 @@ pub fn execute_fenced(
             Ok(record) => record,
             // Nothing was written yet: the ledger error is the whole story.
             Err(e) if first => return Err(e.into()),
-            Err(e) => return Err(ledger_failed(ctx, book, index, e, &mut fence)),
+            Err(e) => return Err(ledger_failed(ctx, book, index, e, &mut fence, &changed)),
         };
         let info = StepInfo {
             library: &record.library,
@@ -124,7 +124,7 @@ pub fn execute_fenced(
     let finish_detail = json!({ "completed": timings.last(), "steps": timings, "total_secs": total });
     let record = match commit(ctx, &mut fence, &Event::Finish { domain: ctx.domain.clone() }, finish_detail) {
         Ok(record) => record,
-        Err(e) => return Err(ledger_failed(ctx, book, book.steps.len(), e, &mut fence)),
+        Err(e) => return Err(ledger_failed(ctx, book, book.steps.len(), e, &mut fence, &changed)),
     };
     Ok(Report {
         operation: op,
@@ -216,7 +216,7 @@ fn roll_back(ctx: &Context, book: &Runbook, index: usize, changed: &[bool]) -> C
 /// Runs the undo actions of steps `index` down to the first that changed something; the first
 /// failure stops it. Returns what was restored, in words.
 fn undo(ctx: &Context, book: &Runbook, index: usize, changed: &[bool]) -> Result<Vec<String>, String> {
-    let _finish_it = signals::Rollback::begin();
+    let _finish_it = signals::rollback();
     let epoch = ctx.ledger.read().map(|r| r.epoch).unwrap_or_default();
     let mut restored = Vec::new();
     for (i, step) in book.steps[..=index].iter().enumerate().rev() {
@@ -319,8 +319,15 @@ fn interrupted(
 }
 
 /// The ledger could not record the start of step `index` (or, past the last step, the end).
-/// Steps before `index` are done.
-fn ledger_failed(ctx: &Context, book: &Runbook, index: usize, error: LedgerError, fence: &mut Option<Fence>) -> Error {
+/// Steps before `index` are done; `changed` says which of them changed something.
+fn ledger_failed(
+    ctx: &Context,
+    book: &Runbook,
+    index: usize,
+    error: LedgerError,
+    fence: &mut Option<Fence>,
+    changed: &[bool],
+) -> Error {
     let op = book.operation;
     let resume = resume_hint(op);
     let at = if index < book.steps.len() {
@@ -368,8 +375,7 @@ fn ledger_failed(ctx: &Context, book: &Runbook, index: usize, error: LedgerError
             ctx.domain
         ));
     }
-    let changed: Vec<bool> = vec![true; index];
-    match undo(ctx, book, index - 1, &changed) {
+    match undo(ctx, book, index - 1, changed) {
         Ok(restored) => Error::Failed(format!(
             "the {op} stopped {at}: the ledger could not be updated: {error}. Rolled back: {}; the ledger \
              says {}",

@@ -94,7 +94,7 @@ pub fn release(ctx: &Context, options: &ReleaseOptions) -> Result<Report, Error>
 }
 
 fn release_validated(ctx: &Context, options: &ReleaseOptions) -> Result<Report, Error> {
-    let _sequence = crate::signals::Sequence::begin();
+    let _sequence = crate::signals::sequence();
     let _run = super::run_lock(ctx)?;
     let book = runbook(ctx);
     let epoch = || ctx.ledger.read().map(|r| r.epoch).unwrap_or(0);
@@ -109,6 +109,13 @@ fn release_validated(ctx: &Context, options: &ReleaseOptions) -> Result<Report, 
             let guard = super::fence_out(ctx, owner)?;
             start = match decide(ctx, &book, true)? {
                 Err(why) => return Ok(Report::nothing(Operation::Release, &ctx.domain, why, epoch())),
+                // Only the owner whose run lock is held may be overridden.
+                Ok(Start::ForOther(again)) if again != *owner => {
+                    return Err(Error::Busy(format!(
+                        "refusing to force: the library moved from {owner} to {again} while this override \
+                         waited; look again (ftl-status) before overriding {again}. Nothing was changed"
+                    )))
+                }
                 Ok(start) => start,
             };
             Some(guard)
