@@ -78,6 +78,9 @@ fn each_binary_accepts_only_the_flags_it_honours() {
         ("ftl-status", &["--json", "--format", "prometheus"][..]),
         ("ftl-status", &["--check", "--format", "prometheus"][..]),
         ("ftl-status", &["--history", "3", "--format", "prometheus"][..]),
+        // The status never changes anything: --dry-run means something only with a ledger write.
+        ("ftl-status", &["--dry-run"][..]),
+        ("ftl-status", &["--dry-run", "--check"][..]),
     ] {
         let out = run(site.ftl("marmaduke", binary).args(args));
         assert_eq!(code(&out), 2, "{binary} {args:?}: {}", stderr(&out));
@@ -89,6 +92,7 @@ fn each_binary_accepts_only_the_flags_it_honours() {
         ("ftl-status", &["--format", "prometheus"][..]),
         ("ftl-status", &["--json", "--history", "3"][..]),
         ("ftl-release", &["--dry-run", "--json"][..]),
+        ("ftl-status", &["--dry-run", "--repair-ledger"][..]),
     ] {
         let out = run(site.ftl("marmaduke", binary).args(args));
         assert_eq!(code(&out), 0, "{binary} {args:?}: {}", stderr(&out));

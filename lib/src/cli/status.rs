@@ -21,7 +21,8 @@ escapes label values as the exposition format requires.\n\n\
 good line, after keeping a copy of the bad file and after the controller confirms where the board \
 is; it reads only journal files that pass the trust checks, never writes an epoch lower than the \
 journal's, and creates again a deleted ledger.lock (run it only when no ftl runs on any domain).",
-    after_help = EXIT_CODES
+    after_help = EXIT_CODES,
+    group(clap::ArgGroup::new("ledger_write").args(["init_ledger", "repair_ledger"]))
 )]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -30,8 +31,8 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
     /// With --init-ledger or --repair-ledger: say what would be written and change nothing.
-    /// (The status itself never changes anything.)
-    #[arg(long)]
+    /// (The status itself never changes anything, so without them --dry-run is a usage error.)
+    #[arg(long, requires = "ledger_write")]
     pub dry_run: bool,
     /// Also show the journal's last N transitions.
     #[arg(long, value_name = "N")]
