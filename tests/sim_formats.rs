@@ -115,7 +115,7 @@ fn bpdbjobs_bpps_pbind_layouts() {
     let text = stdout(&out);
     for line in text.lines() {
         let fields: Vec<&str> = line.split(',').collect();
-        assert!(fields.len() >= 9, "{line}");
+        assert_eq!(fields.len(), 64, "NetBackup 7 and later print about 64 fields: {line}");
         assert!(fields[0].parse::<u64>().is_ok() && fields[2].parse::<u32>().is_ok(), "{line}");
         assert_eq!(fields[7], "marmaduke", "the server column");
     }
@@ -126,7 +126,9 @@ fn bpdbjobs_bpps_pbind_layouts() {
     assert!(text.starts_with("NB Processes\n------------\n"));
     assert!(text.contains("\nMM Processes\n------------\n"));
     assert!(text.lines().any(|l| l.ends_with("/usr/openv/volmgr/bin/ltid")));
-    assert_eq!(ftl::netbackup::parse_processes(&text).unwrap().len(), 7);
+    let listed = ftl::netbackup::parse_processes(&text).unwrap();
+    assert_eq!(ftl::netbackup::own(&listed).len(), 7, "NetBackup's own daemons");
+    assert_eq!(listed.len(), 8, "and the shared pbx_exchange");
     let out = out_of(&site, "marmaduke", "pbind", &["-q"]);
     assert!(stdout(&out).lines().all(|l| l.starts_with("process id ")));
     assert!(ftl::os::parse_pbind(&stdout(&out), &[28, 29, 30, 31]).unwrap().is_empty());

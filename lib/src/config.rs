@@ -100,6 +100,9 @@ pub struct NetBackup {
     pub start: Vec<String>,
     /// R6: start NetBackup again on the releasing domain, without the library.
     pub restart_after_release: bool,
+    /// Queued, re-queued, suspended and incomplete jobs refuse a release (they will come back for
+    /// a drive), as active jobs always do.
+    pub pending_jobs_block: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -542,7 +545,7 @@ fn build(root: &Section) -> Option<Config> {
         })
     });
     let netbackup = root.table("netbackup", false).and_then(|s| {
-        let (vmoprcmd, bpdbjobs, bpps, bppllist, stop, start, restart_after_release) = (
+        let (vmoprcmd, bpdbjobs, bpps, bppllist, stop, start, restart_after_release, pending_jobs_block) = (
             s.absolute_path_or("vmoprcmd", "/usr/openv/volmgr/bin/vmoprcmd"),
             s.absolute_path_or("bpdbjobs", "/usr/openv/netbackup/bin/admincmd/bpdbjobs"),
             s.absolute_path_or("bpps", "/usr/openv/netbackup/bin/bpps"),
@@ -550,6 +553,7 @@ fn build(root: &Section) -> Option<Config> {
             s.argv_or("stop", &["/etc/rc0.d/K77netbackup", "stop"]),
             s.argv_or("start", &["/etc/rc2.d/S77netbackup", "start"]),
             s.bool_or("restart_after_release", false),
+            s.bool_or("pending_jobs_block", true),
         );
         s.finish();
         Some(NetBackup {
@@ -560,6 +564,7 @@ fn build(root: &Section) -> Option<Config> {
             stop: stop?,
             start: start?,
             restart_after_release: restart_after_release?,
+            pending_jobs_block: pending_jobs_block?,
         })
     });
     let commands = root.table("commands", false).and_then(|s| {

@@ -8,8 +8,45 @@ use crate::config::Config;
 use crate::exec::Command;
 use std::collections::BTreeMap;
 
-/// The `bpdbjobs` state of a running job.
-pub const JOB_ACTIVE: u32 = 1;
+/// The `state` field of `bpdbjobs -report -most_columns` (field 3): 0 queued, 1 active,
+/// 2 re-queued, 3 done, 4 suspended, 5 incomplete. Sources, in `tests/fixtures/bpdbjobs/`: a
+/// public Perl script's `(0,1,2,4); # Queued, active, requested, suspended`, and "state < 3 means
+/// running or being prepared"; 3 = done is inferred from that and 5 = incomplete is the
+/// documented order but no numeric source was found (README, "What ftl could not verify").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobState {
+    Queued,
+    Active,
+    ReQueued,
+    Done,
+    Suspended,
+    Incomplete,
+}
+
+impl JobState {
+    pub fn from_code(code: u64) -> Option<JobState> {
+        use JobState::*;
+        [Queued, Active, ReQueued, Done, Suspended, Incomplete].get(usize::try_from(code).ok()?).copied()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Active => "active",
+            JobState::ReQueued => "re-queued",
+            JobState::Done => "done",
+            JobState::Suspended => "suspended",
+            JobState::Incomplete => "incomplete",
+        }
+    }
+
+    /// Not running now, but it will come back for a drive: queued, re-queued, suspended and
+    /// incomplete jobs.
+    pub fn pending(self) -> bool {
+        matches!(self, JobState::Queued | JobState::ReQueued | JobState::Suspended | JobState::Incomplete)
+    }
+}
 
 /// NetBackup's commands for this site.
 pub struct NetBackup<'a> {
@@ -62,14 +99,16 @@ impl<'a> NetBackup<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     pub id: u64,
-    pub state: u32,
+    pub state: JobState,
     pub policy: String,
     pub schedule: String,
     pub client: String,
 }
 
-/// Parses `bpdbjobs -report -most_columns`: comma-separated, no header, the first fields being
-/// jobid, jobtype, state, status, policy, schedule, client, server, started.
+/// Parses `bpdbjobs -report -most_columns`: comma-separated, no header, one line per job of
+/// about 64 fields on NetBackup 7 and later (fewer on older releases), the first being jobid,
+/// jobtype, state, status, policy, schedule, client, server, started (the field list in
+/// `tests/fixtures/bpdbjobs/most_columns_fields.txt`). A state outside 0-5 is refused.
 pub fn parse_jobs(stdout: &str) -> Result<Vec<Job>, String> {
     let mut jobs = Vec::new();
     for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
@@ -83,9 +122,13 @@ pub fn parse_jobs(stdout: &str) -> Result<Vec<Job>, String> {
                 .parse()
                 .map_err(|_| format!("line `{}`: {what} `{}` is not a number", line.trim(), fields[i]))
         };
+        let state = number(2, "state")?;
+        let state = JobState::from_code(state).ok_or_else(|| {
+            format!("line `{}`: job state {state} is none of 0-5 (queued .. incomplete)", line.trim())
+        })?;
         jobs.push(Job {
             id: number(0, "jobid")?,
-            state: number(2, "state")? as u32,
+            state,
             policy: fields[4].trim().to_string(),
             schedule: fields[5].trim().to_string(),
             client: fields[6].trim().to_string(),
@@ -95,7 +138,12 @@ pub fn parse_jobs(stdout: &str) -> Result<Vec<Job>, String> {
 }
 
 pub fn active_jobs(jobs: &[Job]) -> Vec<&Job> {
-    jobs.iter().filter(|j| j.state == JOB_ACTIVE).collect()
+    jobs.iter().filter(|j| j.state == JobState::Active).collect()
+}
+
+/// Jobs that are not running but will come back for a drive.
+pub fn pending_jobs(jobs: &[Job]) -> Vec<&Job> {
+    jobs.iter().filter(|j| j.state.pending()).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,19 +206,41 @@ fn control_state(raw: &str) -> Option<Control> {
 pub struct Process {
     pub pid: u32,
     pub command: String,
+    /// The section title it was listed under (`NB Processes`, `MM Processes`, or a vendor's
+    /// shared section), empty before any title.
+    pub section: String,
 }
 
-/// Parses `bpps -x`: section titles (`NB Processes`, `MM Processes`), dashes, then `ps -f`
-/// lines (`root   306     1  0   Nov 24 ?   0:00 /usr/openv/netbackup/bin/bprd`).
+/// The sections of `bpps -x` that hold NetBackup's own daemons. NetBackup 6 and later add a
+/// section of processes shared with other products (the Private Branch Exchange,
+/// `pbx_exchange`, under a title naming the vendor): those belong to no NetBackup and are
+/// neither waited for nor signalled when NetBackup stops. No capture of that section was found
+/// (`tests/fixtures/bpps/not_found.txt`): any other title counts as shared.
+pub const OWN_SECTIONS: &[&str] = &["NB Processes", "MM Processes"];
+
+impl Process {
+    pub fn own(&self) -> bool {
+        self.section.is_empty() || OWN_SECTIONS.contains(&self.section.as_str())
+    }
+}
+
+/// NetBackup's own processes among what `bpps -x` listed.
+pub fn own(processes: &[Process]) -> Vec<&Process> {
+    processes.iter().filter(|p| p.own()).collect()
+}
+
+/// Parses `bpps -x`: section titles (`NB Processes`, `MM Processes`, a shared vendor section),
+/// dashes, then `ps -f` lines (`root   306     1  0   Nov 24 ?   0:00 /usr/openv/netbackup/bin/bprd`).
 pub fn parse_processes(stdout: &str) -> Result<Vec<Process>, String> {
     let mut processes = Vec::new();
+    let mut section = String::new();
     for line in stdout.lines() {
         let trimmed = line.trim();
-        if trimmed.is_empty()
-            || trimmed.ends_with("Processes")
-            || trimmed.ends_with("Components")
-            || trimmed.chars().all(|c| c == '-')
-        {
+        if trimmed.ends_with("Processes") || trimmed.ends_with("Components") {
+            section = trimmed.to_string();
+            continue;
+        }
+        if trimmed.is_empty() || trimmed.chars().all(|c| c == '-') {
             continue;
         }
         let fields: Vec<&str> = trimmed.split_whitespace().collect();
@@ -189,7 +259,7 @@ pub fn parse_processes(stdout: &str) -> Result<Vec<Process>, String> {
         if command.is_empty() {
             return Err(format!("line `{trimmed}` has no command"));
         }
-        processes.push(Process { pid, command });
+        processes.push(Process { pid, command, section: section.clone() });
     }
     Ok(processes)
 }
@@ -209,6 +279,31 @@ mod tests {
         assert!(parse_jobs("").unwrap().is_empty());
         assert!(parse_jobs("1203,0,1\n").is_err());
         assert!(parse_jobs("Auftrag;Typ;Status;x;y;z;a;b;c\n").is_err());
+    }
+
+    /// A 64-field line as NetBackup 7 and later print it: the first 12 fields as the fixture's
+    /// field list names them, the rest empty or numbers.
+    fn line64(id: u64, state: u64) -> String {
+        let mut fields: Vec<String> =
+            format!("{id},0,{state},0,daily-oracle,incr,db1,marmaduke,1764104403,0000000123,,tld0")
+                .split(',')
+                .map(String::from)
+                .collect();
+        fields.resize(64, String::new());
+        fields.join(",")
+    }
+
+    #[test]
+    fn every_documented_job_state_is_read_from_a_64_field_line() {
+        let names: Vec<&str> = (0..6).map(|s| parse_jobs(&line64(10 + s, s)).unwrap()[0].state.name()).collect();
+        assert_eq!(names, ["queued", "active", "re-queued", "done", "suspended", "incomplete"]);
+        let all: String = (0..6).map(|s| line64(10 + s, s) + "\n").collect();
+        let jobs = parse_jobs(&all).unwrap();
+        assert_eq!(jobs.len(), 6);
+        assert_eq!(active_jobs(&jobs).iter().map(|j| j.id).collect::<Vec<_>>(), [11]);
+        assert_eq!(pending_jobs(&jobs).iter().map(|j| j.id).collect::<Vec<_>>(), [10, 12, 14, 15]);
+        let err = parse_jobs(&line64(9, 6)).unwrap_err();
+        assert!(err.contains("job state 6"), "{err}");
     }
 
     #[test]
@@ -239,6 +334,13 @@ mod tests {
         assert_eq!(ps.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![306, 311, 295]);
         assert_eq!(ps[2].command, "/usr/openv/volmgr/bin/ltid -v");
         assert!(parse_processes("NB Processes\n------------\n").unwrap().is_empty());
+        assert!(ps.iter().all(Process::own));
+        // NetBackup 6+: a section of processes shared with other products.
+        let shared = format!("{out}\nShared Symantec Processes\n-------------------------\n    root   210     1  0   Nov 24 ?        0:03 /opt/VRTSpbx/bin/pbx_exchange\n");
+        let ps = parse_processes(&shared).unwrap();
+        assert_eq!(ps.len(), 4);
+        assert_eq!(own(&ps).iter().map(|p| p.pid).collect::<Vec<_>>(), vec![306, 311, 295]);
+        assert!(!ps[3].own() && ps[3].command.ends_with("pbx_exchange"));
         assert!(parse_processes("root abc\n").is_err());
     }
 }

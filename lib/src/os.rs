@@ -42,14 +42,28 @@ pub enum Tape {
     /// `no tape loaded or drive offline`.
     Empty,
     AtBot,
+    /// Anywhere but BOT; `file` is `None` when mt prints `file no= -1` (position unknown).
     Away {
-        file: u64,
+        file: Option<u64>,
         block: u64,
     },
 }
 
+impl std::fmt::Display for Tape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tape::Empty => f.write_str("no tape loaded"),
+            Tape::AtBot => f.write_str("at BOT"),
+            Tape::Away { file: Some(file), block } => write!(f, "file no= {file}   block no= {block}"),
+            Tape::Away { file: None, block } => write!(f, "file no= -1   block no= {block} (position unknown)"),
+        }
+    }
+}
+
 /// Reads `mt -f DEV status`. Solaris prints `DEV: no tape loaded or drive offline` (exit 1) for
-/// an empty drive, and a `file no= F   block no= B` line otherwise.
+/// an empty drive, and a `file no= F   block no= B` line otherwise, with `file no= -1` when the
+/// position is unknown (illumos `usr/src/cmd/mt/mt.c`, `status()`: "fileno will be -1 on error";
+/// fixtures `tests/fixtures/mt/`).
 pub fn parse_mt_status(stdout: &str, stderr: &str) -> Result<Tape, String> {
     if stdout.contains("no tape loaded or drive offline") || stderr.contains("no tape loaded or drive offline") {
         return Ok(Tape::Empty);
@@ -60,10 +74,13 @@ pub fn parse_mt_status(stdout: &str, stderr: &str) -> Result<Tape, String> {
         };
         let (file, rest) = rest.trim_start().split_once(char::is_whitespace).unwrap_or((rest.trim(), ""));
         let block = rest.trim_start().strip_prefix("block no=").map(str::trim);
-        let file: u64 = file.parse().map_err(|_| format!("`{}`: file number is not a number", line.trim()))?;
+        let file: Option<u64> = match file {
+            "-1" => None,
+            f => Some(f.parse().map_err(|_| format!("`{}`: file number is not a number", line.trim()))?),
+        };
         let block: u64 =
             block.and_then(|b| b.parse().ok()).ok_or_else(|| format!("`{}`: no readable `block no=`", line.trim()))?;
-        return Ok(if file == 0 && block == 0 { Tape::AtBot } else { Tape::Away { file, block } });
+        return Ok(if file == Some(0) && block == 0 { Tape::AtBot } else { Tape::Away { file, block } });
     }
     Err("neither `file no= ... block no= ...` nor `no tape loaded or drive offline` in the output".into())
 }
@@ -92,11 +109,21 @@ pub fn parse_modinfo(stdout: &str, module: &str) -> Result<Option<u32>, String> 
     Ok(None)
 }
 
-/// Processor sets that contain any of `cpus`, from `psrset -i` (`user processor set 1:
-/// processors 28 29`).
+/// Processor sets that contain any of `cpus`, from `psrset -i`. illumos
+/// `usr/src/cmd/psrset/psrset.c`, `info_out()`, prints `user processor set N: processors a b`,
+/// `user processor set N: processor a`, `user processor set N: empty` and the same with `system`
+/// for the kernel's sets; nothing when no set exists (fixtures `tests/fixtures/psrset/`). An empty
+/// set holds no processor, so it is no set on the board.
 pub fn parse_psrset(stdout: &str, cpus: &[u32]) -> Result<Vec<String>, String> {
     let mut found = Vec::new();
     for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+        let known = ["user processor set ", "system processor set "].iter().any(|p| line.trim_start().starts_with(p));
+        if !known {
+            return Err(format!("unexpected line `{}`", line.trim()));
+        }
+        if line.split_once(':').is_some_and(|(_, rest)| rest.trim() == "empty") {
+            continue;
+        }
         let (set, processors) = line
             .split_once(": processors")
             .or_else(|| line.split_once(": processor"))
@@ -149,11 +176,56 @@ mod tests {
         let bot = "Quantum DLT7000 tape drive:\n   sense key(0x0)= No Additional Sense   residual= 0   retries= 0\n   file no= 0   block no= 0\n";
         assert_eq!(parse_mt_status(bot, ""), Ok(Tape::AtBot));
         let away = bot.replace("file no= 0   block no= 0", "file no= 3   block no= 1127");
-        assert_eq!(parse_mt_status(&away, ""), Ok(Tape::Away { file: 3, block: 1127 }));
+        assert_eq!(parse_mt_status(&away, ""), Ok(Tape::Away { file: Some(3), block: 1127 }));
         assert_eq!(parse_mt_status("", "/dev/rmt/4: no tape loaded or drive offline\n"), Ok(Tape::Empty));
         assert!(parse_mt_status("", "").is_err());
         assert!(parse_mt_status("Bandlaufwerk:\n   Datei Nr.= 0   Block Nr.= 0\n", "").is_err());
         assert!(parse_mt_status("   file no= x   block no= 0\n", "").is_err());
+    }
+
+    /// A fixture's output: the lines after its `# ---` header.
+    fn fixture(text: &str) -> &str {
+        let start = text.find("# ---\n").expect("a fixture has a `# ---` line") + "# ---\n".len();
+        &text[start..]
+    }
+
+    #[test]
+    fn mt_fixtures_parse_as_documented() {
+        let read = |name: &str| {
+            std::fs::read_to_string(format!("{}/../tests/fixtures/mt/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        assert_eq!(parse_mt_status(fixture(&read("status_bot.txt")), ""), Ok(Tape::AtBot));
+        let unknown = parse_mt_status(fixture(&read("status_unknown_position.txt")), "").unwrap();
+        assert_eq!(unknown, Tape::Away { file: None, block: 0 }, "file no= -1 is not BOT");
+        assert!(unknown.to_string().contains("position unknown"));
+        assert_eq!(parse_mt_status("", fixture(&read("no_tape_loaded.txt"))), Ok(Tape::Empty));
+        // A failed ioctl or a missing device is no position at all.
+        assert!(parse_mt_status("", fixture(&read("status_ioctl_failed.txt"))).is_err());
+        assert!(parse_mt_status("", fixture(&read("open_enoent.txt"))).is_err());
+        assert!(parse_mt_status("   file no= -2   block no= 0\n", "").is_err());
+    }
+
+    #[test]
+    fn psrset_fixtures_parse_as_documented() {
+        let read = |name: &str| {
+            std::fs::read_to_string(format!("{}/../tests/fixtures/psrset/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        let cpus = [4, 9];
+        assert!(
+            parse_psrset(fixture(&read("info_empty.txt")), &cpus).unwrap().is_empty(),
+            "an empty set is no set on the board"
+        );
+        assert_eq!(
+            parse_psrset(fixture(&read("info_single.txt")), &cpus).unwrap(),
+            vec!["user processor set 1 holds board processor(s) 4"]
+        );
+        assert_eq!(parse_psrset(fixture(&read("info_multi.txt")), &cpus).unwrap().len(), 2);
+        assert!(parse_psrset(fixture(&read("info_system.txt")), &cpus).unwrap().is_empty());
+        assert_eq!(
+            parse_psrset(fixture(&read("info_system.txt")), &[1]).unwrap(),
+            vec!["system processor set 1 holds board processor(s) 1"]
+        );
+        assert!(parse_psrset("user processor set 3: emptyish\n", &cpus).is_err());
     }
 
     #[test]

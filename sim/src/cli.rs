@@ -69,11 +69,13 @@ enum Command {
         #[arg(required = true, value_name = "NAME[:ARG]|clear")]
         faults: Vec<String>,
     },
-    /// Start or end a simulated NetBackup job on DOMAIN (listed as active by bpdbjobs).
+    /// Start or end a simulated NetBackup job on DOMAIN (listed as active, state 1, by bpdbjobs;
+    /// a job started where the board is writes on a tape, which leaves BOT), or queue one or
+    /// take a queued one away (state 0: it waits for a drive and outlives a stop of NetBackup).
     Job {
         dir: PathBuf,
         domain: String,
-        #[arg(value_parser = ["start", "end"])]
+        #[arg(value_parser = ["start", "end", "queue", "unqueue"])]
         action: String,
     },
     /// Measure the hook fast path, concurrent hooks, a hand-over against its critical path and the
@@ -106,6 +108,8 @@ fn fault_help() -> String {
         "Inject faults into the site (they add to those already there), or `clear` them all. A fault \
 stays until cleared:\n\
   bot:I            drive I cannot reach BOT: `mt rewind` leaves it where it is\n\
+  lost:I           drive I loses its position: `mt status` prints `file no= -1` (unknown)\n\
+  empty-pset:DOMAIN  `psrset -i` on DOMAIN lists an empty user processor set\n\
   hang:CMD         the fake command CMD never returns (until killed)\n\
   fail:CMD         CMD exits non-zero with the real command's message\n\
   controller-down  every controller command fails as an unreachable ssh would (exit 255)\n\
@@ -150,9 +154,7 @@ pub fn main() -> ExitCode {
             }
         }),
         Command::Fault { dir, faults } => Site::open(&dir).and_then(|site| fault(&site, &faults)),
-        Command::Job { dir, domain, action } => {
-            Site::open(&dir).and_then(|site| job(&site, &domain, action == "start"))
-        }
+        Command::Job { dir, domain, action } => Site::open(&dir).and_then(|site| job(&site, &domain, &action)),
         Command::Demo { speed, keep, json } => crate::demo::run(speed, keep, json),
         Command::Bench { json } => crate::bench::run(json),
         Command::Docs { dir } => crate::docs::generate(&dir).map(|files| {
@@ -219,15 +221,15 @@ fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
     for f in faults {
         let (name, arg) = f.split_once(':').map(|(n, a)| (n, Some(a))).unwrap_or((f.as_str(), None));
         let valid = match (name, arg) {
-            ("bot", Some(i)) => i.parse::<usize>().is_ok_and(|i| i < p.drives.len()),
+            ("bot" | "lost", Some(i)) => i.parse::<usize>().is_ok_and(|i| i < p.drives.len()),
             ("hang" | "fail", Some(cmd)) => DOMAIN_COMMANDS.contains(&cmd) || CONTROLLER_COMMANDS.contains(&cmd),
             ("controller-down", None) => true,
-            ("sg-busy" | "bound", Some(d)) => p.domains.contains_key(d),
+            ("sg-busy" | "bound" | "empty-pset", Some(d)) => p.domains.contains_key(d),
             _ => false,
         };
         if !valid {
             return Err(format!(
-                "unknown fault `{f}` (known: bot:I with I < {}, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN, clear)",
+                "unknown fault `{f}` (known: bot:I and lost:I with I < {}, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN, empty-pset:DOMAIN, clear)",
                 p.drives.len()
             ));
         }
@@ -243,30 +245,41 @@ fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn job(site: &Site, domain: &str, start: bool) -> Result<(), String> {
-    let jobs = site.update(|p| {
+fn job(site: &Site, domain: &str, action: &str) -> Result<(), String> {
+    let said = site.update(|p| {
         let here = p.board_in(domain);
         let d = p.domain_mut(domain)?;
-        if start {
-            if d.netbackup != Running::Running {
-                return Err(format!("NetBackup is not running on {domain}; no job can start"));
-            }
-            d.jobs += 1;
-            let jobs = d.jobs;
-            if here {
-                // The job writes to a tape: that drive leaves BOT.
-                if let Some(drive) = p.drives.iter_mut().find(|d| d.tape) {
-                    drive.position += 5_000;
+        match action {
+            "start" => {
+                if d.netbackup != Running::Running {
+                    return Err(format!("NetBackup is not running on {domain}; no job can start"));
                 }
+                d.jobs += 1;
+                let jobs = d.jobs;
+                if here {
+                    // The job writes to a tape: that drive leaves BOT.
+                    if let Some(drive) = p.drives.iter_mut().find(|d| d.tape) {
+                        drive.position += 5_000;
+                    }
+                }
+                Ok(format!("{jobs} active job(s) (one started)"))
             }
-            Ok(jobs)
-        } else if d.jobs == 0 {
-            Err(format!("no job is active on {domain}"))
-        } else {
-            d.jobs -= 1;
-            Ok(d.jobs)
+            "end" if d.jobs == 0 => Err(format!("no job is active on {domain}")),
+            "end" => {
+                d.jobs -= 1;
+                Ok(format!("{} active job(s) (one ended)", d.jobs))
+            }
+            "queue" => {
+                d.queued += 1;
+                Ok(format!("{} queued job(s) (one queued)", d.queued))
+            }
+            _ if d.queued == 0 => Err(format!("no job is queued on {domain}")),
+            _ => {
+                d.queued -= 1;
+                Ok(format!("{} queued job(s) (one taken away)", d.queued))
+            }
         }
     })??;
-    println!("{domain}: {jobs} active job(s) ({})", if start { "one started" } else { "one ended" });
+    println!("{domain}: {said}");
     Ok(())
 }

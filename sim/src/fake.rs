@@ -7,7 +7,7 @@
 //! duration (see [`crate::timing`]) outside the platform lock, so that concurrent calls from both
 //! domains proceed as they would.
 
-use crate::platform::{Module, Platform, Running, Site, DAEMONS};
+use crate::platform::{Module, Platform, Running, Site, DAEMONS, PBX};
 use crate::timing::{self, secs};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -168,7 +168,7 @@ fn run(call: &Call, platform: &Platform) -> Reply {
         "modload" => modload(call, platform),
         "bpps" => bpps(call, platform),
         "bpdbjobs" => bpdbjobs(call, platform),
-        "psrset" => psrset(call),
+        "psrset" => psrset(call, platform),
         "pbind" => pbind(call, platform),
         "netbackup-stop" => netbackup_stop(call, platform),
         "netbackup-start" => netbackup_start(call, platform),
@@ -298,9 +298,11 @@ fn mt(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
             call.sleep(secs::MT_STATUS);
             let p = call.site.read().map_err(|e| fail(1, e))?;
             let position = p.drives[index].position;
+            // illumos mt.c, status(): `file no= -1` when the position is unknown.
+            let file =
+                if p.has_fault(&format!("lost:{index}")) { "-1".to_string() } else { (position / 10_000).to_string() };
             Ok(ok(format!(
-                "Quantum DLT7000 tape drive:\n   sense key(0x0)= No Additional Sense   residual= 0   retries= 0\n   file no= {}   block no= {}\n",
-                position / 10_000,
+                "Quantum DLT7000 tape drive:\n   sense key(0x0)= No Additional Sense   residual= 0   retries= 0\n   file no= {file}   block no= {}\n",
                 position % 10_000
             )))
         }
@@ -406,6 +408,13 @@ fn bpps(call: &Call, _platform: &Platform) -> Result<Reply, Reply> {
         }
         out.push('\n');
     }
+    // The shared section's title is not sourced (tests/fixtures/bpps/not_found.txt); ftl reads
+    // any title other than NB/MM Processes as shared.
+    if let Some(pid) = d.pbx {
+        let title = "Shared Symantec Processes";
+        out.push_str(&format!("{title}\n{}\n", "-".repeat(title.len())));
+        out.push_str(&format!("    root {pid:>5}     1  0   Nov 24 ?        0:03 {PBX}\n\n"));
+    }
     Ok(ok(out))
 }
 
@@ -420,24 +429,38 @@ fn bpdbjobs(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
         return Ok(fail(25, "cannot connect on socket\nEXIT STATUS 25: cannot connect on socket\n"));
     }
     let server = &call.host;
+    // NetBackup 7 and later print about 64 fields (tests/fixtures/bpdbjobs/most_columns_fields.txt):
+    // jobid, jobtype, state, status, policy, schedule, client, server, started, elapsed, ended,
+    // stunit, tries, operation, kbytes, files, ...; the rest are left empty here.
+    let line = |id: u32, state: u8, rest: String| {
+        let mut fields: Vec<String> = format!("{id},0,{state},{rest}").split(',').map(String::from).collect();
+        fields.resize(64, String::new());
+        fields.join(",") + "\n"
+    };
+    let stunit = format!("{server}-dlt-robot-tld-0");
     let mut out = String::new();
     for k in 0..d.jobs {
-        out.push_str(&format!(
-            "{},0,1,0,daily-oracle,incr,db{k},{server},1764104403,0000000123,,{server}-dlt-robot-tld-0,1,,1024,12\n",
-            1300 + k
-        ));
+        out += &line(
+            1300 + k,
+            1,
+            format!("0,daily-oracle,incr,db{k},{server},1764104403,0000000123,,{stunit},1,,1024,12"),
+        );
     }
-    out.push_str(&format!(
-        "1202,0,3,0,daily-fs,full,fs1,{server},1764100000,0000000900,1764100900,{server}-dlt-robot-tld-0,1,,9912,99\n"
-    ));
-    out.push_str(&format!(
-        "1201,0,3,0,daily-fs,full,fs2,{server},1764099000,0000000800,1764099800,{server}-dlt-robot-tld-0,1,,8817,87\n"
-    ));
+    for k in 0..d.queued {
+        out += &line(1400 + k, 0, format!(",daily-oracle,full,db{k},{server},1764104500,0000000000,,,0,,0,0"));
+    }
+    out += &line(1202, 3, format!("0,daily-fs,full,fs1,{server},1764100000,0000000900,1764100900,{stunit},1,,9912,99"));
+    out += &line(1201, 3, format!("0,daily-fs,full,fs2,{server},1764099000,0000000800,1764099800,{stunit},1,,8817,87"));
     Ok(ok(out))
 }
 
-fn psrset(call: &Call) -> Result<Reply, Reply> {
+/// `psrset -i`: nothing when no set exists; illumos psrset.c `info_out()` prints an empty set as
+/// `user processor set N: empty`.
+fn psrset(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     call.sleep(secs::PSRSET_PBIND);
+    if platform.has_fault(&format!("empty-pset:{}", call.host)) {
+        return Ok(ok("user processor set 1: empty\n"));
+    }
     Ok(ok(""))
 }
 
@@ -499,7 +522,9 @@ fn kill(call: &Call) -> Result<Reply, Reply> {
         for pid in &pids {
             let before = d.pids.len();
             d.pids.retain(|(p, _)| p != pid);
-            if d.pids.len() == before {
+            if d.pbx == Some(*pid) {
+                d.pbx = None;
+            } else if d.pids.len() == before {
                 missing.push(*pid);
             }
         }

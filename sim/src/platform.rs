@@ -74,7 +74,19 @@ pub struct Domain {
     /// Fake pids of the NetBackup daemons while running.
     #[serde(default)]
     pub pids: Vec<(u32, String)>,
+    /// Jobs queued for a drive (`bpdbjobs` state 0): they outlive a stop of NetBackup, as jobs
+    /// in NetBackup's job database do, and come back for a drive.
+    #[serde(default)]
+    pub queued: u32,
+    /// The fake pid of the Private Branch Exchange, `pbx_exchange`, which NetBackup 6 and later
+    /// share with other products: it runs whether NetBackup runs or not, `bpps -x` lists it in a
+    /// section of its own, and only `kill` stops it.
+    #[serde(default)]
+    pub pbx: Option<u32>,
 }
+
+/// The Private Branch Exchange's command, as `bpps -x` shows it.
+pub const PBX: &str = "/opt/VRTSpbx/bin/pbx_exchange";
 
 /// The daemons a running NetBackup master shows in `bpps -x`.
 pub const DAEMONS: &[(&str, &str)] = &[

@@ -145,6 +145,8 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
                 jobs: 0,
                 control: vec![control.into(); options.drives as usize],
                 pids: Vec::new(),
+                queued: 0,
+                pbx: Some(210),
             },
         );
         platform.start_netbackup(d);

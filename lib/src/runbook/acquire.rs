@@ -204,7 +204,7 @@ fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, 
                         )));
                     }
                 } else {
-                    let jobs = precheck::jobs(ctx);
+                    let jobs = precheck::active_jobs(ctx);
                     if jobs.ok || options.force.is_some() {
                         match fresh(ctx, &book, options, jobs) {
                             // Another domain took the free library first: keep waiting for it.

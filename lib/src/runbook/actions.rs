@@ -264,10 +264,13 @@ fn set_drives(ctx: &Context, want: Control) -> Result<String, ActionError> {
     Ok(format!("{} drives {}", ctx.config.drives.len(), if want == Control::Up { "UP" } else { "DOWN" }))
 }
 
+/// NetBackup's own processes (`bpps -x` without the shared vendor section: a `pbx_exchange`
+/// serves other products too and is neither waited for nor signalled).
 fn processes(ctx: &Context) -> Result<Vec<netbackup::Process>, ActionError> {
     let cmd = NetBackup::new(ctx.config).processes();
     let out = ctx.runner.run_ok(&cmd)?;
-    netbackup::parse_processes(&out.stdout).map_err(|e| unexpected(&cmd, &out, e))
+    let all = netbackup::parse_processes(&out.stdout).map_err(|e| unexpected(&cmd, &out, e))?;
+    Ok(all.into_iter().filter(netbackup::Process::own).collect())
 }
 
 /// Polls `bpps -x` until `done` holds or `limit` passes.
@@ -365,10 +368,10 @@ fn rewind_drives(ctx: &Context) -> Result<String, ActionError> {
         let status = mt(ctx, &drive.device, "status");
         let out = ctx.runner.run(&status)?;
         match os::parse_mt_status(&out.stdout, &out.stderr) {
-            Ok(Tape::Away { file, block }) => Err(ActionError {
+            Ok(away @ Tape::Away { .. }) => Err(ActionError {
                 command: Some(status.to_string()),
                 message: format!(
-                    "drive {} ({}) is not at BOT after rewind: mt status says `file no= {file}   block no= {block}`",
+                    "drive {} ({}) is not at BOT after rewind: mt status says `{away}`",
                     drive.index,
                     drive.device.display()
                 ),

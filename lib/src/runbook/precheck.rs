@@ -25,9 +25,20 @@ impl Check {
     }
 }
 
-/// No active job on this domain's NetBackup.
+/// Before a release: no active job on this domain's NetBackup, and (unless
+/// `netbackup.pending_jobs_block` is false) no queued, re-queued, suspended or incomplete one,
+/// which would come back for a drive.
 pub fn jobs(ctx: &Context) -> Check {
-    const NAME: &str = "no active job";
+    job_check(ctx, "no active job, none pending", ctx.config.netbackup.pending_jobs_block)
+}
+
+/// Before an acquire: no active job here (its NetBackup is about to stop). Pending jobs are what
+/// the acquire is for, so they are listed but never refuse it.
+pub fn active_jobs(ctx: &Context) -> Check {
+    job_check(ctx, "no active job here", false)
+}
+
+fn job_check(ctx: &Context, name: &'static str, pending_block: bool) -> Check {
     let cmd = NetBackup::new(ctx.config).jobs();
     let out = match ctx.runner.run_ok(&cmd) {
         Ok(out) => out,
@@ -35,28 +46,42 @@ pub fn jobs(ctx: &Context) -> Check {
             // bpdbjobs needs NetBackup running; stopped, it cannot have a job either.
             let ps = NetBackup::new(ctx.config).processes();
             return match ctx.runner.run_ok(&ps).map(|o| netbackup::parse_processes(&o.stdout)) {
-                Ok(Ok(p)) if p.is_empty() => Check::pass(
-                    NAME,
-                    format!("NetBackup is not running on {} (bpps -x lists nothing), so no job is active", ctx.domain),
+                Ok(Ok(p)) if netbackup::own(&p).is_empty() => Check::pass(
+                    name,
+                    format!(
+                        "NetBackup is not running on {} (bpps -x lists none of its daemons), so no job is active",
+                        ctx.domain
+                    ),
                 ),
-                _ => Check::fail(NAME, e.to_string()),
+                _ => Check::fail(name, e.to_string()),
             };
         }
     };
-    match netbackup::parse_jobs(&out.stdout) {
-        Err(e) => Check::fail(NAME, format!("`{cmd}` printed what ftl cannot read: {e}")),
-        Ok(jobs) => {
-            let active = netbackup::active_jobs(&jobs);
-            if active.is_empty() {
-                Check::pass(NAME, format!("bpdbjobs lists {} job(s), none active", jobs.len()))
-            } else {
-                let list: Vec<String> = active
-                    .iter()
-                    .map(|j| format!("job {} ({} {} on {})", j.id, j.policy, j.schedule, j.client))
-                    .collect();
-                Check::fail(NAME, format!("{} active: {}", active.len(), list.join(", ")))
-            }
-        }
+    let jobs = match netbackup::parse_jobs(&out.stdout) {
+        Err(e) => return Check::fail(name, format!("`{cmd}` printed what ftl cannot read: {e}")),
+        Ok(jobs) => jobs,
+    };
+    let list = |jobs: &[&netbackup::Job]| -> String {
+        jobs.iter()
+            .map(|j| format!("job {} {} ({} {} on {})", j.id, j.state.name(), j.policy, j.schedule, j.client))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let active = netbackup::active_jobs(&jobs);
+    let pending = netbackup::pending_jobs(&jobs);
+    let key = format!("netbackup.pending_jobs_block in {}", ctx.config.path.display());
+    match (active.is_empty(), pending.is_empty()) {
+        (false, _) => Check::fail(name, format!("{} active: {}", active.len(), list(&active))),
+        (true, false) if pending_block => Check::fail(
+            name,
+            format!(
+                "{} pending, which will come back for a drive: {} (set {key} to false to release anyway)",
+                pending.len(),
+                list(&pending)
+            ),
+        ),
+        (true, false) => Check::pass(name, format!("none active; {} pending: {}", pending.len(), list(&pending))),
+        (true, true) => Check::pass(name, format!("bpdbjobs lists {} job(s), none active or pending", jobs.len())),
     }
 }
 

@@ -1,0 +1,78 @@
+//! What the real NetBackup and Solaris print, on the simulator: a shared `pbx_exchange` that a
+//! stop of NetBackup leaves alone, queued jobs that refuse a release, an empty processor set that
+//! is no set on the board, and a tape whose position is unknown (`file no= -1`).
+
+mod support;
+use support::*;
+
+fn release(site: &SimSite, domain: &str) -> std::process::Output {
+    run(site.ftl(domain, "ftl-release"))
+}
+
+#[test]
+fn stopping_netbackup_leaves_the_shared_pbx_exchange_alone() {
+    let site = SimSite::new();
+    let pbx = site.platform()["domains"]["marmaduke"]["pbx"].as_u64().expect("the site runs a pbx_exchange");
+    let listed = run(site.fake("marmaduke", "bpps").arg("-x"));
+    assert!(stdout(&listed).contains("pbx_exchange"), "{}", stdout(&listed));
+    let out = release(&site, "marmaduke");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(site.ledger("marmaduke")["state"], "free");
+    let d = &site.platform()["domains"]["marmaduke"];
+    assert_eq!(d["netbackup"], "stopped", "{d}");
+    assert_eq!(d["pbx"].as_u64(), Some(pbx), "the release killed the shared pbx_exchange: {d}");
+    assert_eq!(site.calls_with("marmaduke", "kill", &pbx.to_string()), 0, "pbx_exchange was signalled");
+    assert_eq!(site.count_calls("kill"), 0, "the stop script worked, so nothing needed a signal");
+}
+
+#[test]
+fn a_queued_job_refuses_a_release_and_is_listed_by_check_unless_configured_away() {
+    let site = SimSite::new();
+    assert_eq!(code(&site.sim(&["job", "marmaduke", "queue"])), 0);
+    let before = site.snapshot();
+    let out = release(&site, "marmaduke");
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(said.contains("job 1400 queued") && said.contains("netbackup.pending_jobs_block"), "{said}");
+    assert_eq!(site.snapshot(), before, "a refused release changed something");
+
+    let out = run(site.ftl("marmaduke", "ftl-status").arg("--check"));
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stdout(&out).contains("job 1400 queued"), "{}", stdout(&out));
+
+    // An acquire is what queued jobs wait for: flinstones's own queued job never refuses it.
+    site.edit_config("marmaduke", |c| c.replace("[netbackup]", "[netbackup]\npending_jobs_block = false"));
+    let out = release(&site, "marmaduke");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&site.sim(&["job", "flinstones", "queue"])), 0);
+    let out = run(site.ftl("flinstones", "ftl-acquire"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(site.board_domain().as_deref(), Some("flinstones"));
+}
+
+#[test]
+fn an_empty_processor_set_is_no_set_on_the_board() {
+    let site = SimSite::new();
+    assert_eq!(code(&site.sim(&["fault", "empty-pset:marmaduke"])), 0);
+    let listed = run(site.fake("marmaduke", "psrset").arg("-i"));
+    assert_eq!(stdout(&listed), "user processor set 1: empty\n");
+    let out = run(site.ftl("marmaduke", "ftl-status").arg("--check"));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let out = release(&site, "marmaduke");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(site.board_domain(), None);
+}
+
+#[test]
+fn a_tape_whose_position_is_unknown_is_not_at_bot() {
+    let site = SimSite::new();
+    assert_eq!(code(&site.sim(&["fault", "lost:2"])), 0);
+    let out = release(&site, "marmaduke");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(said.contains("not at BOT") && said.contains("file no= -1") && said.contains("position unknown"), "{said}");
+    // R3 rolls back: the library stays with marmaduke, its NetBackup running again.
+    assert_eq!(site.board_domain().as_deref(), Some("marmaduke"));
+    assert_eq!(site.ledger("marmaduke")["owner"], "marmaduke");
+    assert_eq!(site.platform()["domains"]["marmaduke"]["netbackup"], "running");
+}
