@@ -76,3 +76,46 @@ fn a_tape_whose_position_is_unknown_is_not_at_bot() {
     assert_eq!(site.ledger("marmaduke")["owner"], "marmaduke");
     assert_eq!(site.platform()["domains"]["marmaduke"]["netbackup"], "running");
 }
+
+/// Where `netbackup.nbpemreq` is configured, a release suspends the policy scheduler before R1
+/// and resumes it when it rolls back; an acquire resumes it after A5.
+#[test]
+fn a_configured_nbpemreq_suspends_scheduling_for_a_release_and_resumes_it() {
+    let site = SimSite::new();
+    let nbpemreq = site.path().join("marmaduke/bin/nbpemreq");
+    for d in ["marmaduke", "flinstones"] {
+        let path = site.path().join(d).join("bin/nbpemreq");
+        site.edit_config(d, |c| c.replace("[netbackup]", &format!("[netbackup]\nnbpemreq = \"{}\"", path.display())));
+    }
+    let suspended = |site: &SimSite, d: &str| site.platform()["domains"][d]["scheduling_suspended"] == true;
+    let out = run(site.ftl("marmaduke", "ftl-release").arg("--dry-run"));
+    assert!(stdout(&out).contains(&format!("{} -suspend_scheduling", nbpemreq.display())), "{}", stdout(&out));
+
+    // A rolled-back release resumes the scheduler it suspended.
+    assert_eq!(code(&site.sim(&["fault", "bot:1"])), 0);
+    let out = run(site.ftl("marmaduke", "ftl-release"));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(!suspended(&site, "marmaduke"), "a rolled-back release left the scheduler suspended");
+    assert_eq!(site.calls_with("marmaduke", "nbpemreq", "-resume_scheduling"), 1);
+    assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+
+    let out = run(site.ftl("marmaduke", "ftl-release"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(suspended(&site, "marmaduke"));
+    // Suspended before any drive went down.
+    let calls = site.calls();
+    let mine: Vec<&serde_json::Value> = calls.iter().filter(|c| c["domain"] == "marmaduke").collect();
+    let rolled_back = mine.iter().rposition(|c| c["command"] == "nbpemreq" && c["args"][0] == "-resume_scheduling");
+    let second = &mine[rolled_back.unwrap() + 1..];
+    let suspend = second.iter().position(|c| c["command"] == "nbpemreq" && c["args"][0] == "-suspend_scheduling");
+    let first_down = second.iter().position(|c| c["command"] == "vmoprcmd" && c["args"][0] == "-down");
+    assert!(suspend.unwrap() < first_down.unwrap(), "the scheduler was suspended after a drive went down");
+    let job = site.sim(&["job", "marmaduke", "start"]);
+    assert_eq!(code(&job), 1, "a job started on a suspended scheduler");
+
+    // The acquire back onto marmaduke resumes it (step A6).
+    let out = run(site.ftl("marmaduke", "ftl-acquire"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!suspended(&site, "marmaduke"));
+    assert_eq!(site.ledger("marmaduke")["owner"], "marmaduke");
+}

@@ -103,6 +103,10 @@ pub struct NetBackup {
     /// Queued, re-queued, suspended and incomplete jobs refuse a release (they will come back for
     /// a drive), as active jobs always do.
     pub pending_jobs_block: bool,
+    /// `nbpemreq` (NetBackup 6 and later), when configured: a release suspends the policy
+    /// scheduler before R1 so that no job starts between the idle check and the stop, and resumes
+    /// it when it rolls back; an acquire resumes it after A5.
+    pub nbpemreq: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -545,7 +549,7 @@ fn build(root: &Section) -> Option<Config> {
         })
     });
     let netbackup = root.table("netbackup", false).and_then(|s| {
-        let (vmoprcmd, bpdbjobs, bpps, bppllist, stop, start, restart_after_release, pending_jobs_block) = (
+        let (vmoprcmd, bpdbjobs, bpps, bppllist, stop, start, restart_after_release, pending_jobs_block, nbpemreq) = (
             s.absolute_path_or("vmoprcmd", "/usr/openv/volmgr/bin/vmoprcmd"),
             s.absolute_path_or("bpdbjobs", "/usr/openv/netbackup/bin/admincmd/bpdbjobs"),
             s.absolute_path_or("bpps", "/usr/openv/netbackup/bin/bpps"),
@@ -554,6 +558,7 @@ fn build(root: &Section) -> Option<Config> {
             s.argv_or("start", &["/etc/rc2.d/S77netbackup", "start"]),
             s.bool_or("restart_after_release", false),
             s.bool_or("pending_jobs_block", true),
+            s.raw("nbpemreq").map(|_| s.absolute_path_or("nbpemreq", "")),
         );
         s.finish();
         Some(NetBackup {
@@ -565,6 +570,10 @@ fn build(root: &Section) -> Option<Config> {
             start: start?,
             restart_after_release: restart_after_release?,
             pending_jobs_block: pending_jobs_block?,
+            nbpemreq: match nbpemreq {
+                None => None,
+                Some(path) => Some(path?),
+            },
         })
     });
     let commands = root.table("commands", false).and_then(|s| {

@@ -90,6 +90,12 @@ impl<'a> NetBackup<'a> {
         Command::new(&self.config.netbackup.start, self.config.timeouts.netbackup_start)
     }
 
+    /// `nbpemreq -suspend_scheduling` or `-resume_scheduling`, when `netbackup.nbpemreq` is set.
+    pub fn scheduling(&self, suspend: bool) -> Option<Command> {
+        let flag = if suspend { "-suspend_scheduling" } else { "-resume_scheduling" };
+        self.config.netbackup.nbpemreq.as_ref().map(|path| Command::new([path.as_str(), flag], self.t()))
+    }
+
     pub fn policy(&self, policy: &str) -> Command {
         Command::new([&self.config.netbackup.bppllist, policy, "-U"], self.t())
     }

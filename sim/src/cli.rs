@@ -18,7 +18,7 @@ tested on one Linux machine, and a hand-over can be rehearsed before it is trust
 `ftl-sim init DIR` builds a site: the platform state, a shared ledger recording the owner, one \
 ftl.toml per domain (DIR/<domain>/ftl.toml, which fixes its own domain) and the fake commands, \
 named like the real ones, in DIR/<domain>/bin/ (vmoprcmd, mt, modinfo, modunload, modload, bpps, \
-bpdbjobs, psrset, pbind, kill, netbackup-stop, netbackup-start) and DIR/controller/bin/ \
+bpdbjobs, psrset, pbind, kill, netbackup-stop, netbackup-start, nbpemreq) and DIR/controller/bin/ \
 (showusage, addboard, deleteboard; give them SUNW_HOSTNAME as on the SSP). The fake commands \
 print the real outputs, exit with the real codes, enforce the real preconditions and take the \
 real time divided by --speed.\n\n\
@@ -253,6 +253,9 @@ fn job(site: &Site, domain: &str, action: &str) -> Result<(), String> {
             "start" => {
                 if d.netbackup != Running::Running {
                     return Err(format!("NetBackup is not running on {domain}; no job can start"));
+                }
+                if d.scheduling_suspended {
+                    return Err(format!("the policy scheduler of {domain} is suspended (nbpemreq); no job can start"));
                 }
                 d.jobs += 1;
                 let jobs = d.jobs;

@@ -27,6 +27,7 @@ pub const DOMAIN_COMMANDS: &[&str] = &[
     "netbackup-start",
     "kill",
     "bppllist",
+    "nbpemreq",
 ];
 pub const CONTROLLER_COMMANDS: &[&str] = &["showusage", "addboard", "deleteboard"];
 
@@ -173,6 +174,7 @@ fn run(call: &Call, platform: &Platform) -> Reply {
         "netbackup-stop" => netbackup_stop(call, platform),
         "netbackup-start" => netbackup_start(call, platform),
         "kill" => kill(call),
+        "nbpemreq" => nbpemreq(call, platform),
         "bppllist" => Ok(crate::policies::bppllist(call.site, &call.host, &call.args, |s| call.sleep(s))),
         "showusage" => showusage(call, platform),
         "deleteboard" => deleteboard(call, platform),
@@ -502,6 +504,28 @@ fn netbackup_start(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
         }
     })?;
     Ok(ok("starting the Media Manager device daemon\nstarting the NetBackup database daemon\nstarting the NetBackup request daemon\n"))
+}
+
+/// `nbpemreq -suspend_scheduling | -resume_scheduling`. The flags are those of a public pre-reboot
+/// script (tests/fixtures/nbpemreq/suspend_usage.txt) and of the reading of the
+/// NetBackup Commands Reference; nbpemreq's own messages and exit statuses were not found, so
+/// success prints nothing and a stopped NetBackup (nbpem not running) fails with exit 1.
+fn nbpemreq(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    let suspend = match call.args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["-suspend_scheduling"] => true,
+        ["-resume_scheduling"] => false,
+        _ => return Ok(fail(1, "usage: nbpemreq -suspend_scheduling | -resume_scheduling\n")),
+    };
+    if platform.domain(&call.host).map_err(|e| fail(2, e))?.netbackup != Running::Running {
+        return Ok(fail(1, "nbpemreq: cannot connect to nbpem (NetBackup is not running)\n"));
+    }
+    call.sleep(secs::BPPS);
+    call.update(|p| {
+        if let Ok(d) = p.domain_mut(&call.host) {
+            d.scheduling_suspended = suspend;
+        }
+    })?;
+    Ok(ok(""))
 }
 
 /// `kill -SIGNAL PID...` for the simulated daemons only: it never signals a real process.

@@ -83,6 +83,10 @@ pub struct Domain {
     /// section of its own, and only `kill` stops it.
     #[serde(default)]
     pub pbx: Option<u32>,
+    /// `nbpemreq -suspend_scheduling` was run (and no `-resume_scheduling` since): the policy
+    /// scheduler starts no job.
+    #[serde(default)]
+    pub scheduling_suspended: bool,
 }
 
 /// The Private Branch Exchange's command, as `bpps -x` shows it.

@@ -147,6 +147,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
                 pids: Vec::new(),
                 queued: 0,
                 pbx: Some(210),
+                scheduling_suspended: false,
             },
         );
         platform.start_netbackup(d);

@@ -22,16 +22,20 @@ pub struct AcquireOptions {
     pub for_claim: bool,
 }
 
-pub fn runbook() -> Runbook {
+pub fn runbook(config: &crate::config::Config) -> Runbook {
     use Action::*;
     use OnFailure::*;
-    let steps = vec![
+    let mut steps = vec![
         Step::new("A1", "stop NetBackup", &[StopNetBackup], &[StartNetBackup], RollBack),
         Step::new("A2", "unload the robot driver", &[UnloadDriver], &[LoadDriver], RollBack),
         Step::new("A3", "DR attach", &[Attach], &[], AskController),
         Step::new("A4", "load the robot driver, start NetBackup", &[LoadDriver, StartNetBackup], &[], Broken),
         Step::new("A5", "drives up", &[DrivesUp], &[], Broken),
     ];
+    if config.netbackup.nbpemreq.is_some() {
+        // The library is here and in use either way; a scheduler left suspended is a warning.
+        steps.push(Step::new("A6", "resume the policy scheduler", &[ResumeScheduling], &[], Warn));
+    }
     Runbook { operation: Operation::Acquire, steps }
 }
 
@@ -86,7 +90,7 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
 fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error> {
     let _sequence = crate::signals::sequence();
     let _run = super::run_lock(ctx)?;
-    let book = runbook();
+    let book = runbook(ctx.config);
     let started = Instant::now();
     let out_of_time = || options.wait.is_none_or(|w| started.elapsed() >= w);
     let mut pause = Duration::from_millis(100);
@@ -390,7 +394,7 @@ fn force_takeover(ctx: &Context, book: &Runbook, reason: &str) -> Result<Report,
 }
 
 pub fn plan(ctx: &Context, options: &AcquireOptions) -> Result<Plan, Error> {
-    let book = runbook();
+    let book = runbook(ctx.config);
     let precheck = PlanStep {
         id: "A0".into(),
         name: "precheck".into(),

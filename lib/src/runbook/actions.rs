@@ -30,6 +30,11 @@ pub enum Action {
     Detach,
     /// The controller attaches the board to this domain.
     Attach,
+    /// `nbpemreq -suspend_scheduling`: no new job starts (only in runbooks of a site that
+    /// configures `netbackup.nbpemreq`).
+    SuspendScheduling,
+    /// `nbpemreq -resume_scheduling`.
+    ResumeScheduling,
 }
 
 /// Commands shown by `--dry-run`: one group per line, parallel groups marked.
@@ -119,6 +124,10 @@ impl Action {
                 ],
                 false,
             )],
+            Action::SuspendScheduling | Action::ResumeScheduling => {
+                let suspend = *self == Action::SuspendScheduling;
+                vec![group(nb.scheduling(suspend).into_iter().collect(), false)]
+            }
         }
     }
 
@@ -135,6 +144,8 @@ impl Action {
             Action::LoadDriver => load_driver(ctx),
             Action::Detach => move_board(ctx, false),
             Action::Attach => move_board(ctx, true),
+            Action::SuspendScheduling => scheduling(ctx, true),
+            Action::ResumeScheduling => scheduling(ctx, false),
         }
     }
 }
@@ -330,6 +341,14 @@ fn stop_netbackup(ctx: &Context) -> Result<Outcome, ActionError> {
         });
     }
     Ok(Outcome::changed(format!("NetBackup stopped{script_note}")))
+}
+
+fn scheduling(ctx: &Context, suspend: bool) -> Result<Outcome, ActionError> {
+    let Some(cmd) = NetBackup::new(ctx.config).scheduling(suspend) else {
+        return Ok(Outcome::found("netbackup.nbpemreq is not configured".into()));
+    };
+    ctx.runner.run_ok(&cmd)?;
+    Ok(Outcome::changed(format!("policy scheduling {} ({cmd})", if suspend { "suspended" } else { "resumed" })))
 }
 
 fn start_netbackup(ctx: &Context) -> Result<Outcome, ActionError> {

@@ -20,8 +20,19 @@ pub struct ReleaseOptions {
 pub fn runbook(ctx: &Context) -> Runbook {
     use Action::*;
     use OnFailure::*;
+    let r1 = if ctx.config.netbackup.nbpemreq.is_some() {
+        Step::new(
+            "R1",
+            "suspend the policy scheduler, drives down in NetBackup",
+            &[SuspendScheduling, DrivesDown],
+            &[DrivesUp, ResumeScheduling],
+            RollBack,
+        )
+    } else {
+        Step::new("R1", "drives down in NetBackup", &[DrivesDown], &[DrivesUp], RollBack)
+    };
     let mut steps = vec![
-        Step::new("R1", "drives down in NetBackup", &[DrivesDown], &[DrivesUp], RollBack),
+        r1,
         Step::new("R2", "stop NetBackup", &[StopNetBackup], &[StartNetBackup], RollBack),
         Step::new("R3", "drives at BOT", &[RewindDrives], &[], RollBack),
         Step::new("R4", "unload the robot driver", &[UnloadDriver], &[LoadDriver], RollBack),
