@@ -104,7 +104,7 @@ fn vmoprcmd_layout() {
     );
     let out = out_of(&site, "marmaduke", "vmoprcmd", &["-d", "ds"]);
     assert_eq!(code(&out), 1);
-    assert_eq!(stderr(&out), "The Media Manager device daemon (ltid) is not active\n");
+    assert_eq!(stderr(&out), "The Media Manager device daemon (ltid) is not active on host marmaduke\n");
 }
 
 #[test]
@@ -187,4 +187,45 @@ fn concurrent_invocations_keep_the_state_valid() {
         }
     }
     assert_eq!(site.count_calls("vmoprcmd") + site.count_calls("showusage"), 20, "every call is logged");
+}
+
+/// A fixture's output: what follows its `# ---` header line.
+fn fixture(path: &str) -> String {
+    let text = std::fs::read_to_string(format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    text[text.find("# ---\n").unwrap() + 6..].to_string()
+}
+
+#[test]
+fn fake_commands_print_what_the_fixtures_show() {
+    let site = SimSite::new();
+    let fake = |name: &str, args: &[&str]| out_of(&site, "marmaduke", name, args);
+    let out = fake("modunload", &[]);
+    assert_eq!((code(&out), stderr(&out)), (255, fixture("modunload/usage.txt")));
+    let out = fake("modunload", &["-i", "abc"]);
+    assert_eq!((code(&out), stderr(&out)), (255, fixture("modunload/invalid_id_arg.txt")));
+    let out = fake("modunload", &["-i", "9999"]);
+    assert_eq!((code(&out), stderr(&out)), (22, fixture("modunload/invalid.txt")));
+    let out = fake("modload", &[]);
+    assert_eq!((code(&out), stderr(&out)), (255, fixture("modload/usage.txt")));
+    let out = fake("modload", &["/kernel/drv/sparcv9/nosuch"]);
+    assert_eq!((code(&out), stderr(&out)), (2, fixture("modload/cant_load.txt")));
+    let ds = fake("vmoprcmd", &["-d", "ds"]);
+    assert!(stdout(&ds).contains("DRIVE STATUS") && !stdout(&ds).contains("ADDITIONAL"), "{}", stdout(&ds));
+    assert_eq!(ftl::netbackup::parse_drive_status(&stdout(&ds)).unwrap().len(), 7);
+    assert!(stdout(&fake("vmoprcmd", &["-d"])).contains("ADDITIONAL DRIVE STATUS"));
+    let down = fixture("vmoprcmd/ds_down_tld.txt");
+    assert!(ftl::netbackup::parse_drive_status(&down).is_ok(), "the real capture parses");
+    let ltid = fixture("vmoprcmd/ltid_not_active.txt");
+    assert!(ftl::netbackup::parse_drive_status(&ltid).is_err());
+    assert_eq!(code(&site.sim(&["fault", "fail:mt"])), 0);
+    let out = fake("mt", &["-f", "/dev/rmt/0n", "rewind"]);
+    assert_eq!((code(&out), stderr(&out)), (2, fixture("mt/rewind_failed.txt")));
+    let out = fake("mt", &["-f", "/dev/rmt/0n", "status"]);
+    assert_eq!((code(&out), stderr(&out)), (2, fixture("mt/status_ioctl_failed.txt")));
+    assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+    let mut stop = site.fake("marmaduke", "netbackup-stop");
+    stop.arg("stop");
+    assert_eq!(code(&run(stop)), 0);
+    let out = fake("vmoprcmd", &["-d", "ds"]);
+    assert_eq!(stderr(&out), ltid.replace("tggitsbackup", "marmaduke"));
 }

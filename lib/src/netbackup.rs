@@ -197,14 +197,15 @@ pub fn parse_drive_status(stdout: &str) -> Result<BTreeMap<u32, (Control, String
 /// Robot types NetBackup shows in the control column of an UP robotic drive.
 const ROBOT_TYPES: &[&str] = &["ACS", "LMF", "ODL", "RSM", "TL4", "TL8", "TLD", "TLH", "TLM", "TS8", "TSD", "TSH"];
 
-/// Reads one control column value: `UP`, `AVR`, a robot type, `PEND-`/`SCAN-` forms (up), or
-/// `DOWN` forms. Anything else is not guessed at.
+/// Reads one control column value: `UP`, `AVR`, `OPR`, `SCAN`, a robot type, `PEND-`/`SCAN-`
+/// forms (up), or `DOWN` forms (tests/fixtures/vmoprcmd/control_values.txt: only `DOWN-TLD` is
+/// seen in a real capture; the rest are the documented list). Anything else is not guessed at.
 fn control_state(raw: &str) -> Option<Control> {
     if raw == "DOWN" || raw.strip_prefix("DOWN-").is_some_and(|t| ROBOT_TYPES.contains(&t)) {
         return Some(Control::Down);
     }
     let robot = raw.strip_prefix("PEND-").or_else(|| raw.strip_prefix("SCAN-")).unwrap_or(raw);
-    (raw == "UP" || raw == "AVR" || ROBOT_TYPES.contains(&robot)).then_some(Control::Up)
+    (["UP", "AVR", "OPR", "SCAN"].contains(&raw) || ROBOT_TYPES.contains(&robot)).then_some(Control::Up)
 }
 
 /// A process listed by `bpps -x`.
@@ -324,7 +325,7 @@ mod tests {
         assert!(parse_drive_status("Drv Type Control\n  0 dlt bereit\n").is_err());
         assert!(parse_drive_status("Drv Type Control\n  0 dlt BEREIT\n").is_err());
         assert!(parse_drive_status("Drv Type Control\n  0 dlt DOWN-XYZ\n").is_err());
-        for up in ["UP", "AVR", "TLD", "ACS", "PEND-TLD", "SCAN-TL8"] {
+        for up in ["UP", "AVR", "OPR", "SCAN", "TLD", "ACS", "PEND-TLD", "SCAN-TL8"] {
             assert_eq!(
                 parse_drive_status(&format!("Drv Type Control\n  0 dlt {up}\n")).unwrap()[&0].0,
                 Control::Up,

@@ -192,7 +192,15 @@ fn injected_failure(call: &Call, platform: &Platform) -> Reply {
         }
         "netbackup-start" => fail(1, "bprd: cannot bind to port 13720: Address already in use\n"),
         "vmoprcmd" => fail(252, "vmoprcmd: cannot connect to vmd (70)\n"),
-        "mt" => fail(2, format!("{}: I/O error\n", call.args.get(1).map(String::as_str).unwrap_or("/dev/rmt/0"))),
+        // illumos mt.c (tests/fixtures/mt/rewind_failed.txt, status_ioctl_failed.txt): a failed
+        // operation ioctl prints `DEV OP COUNT failed: REASON`, a failed MTIOCGET `mt: REASON`.
+        "mt" => {
+            let device = call.args.get(1).map(String::as_str).unwrap_or("/dev/rmt/0");
+            match call.args.get(2).map(String::as_str) {
+                Some(op) if "rewind".starts_with(op) => fail(2, format!("{device} rewind 1 failed: I/O error\n")),
+                _ => fail(2, "mt: I/O error\n"),
+            }
+        }
         "modunload" => fail(16, "can't unload the module: Device busy\n"),
         "modload" => fail(1, "can't load module: Out of memory or no room in system tables\n"),
         "deleteboard" => {
@@ -220,13 +228,21 @@ fn vmoprcmd(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
         || fail(1, "usage: vmoprcmd [-h device_host] [-d [pr | ds | ad]] [-up | -down | -reset drive_index] ...\n");
     if platform.domain(&call.host).map_err(|e| fail(2, e))?.netbackup == Running::Stopped {
         call.sleep(secs::VMOPRCMD_STATUS);
-        return Ok(fail(1, "The Media Manager device daemon (ltid) is not active\n"));
+        // tests/fixtures/vmoprcmd/ltid_not_active.txt (its exit status is not sourced).
+        return Ok(fail(1, format!("The Media Manager device daemon (ltid) is not active on host {}\n", call.host)));
     }
     match args.as_slice() {
+        // `-d ds` prints the DRIVE STATUS section only; `-d` alone prints every section.
         ["-d", "ds"] | ["-d"] => {
             call.sleep(secs::VMOPRCMD_STATUS);
             let p = call.site.read().map_err(|e| fail(1, e))?;
-            Ok(ok(drive_table(&p, &call.host)))
+            let all = drive_table(&p, &call.host);
+            let shown = if args.len() == 2 {
+                all.split("\n\n                             ADDITIONAL").next().unwrap_or(&all).to_string() + "\n"
+            } else {
+                all
+            };
+            Ok(ok(shown))
         }
         [op @ ("-down" | "-up"), index] => {
             let index = drive_arg(call, platform, Some(&index.to_string()))?;
@@ -353,10 +369,12 @@ fn modinfo(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
 
 fn modunload(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     let args: Vec<&str> = call.args.iter().map(String::as_str).collect();
+    // illumos modunload.c and modsubr.c (tests/fixtures/modunload/): usage and a bad id are
+    // fatal() (exit 255); a failed modctl exits with the errno.
     let ["-i", id] = args.as_slice() else {
-        return Ok(fail(1, "usage: modunload -i module_id [-e exec_file]\n"));
+        return Ok(fail(255, "usage:  modunload -i <module_id> [-e <exec_file>]\n"));
     };
-    let id: u32 = id.parse().map_err(|_| fail(1, format!("modunload: invalid module id {id}\n")))?;
+    let id: u32 = id.parse().map_err(|_| fail(255, format!("Invalid id {id}\n")))?;
     let d = platform.domain(&call.host).map_err(|e| fail(2, e))?;
     if d.sg != Module::Loaded || d.sg_id != Some(id) {
         call.sleep(secs::MODINFO);
@@ -378,11 +396,13 @@ fn modunload(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
 }
 
 fn modload(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    // illumos modload.c and modsubr.c (tests/fixtures/modload/): usage is fatal() (exit 255),
+    // a failed modctl prints `can't load module: REASON` and exits with the errno (ENOENT 2).
     let [path] = call.args.as_slice() else {
-        return Ok(fail(1, "usage: modload [-p] [-e exec_file] filename\n"));
+        return Ok(fail(255, "usage:  modload [-p] [-e <exec_file>] <filename>\n"));
     };
     if !path.ends_with("/sg") && path != "sg" {
-        return Ok(fail(1, format!("can't load module {path}: No such file or directory\n")));
+        return Ok(fail(2, "can't load module: No such file or directory\n"));
     }
     if platform.domain(&call.host).map_err(|e| fail(2, e))?.sg == Module::Loaded {
         return Ok(ok(""));
