@@ -34,6 +34,7 @@ pub struct Config {
     pub schedule: Schedule,
     pub requests: Requests,
     pub hooks: Hooks,
+    pub prerequisites: Prerequisites,
     /// The domains in the order of `[domains]` in the file (ties of the policy go to the first).
     pub domain_order: Vec<String>,
 }
@@ -107,6 +108,33 @@ pub struct NetBackup {
     /// scheduler before R1 so that no job starts between the idle check and the stop, and resumes
     /// it when it rolls back; an acquire resumes it after A5.
     pub nbpemreq: Option<String>,
+}
+
+/// The blueprint's DR prerequisites (`[prerequisites]`), checked by `ftl-status --check` and by
+/// the prechecks of a release (detach) and an acquire (attach) where they apply.
+#[derive(Debug, Clone)]
+pub struct Prerequisites {
+    /// `uname -r`: `5.6` is Solaris 2.6, which needs the DR patches and `dr-max-mem`; 5.7 and
+    /// later need the kernel cage.
+    pub uname: String,
+    /// `showrev -p`, for the patches.
+    pub showrev: String,
+    /// Patches Solaris 2.6 needs for DR (any revision, or a patch that obsoletes one).
+    pub patches: Vec<String>,
+    /// The domain's `/etc/system`, which must `set kernel_cage_enable=1` on Solaris 7 and later.
+    pub etc_system: String,
+    /// The domain's `/var/adm/messages`, where `NOTICE: DR Kernel Cage is ENABLED` confirms it.
+    pub messages: String,
+    /// Solaris 2.6: a command that prints the OBP variable `dr-max-mem` (how to read it from the
+    /// running OS is not documented, so it is configured; unset, the check says it did not run).
+    pub dr_max_mem: Option<Vec<String>>,
+    /// The SSP's `.postrc` for this domain (`{domain}` is replaced), read on the SSP with `cat`
+    /// through the controller prefix; it must not enable `mem_interleave_ok`. Unset: not checked.
+    pub postrc: Option<String>,
+    /// `cat` on the SSP.
+    pub cat: String,
+    /// `showusage -r UNSAFE` on the SSP: no DR-unsafe device open other than the robot driver.
+    pub unsafe_devices: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -660,6 +688,40 @@ fn build(root: &Section) -> Option<Config> {
             release_wait: release_wait?,
         })
     });
+    let prerequisites = root.table("prerequisites", false).and_then(|s| {
+        let (uname, showrev, patches, etc_system, messages, cat, unsafe_devices) = (
+            s.absolute_path_or("uname", "/usr/bin/uname"),
+            s.absolute_path_or("showrev", "/usr/bin/showrev"),
+            s.string_list_or("patches", &["105181", "106381", "106048", "106284"]),
+            s.absolute_path_or("etc_system", "/etc/system"),
+            s.absolute_path_or("messages", "/var/adm/messages"),
+            s.absolute_path_or("cat", "/usr/bin/cat"),
+            s.bool_or("unsafe_devices", true),
+        );
+        let dr_max_mem = s.raw("dr_max_mem").map(|_| s.argv_or("dr_max_mem", &[]));
+        let postrc = s.raw("postrc").map(|_| s.absolute_path_or("postrc", ""));
+        if let Some(bad) = patches.iter().flatten().find(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+            s.problem(s.key("patches"), format!("`{bad}` is not a patch number (six digits, no revision)"));
+        }
+        s.finish();
+        Some(Prerequisites {
+            uname: uname?,
+            showrev: showrev?,
+            patches: patches?,
+            etc_system: etc_system?,
+            messages: messages?,
+            dr_max_mem: match dr_max_mem {
+                None => None,
+                Some(argv) => Some(argv?),
+            },
+            postrc: match postrc {
+                None => None,
+                Some(path) => Some(path?),
+            },
+            cat: cat?,
+            unsafe_devices: unsafe_devices?,
+        })
+    });
     root.finish();
 
     let (domain, domains) = (domain?, domains?);
@@ -694,6 +756,7 @@ fn build(root: &Section) -> Option<Config> {
         schedule: schedule?,
         requests: requests?,
         hooks: hooks?,
+        prerequisites: prerequisites?,
         domain_order: order,
     })
 }

@@ -18,7 +18,7 @@ tested on one Linux machine, and a hand-over can be rehearsed before it is trust
 `ftl-sim init DIR` builds a site: the platform state, a shared ledger recording the owner, one \
 ftl.toml per domain (DIR/<domain>/ftl.toml, which fixes its own domain) and the fake commands, \
 named like the real ones, in DIR/<domain>/bin/ (vmoprcmd, mt, modinfo, modunload, modload, bpps, \
-bpdbjobs, psrset, pbind, kill, netbackup-stop, netbackup-start, nbpemreq) and DIR/controller/bin/ \
+bpdbjobs, psrset, pbind, kill, netbackup-stop, netbackup-start, nbpemreq, uname, showrev) and DIR/controller/bin/ \
 (showusage, addboard, deleteboard; give them SUNW_HOSTNAME as on the SSP). The fake commands \
 print the real outputs, exit with the real codes, enforce the real preconditions and take the \
 real time divided by --speed.\n\n\
@@ -110,6 +110,8 @@ stays until cleared:\n\
   bot:I            drive I cannot reach BOT: `mt rewind` leaves it where it is\n\
   lost:I           drive I loses its position: `mt status` prints `file no= -1` (unknown)\n\
   empty-pset:DOMAIN  `psrset -i` on DOMAIN lists an empty user processor set\n\
+  solaris-2.6:DOMAIN `uname -r` on DOMAIN says 5.6 (DR patches and dr-max-mem apply)\n\
+  unsafe:DOMAIN    `showusage -r UNSAFE` lists a tape driver's device open in DOMAIN\n\
   hang:CMD         the fake command CMD never returns (until killed)\n\
   fail:CMD         CMD exits non-zero with the real command's message\n\
   controller-down  every controller command fails as an unreachable ssh would (exit 255)\n\
@@ -224,12 +226,12 @@ fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
             ("bot" | "lost", Some(i)) => i.parse::<usize>().is_ok_and(|i| i < p.drives.len()),
             ("hang" | "fail", Some(cmd)) => DOMAIN_COMMANDS.contains(&cmd) || CONTROLLER_COMMANDS.contains(&cmd),
             ("controller-down", None) => true,
-            ("sg-busy" | "bound" | "empty-pset", Some(d)) => p.domains.contains_key(d),
+            ("sg-busy" | "bound" | "empty-pset" | "solaris-2.6" | "unsafe", Some(d)) => p.domains.contains_key(d),
             _ => false,
         };
         if !valid {
             return Err(format!(
-                "unknown fault `{f}` (known: bot:I and lost:I with I < {}, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN, empty-pset:DOMAIN, clear)",
+                "unknown fault `{f}` (known: bot:I and lost:I with I < {}, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN, empty-pset:DOMAIN, solaris-2.6:DOMAIN, unsafe:DOMAIN, clear)",
                 p.drives.len()
             ));
         }

@@ -28,6 +28,8 @@ pub const DOMAIN_COMMANDS: &[&str] = &[
     "kill",
     "bppllist",
     "nbpemreq",
+    "uname",
+    "showrev",
 ];
 pub const CONTROLLER_COMMANDS: &[&str] = &["showusage", "addboard", "deleteboard"];
 
@@ -175,6 +177,8 @@ fn run(call: &Call, platform: &Platform) -> Reply {
         "netbackup-start" => netbackup_start(call, platform),
         "kill" => kill(call),
         "nbpemreq" => nbpemreq(call, platform),
+        "uname" => uname(call, platform),
+        "showrev" => showrev(call),
         "bppllist" => Ok(crate::policies::bppllist(call.site, &call.host, &call.args, |s| call.sleep(s))),
         "showusage" => showusage(call, platform),
         "deleteboard" => deleteboard(call, platform),
@@ -548,6 +552,26 @@ fn nbpemreq(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     Ok(ok(""))
 }
 
+/// `uname -r`: the Solaris release, `5.8` (Solaris 8), or `5.6` with the fault `solaris-2.6:D`.
+fn uname(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    if call.args != ["-r"] {
+        return Ok(fail(1, "usage: uname [-r]   (the simulator answers -r only)\n"));
+    }
+    let old = platform.has_fault(&format!("solaris-2.6:{}", call.host));
+    Ok(ok(if old { "5.6\n" } else { "5.8\n" }))
+}
+
+/// `showrev -p`: the patch lines the site keeps in DIR/DOMAIN/var/sadm/showrev-p (written by
+/// `init` with the blueprint's DR patches; edit it to take one away).
+fn showrev(call: &Call) -> Result<Reply, Reply> {
+    if call.args != ["-p"] {
+        return Ok(fail(1, "usage: showrev [-p]   (the simulator answers -p only)\n"));
+    }
+    call.sleep(secs::MODINFO);
+    let path = call.site.domain_dir(&call.host).join("var/sadm/showrev-p");
+    std::fs::read_to_string(&path).map(ok).map_err(|e| fail(1, format!("showrev: {}: {e}\n", path.display())))
+}
+
 /// `kill -SIGNAL PID...` for the simulated daemons only: it never signals a real process.
 fn kill(call: &Call) -> Result<Reply, Reply> {
     let Some((signal, pids)) = call.args.split_first() else {
@@ -601,7 +625,28 @@ fn board_arg(call: &Call, platform: &Platform) -> Result<(), Reply> {
     Ok(())
 }
 
+/// `showusage -r UNSAFE`: the suspend-unsafe devices open in the domain of SUNW_HOSTNAME (`-b`
+/// is ignored, as the reference says). The table's layout is not sourced: a title, then one line
+/// per device path with its driver. The robot driver is open while it is loaded and NetBackup
+/// runs; the fault `unsafe:D` adds a tape driver's device.
+fn unsafe_report(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    let domain = sunw_hostname(call, platform)?;
+    call.sleep(secs::SHOWUSAGE);
+    let d = platform.domain(&domain).map_err(|e| fail(1, format!("showusage: {e}\n")))?;
+    let mut out = format!("Suspend-unsafe devices open in domain {domain}:\n");
+    if platform.board_in(&domain) && d.sg == Module::Loaded && d.netbackup == Running::Running {
+        out.push_str(&format!("  /devices/sbus@{}1,0/SUNW,fas@0,8800000/sg@4,0 (sg)\n", platform.board.id * 4));
+    }
+    if platform.has_fault(&format!("unsafe:{domain}")) {
+        out.push_str(&format!("  /devices/sbus@{}1,0/SUNW,fas@0,8800000/st@5,0 (st)\n", platform.board.id * 4));
+    }
+    Ok(ok(out))
+}
+
 fn showusage(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    if call.args.windows(2).any(|w| w[0] == "-r" && w[1] == "UNSAFE") {
+        return unsafe_report(call, platform);
+    }
     board_arg(call, platform)?;
     call.sleep(secs::SHOWUSAGE);
     let p = call.site.read().map_err(|e| fail(1, e))?;

@@ -187,6 +187,24 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
                 std::fs::write(policies.join(&name), text).map_err(|e| format!("{name}: {e}"))?;
             }
         }
+        // What the DR prerequisites read: the blueprint's settings, all met.
+        let files = [
+            ("etc/system", "* ftl-sim: the DR settings of the blueprint\nset kernel_cage_enable=1\n".to_string()),
+            (
+                "var/adm/messages",
+                format!("Nov 30 08:00:01 {d} unix: [ID 800000 kern.notice] NOTICE: DR Kernel Cage is ENABLED\n"),
+            ),
+            ("var/sadm/showrev-p", SHOWREV.to_string()),
+        ];
+        for (rel, text) in files {
+            let path = site.domain_dir(d).join(rel);
+            mk(&path.parent().unwrap_or(&dir).to_path_buf())?;
+            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        let postrc = dir.join("controller").join("etc").join(d).join(".postrc");
+        mk(&postrc.parent().unwrap_or(&dir).to_path_buf())?;
+        std::fs::write(&postrc, format!("# ftl-sim: hpost settings of domain {d}; no mem_interleave_ok\nlevel 16\n"))
+            .map_err(|e| format!("{}: {e}", postrc.display()))?;
         let text = config_text(&dir, d, options);
         std::fs::write(site.config_path(d), text).map_err(|e| format!("{}: {e}", site.config_path(d).display()))?;
     }
@@ -220,6 +238,12 @@ fn fix_modes(dir: &Path) -> Result<(), String> {
 fn scaled(real_secs: f64, speed: f64) -> String {
     format!("{}ms", ((real_secs / speed).max(5.0) * 1000.0) as u64)
 }
+
+/// `showrev -p` lines with the blueprint's DR patches for Solaris 2.6 (the layout is the one the
+/// issue quotes; no capture was found). 106048 and 106284 are installed as obsoleted by 107000.
+const SHOWREV: &str = "Patch: 105181-17 Obsoletes: 105210-27, 105212-01 Requires: 105568-13 Incompatibles:  Packages: SUNWcar, SUNWkvm, SUNWcsu\n\
+Patch: 106381-02 Obsoletes:  Requires:  Incompatibles:  Packages: SUNWcar\n\
+Patch: 107000-01 Obsoletes: 106048-05, 106284-03 Requires:  Incompatibles:  Packages: SUNWcsu\n";
 
 fn config_text(dir: &Path, domain: &str, o: &InitOptions) -> String {
     let bin = dir.join(domain).join("bin");
@@ -264,6 +288,15 @@ fn config_text(dir: &Path, domain: &str, o: &InitOptions) -> String {
         b("psrset"),
         b("pbind"),
         b("kill")
+    ));
+    let here = dir.join(domain);
+    t.push_str(&format!(
+        "\n[prerequisites]\nuname = {}\nshowrev = {}\netc_system = {}\nmessages = {}\npostrc = {}\ncat = \"/bin/cat\"\n",
+        b("uname"),
+        b("showrev"),
+        toml_str(&here.join("etc/system").display().to_string()),
+        toml_str(&here.join("var/adm/messages").display().to_string()),
+        toml_str(&dir.join("controller/etc/{domain}/.postrc").display().to_string())
     ));
     let s = o.speed;
     t.push_str(&format!(

@@ -41,7 +41,8 @@ impl Starfire {
         }
     }
 
-    fn command(&self, domain: &str, program: &str, args: &[&str], timeout: Duration) -> Command {
+    /// A command on the SSP for `domain` (through the prefix, with `SUNW_HOSTNAME`).
+    pub fn ssp_command(&self, domain: &str, program: &str, args: &[&str], timeout: Duration) -> Command {
         let assignment = format!("SUNW_HOSTNAME={domain}");
         if self.prefix.is_empty() {
             let mut argv = vec![program.to_string()];
@@ -60,7 +61,7 @@ impl Starfire {
 
 impl Platform for Starfire {
     fn locate(&self, domain: &str) -> Command {
-        self.command(domain, &self.showusage, &["-b", &self.board, "-s"], self.query_timeout)
+        self.ssp_command(domain, &self.showusage, &["-b", &self.board, "-s"], self.query_timeout)
     }
 
     fn parse_location(&self, output: &Output) -> Result<Location, String> {
@@ -75,11 +76,11 @@ impl Platform for Starfire {
     }
 
     fn detach(&self, domain: &str) -> Command {
-        self.command(domain, &self.deleteboard, &["-b", &self.board], self.detach_timeout)
+        self.ssp_command(domain, &self.deleteboard, &["-b", &self.board], self.detach_timeout)
     }
 
     fn attach(&self, domain: &str) -> Command {
-        self.command(domain, &self.addboard, &["-d", domain, "-b", &self.board], self.attach_timeout)
+        self.ssp_command(domain, &self.addboard, &["-d", domain, "-b", &self.board], self.attach_timeout)
     }
 }
 

@@ -342,7 +342,8 @@ fn fresh(ctx: &Context, book: &Runbook, options: &AcquireOptions, jobs: precheck
     if let Some(signal) = crate::signals::interrupted() {
         return Err(Error::Interrupted { signal, during: None });
     }
-    let checks = [jobs, controller];
+    let mut checks = vec![jobs, controller];
+    checks.extend(super::prereq::for_attach(ctx));
     let opening = match (precheck::failures(&checks), &options.force) {
         (Some(failed), None) => {
             return Err(Error::Refused(format!(

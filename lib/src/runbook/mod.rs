@@ -9,6 +9,7 @@ pub mod acquire;
 pub mod actions;
 pub mod executor;
 pub mod precheck;
+pub mod prereq;
 pub mod progress;
 pub mod release;
 

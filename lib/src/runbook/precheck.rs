@@ -17,10 +17,10 @@ pub struct Check {
 }
 
 impl Check {
-    fn pass(name: &'static str, evidence: impl Into<String>) -> Check {
+    pub(crate) fn pass(name: &'static str, evidence: impl Into<String>) -> Check {
         Check { name, ok: true, evidence: evidence.into() }
     }
-    fn fail(name: &'static str, evidence: impl Into<String>) -> Check {
+    pub(crate) fn fail(name: &'static str, evidence: impl Into<String>) -> Check {
         Check { name, ok: false, evidence: evidence.into() }
     }
 }
@@ -220,14 +220,16 @@ pub fn sequence(ctx: &Context, record: &Record) -> Check {
 
 /// Every check, for `ftl-status --check`.
 pub fn all(ctx: &Context, record: &Record) -> Vec<Check> {
-    vec![
+    let mut checks = vec![
         sequence(ctx, record),
         jobs(ctx),
         controller(ctx, record).0,
         processor_sets(ctx),
         bound_threads(ctx),
         driver(ctx),
-    ]
+    ];
+    checks.extend(super::prereq::all(ctx));
+    checks
 }
 
 /// One line per failed check, for a refusal message.

@@ -88,13 +88,15 @@ fn decide(ctx: &Context, book: &Runbook, force: bool) -> Result<Result<Start, St
 
 fn checks(ctx: &Context) -> Result<Vec<Check>, Error> {
     let record = ctx.ledger.read()?;
-    Ok(vec![
+    let mut checks = vec![
         precheck::jobs(ctx),
         precheck::controller(ctx, &record).0,
         precheck::processor_sets(ctx),
         precheck::bound_threads(ctx),
         precheck::driver(ctx),
-    ])
+    ];
+    checks.extend(super::prereq::for_detach(ctx));
+    Ok(checks)
 }
 
 pub fn release(ctx: &Context, options: &ReleaseOptions) -> Result<Report, Error> {

@@ -1,0 +1,376 @@
+//! The blueprint's DR prerequisites, each a [`Check`] that names its command or file and quotes
+//! its evidence: the Solaris release (`uname -r`), on Solaris 2.6 the DR patches (`showrev -p`)
+//! and the OBP variable `dr-max-mem` (a configured probe), on Solaris 7 and later the kernel cage
+//! (`/etc/system`, confirmed in `/var/adm/messages`), memory interleaving off in the SSP's
+//! `.postrc`, and no DR-unsafe device open but the robot driver (`showusage -r UNSAFE`).
+//!
+//! Sources are in `tests/fixtures/` (`etc_system/`, `messages/`, `showusage/report_types.txt`);
+//! what could not be sourced (the `showrev -p` layout, `.postrc`'s syntax, the `-r UNSAFE` table)
+//! is listed in README, "What ftl could not verify without a real SSP".
+
+use super::precheck::Check;
+use super::Context;
+use crate::exec::Command;
+use crate::platform::starfire::Starfire;
+
+/// Solaris's release as `uname -r` prints it (`5.6` is Solaris 2.6, `5.8` Solaris 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Release(pub u32, pub u32);
+
+impl Release {
+    /// Solaris 2.6 and earlier: DR needs the patches and `dr-max-mem`, and has no kernel cage.
+    pub fn before_cage(self) -> bool {
+        self < Release(5, 7)
+    }
+}
+
+impl std::fmt::Display for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SunOS {}.{}", self.0, self.1)
+    }
+}
+
+pub fn parse_release(stdout: &str) -> Result<Release, String> {
+    let text = stdout.trim();
+    let mut parts = text.split('.');
+    match (parts.next().map(str::parse), parts.next().map(str::parse)) {
+        (Some(Ok(major)), Some(Ok(minor))) => Ok(Release(major, minor)),
+        _ => Err(format!("`{text}` is not a release such as 5.6 or 5.8")),
+    }
+}
+
+/// The patches of `wanted` that `showrev -p` shows neither installed (any revision) nor
+/// obsoleted by an installed patch. Lines look like `Patch: 105181-17 Obsoletes: 105210-27,
+/// 105212-01 Requires: ... Incompatibles: ... Packages: SUNWcar, SUNWkvm`.
+pub fn missing_patches(stdout: &str, wanted: &[String]) -> Result<Vec<String>, String> {
+    let mut have = std::collections::BTreeSet::new();
+    for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+        let rest = line
+            .trim()
+            .strip_prefix("Patch:")
+            .ok_or_else(|| format!("line `{}` does not start with `Patch:`", line.trim()))?;
+        let (own, rest) = rest.trim_start().split_once(char::is_whitespace).unwrap_or((rest.trim(), ""));
+        have.insert(base(own).ok_or_else(|| format!("line `{}`: `{own}` is not a patch id", line.trim()))?);
+        if let Some(obsoletes) = rest.split("Obsoletes:").nth(1) {
+            let list = obsoletes.split("Requires:").next().unwrap_or("");
+            let list = list.split("Incompatibles:").next().unwrap_or("").split("Packages:").next().unwrap_or("");
+            have.extend(list.split([',', ' ']).filter_map(base));
+        }
+    }
+    Ok(wanted.iter().filter(|w| !have.contains(w.as_str())).cloned().collect())
+}
+
+/// `105181-17` -> `105181`.
+fn base(id: &str) -> Option<&str> {
+    let (number, revision) = id.trim().split_once('-')?;
+    (number.len() >= 6 && number.bytes().all(|b| b.is_ascii_digit()) && revision.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(number)
+}
+
+/// Whether `/etc/system` sets `kernel_cage_enable` to 1 (comment lines start with `*`; `set
+/// kernel_cage_enable=1` and `set kernel_cage_enable = 1` are both written in the DR guides). The
+/// last setting wins, as the kernel reads the file in order.
+pub fn cage_set(etc_system: &str) -> Option<String> {
+    let mut found = None;
+    for line in etc_system.lines().map(str::trim).filter(|l| !l.starts_with('*')) {
+        let Some(rest) = line.strip_prefix("set") else { continue };
+        let compact: String = rest.chars().filter(|c| !c.is_whitespace()).collect();
+        if let Some(value) = compact.strip_prefix("kernel_cage_enable=") {
+            found = Some(value.to_string());
+        }
+    }
+    found
+}
+
+/// The last `DR Kernel Cage is ENABLED|DISABLED` notice in the messages (any case).
+pub fn cage_notice(messages: &str) -> Option<bool> {
+    messages.lines().rev().find_map(|l| {
+        let l = l.to_ascii_lowercase();
+        let at = l.find("dr kernel cage is ")?;
+        let state = &l[at + "dr kernel cage is ".len()..];
+        if state.starts_with("enabled") {
+            Some(true)
+        } else if state.starts_with("disabled") {
+            Some(false)
+        } else {
+            None
+        }
+    })
+}
+
+/// The `.postrc` lines that enable `mem_interleave_ok` (`#` starts a comment).
+pub fn interleave_lines(postrc: &str) -> Vec<String> {
+    postrc
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| l.split_whitespace().next() == Some("mem_interleave_ok"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Lines of `showusage -r UNSAFE` that name a device other than the robot driver. The table's
+/// layout is not documented where ftl could read it: blank lines, rules of dashes and lines
+/// without a `/` (titles, column headings) are taken for the frame, and a line that names the
+/// robot driver (`driver` as a word, or its path) is allowed.
+pub fn unsafe_devices(stdout: &str, driver: &str, driver_path: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '-' || c == '=') && l.contains('/'))
+        .filter(|l| {
+            let names_driver = l.contains(driver_path)
+                || l.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').any(|w| w == driver);
+            !names_driver
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+fn command(ctx: &Context, argv: &[&str]) -> Command {
+    Command::new(argv, ctx.config.timeouts.command)
+}
+
+fn file(config: &crate::config::Config) -> String {
+    config.path.display().to_string()
+}
+
+/// `uname -r`, or the failed check that says why it is unknown.
+pub fn release(ctx: &Context, name: &'static str) -> Result<Release, Check> {
+    let cmd = command(ctx, &[&ctx.config.prerequisites.uname, "-r"]);
+    let out =
+        ctx.runner.run_ok(&cmd).map_err(|e| Check::fail(name, format!("cannot tell the Solaris release: {e}")))?;
+    parse_release(&out.stdout).map_err(|e| Check::fail(name, format!("`{cmd}` printed what ftl cannot read: {e}")))
+}
+
+/// Solaris 2.6: every DR patch of `prerequisites.patches` installed (or obsoleted).
+pub fn patches(ctx: &Context, release: Release) -> Check {
+    const NAME: &str = "DR patches installed";
+    if !release.before_cage() {
+        return Check::pass(NAME, format!("{release}: the Solaris 2.6 DR patches do not apply"));
+    }
+    let p = &ctx.config.prerequisites;
+    let cmd = command(ctx, &[&p.showrev, "-p"]);
+    match ctx.runner.run_ok(&cmd) {
+        Err(e) => Check::fail(NAME, e.to_string()),
+        Ok(out) => match missing_patches(&out.stdout, &p.patches) {
+            Err(e) => Check::fail(NAME, format!("`{cmd}` printed what ftl cannot read: {e}")),
+            Ok(missing) if missing.is_empty() => Check::pass(
+                NAME,
+                format!("{release}: `{cmd}` lists {} (or patches obsoleting them)", p.patches.join(", ")),
+            ),
+            Ok(missing) => Check::fail(
+                NAME,
+                format!(
+                    "{release}: `{cmd}` lists no revision of {} (prerequisites.patches in {})",
+                    missing.join(", "),
+                    file(ctx.config)
+                ),
+            ),
+        },
+    }
+}
+
+/// Solaris 7 and later: the kernel cage enabled in `/etc/system`, and not reported disabled.
+pub fn kernel_cage(ctx: &Context, release: Release) -> Check {
+    const NAME: &str = "kernel cage enabled";
+    if release.before_cage() {
+        return Check::pass(NAME, format!("{release}: no kernel cage before Solaris 7 (dr-max-mem instead)"));
+    }
+    let p = &ctx.config.prerequisites;
+    let system = match std::fs::read_to_string(&p.etc_system) {
+        Ok(text) => text,
+        Err(e) => return Check::fail(NAME, format!("cannot read {}: {e}", p.etc_system)),
+    };
+    match cage_set(&system).as_deref() {
+        Some("1") => {}
+        Some(other) => {
+            return Check::fail(
+                NAME,
+                format!("{} sets kernel_cage_enable={other}; DR needs `set kernel_cage_enable=1`", p.etc_system),
+            )
+        }
+        None => return Check::fail(NAME, format!("{} has no `set kernel_cage_enable=1`", p.etc_system)),
+    }
+    // The messages rotate, so an absent notice proves nothing; a DISABLED one means the setting
+    // has not taken effect (no reboot since).
+    let notice = std::fs::read_to_string(&p.messages).ok().and_then(|m| cage_notice(&m));
+    match notice {
+        Some(true) => {
+            Check::pass(NAME, format!("{} sets it and {} says `DR Kernel Cage is ENABLED`", p.etc_system, p.messages))
+        }
+        Some(false) => Check::fail(
+            NAME,
+            format!(
+                "{} sets kernel_cage_enable=1 but {} last says `DR Kernel Cage is DISABLED` (a reboot is needed)",
+                p.etc_system, p.messages
+            ),
+        ),
+        None => Check::pass(
+            NAME,
+            format!("{} sets it ({} has no kernel cage notice to confirm it)", p.etc_system, p.messages),
+        ),
+    }
+}
+
+/// Solaris 2.6: `dr-max-mem` non-zero, read by the configured probe.
+pub fn dr_max_mem(ctx: &Context, release: Release) -> Check {
+    const NAME: &str = "dr-max-mem set";
+    if !release.before_cage() {
+        return Check::pass(NAME, format!("{release}: dr-max-mem is not used after Solaris 2.6"));
+    }
+    let Some(argv) = &ctx.config.prerequisites.dr_max_mem else {
+        return Check::pass(
+            NAME,
+            format!(
+                "not checked: prerequisites.dr_max_mem (a command printing the OBP variable) is not set in {}",
+                file(ctx.config)
+            ),
+        );
+    };
+    let cmd = Command::new(argv, ctx.config.timeouts.command);
+    match ctx.runner.run_ok(&cmd) {
+        Err(e) => Check::fail(NAME, e.to_string()),
+        Ok(out) => {
+            let text = out.stdout.trim();
+            let value = text.rsplit(['=', ' ', ':']).next().unwrap_or("").trim().parse::<u64>();
+            match value {
+                Ok(0) => Check::fail(NAME, format!("`{cmd}` says `{text}`: DR cannot attach memory with dr-max-mem 0")),
+                Ok(_) => Check::pass(NAME, format!("`{cmd}` says `{text}`")),
+                Err(_) => Check::fail(NAME, format!("`{cmd}` printed `{text}`, which holds no number")),
+            }
+        }
+    }
+}
+
+/// The SSP's `.postrc` for this domain does not enable memory interleaving.
+pub fn interleave(ctx: &Context) -> Check {
+    const NAME: &str = "memory interleaving off";
+    let Some(template) = &ctx.config.prerequisites.postrc else {
+        return Check::pass(NAME, format!("not checked: prerequisites.postrc is not set in {}", file(ctx.config)));
+    };
+    let path = template.replace("{domain}", &ctx.domain);
+    let cmd = Starfire::new(ctx.config).ssp_command(
+        &ctx.domain,
+        &ctx.config.prerequisites.cat,
+        &[&path],
+        ctx.config.timeouts.command,
+    );
+    let out = match ctx.runner.run(&cmd) {
+        Err(e) => return Check::fail(NAME, e.to_string()),
+        Ok(out) => out,
+    };
+    if !out.status.success() {
+        if out.text().contains("No such file") {
+            return Check::pass(NAME, format!("{path} does not exist on the SSP (`{cmd}`), so nothing enables it"));
+        }
+        return Check::fail(NAME, format!("`{cmd}` failed ({}): {}", out.status, out.text().trim()));
+    }
+    match interleave_lines(&out.stdout).as_slice() {
+        [] => Check::pass(NAME, format!("{path} on the SSP has no mem_interleave_ok")),
+        lines => Check::fail(NAME, format!("{path} on the SSP enables interleaving: `{}`", lines.join("`, `"))),
+    }
+}
+
+/// No DR-unsafe device open in the domain but the robot driver (`showusage -r UNSAFE`).
+pub fn unsafe_open(ctx: &Context) -> Check {
+    const NAME: &str = "no DR-unsafe device open";
+    if !ctx.config.prerequisites.unsafe_devices {
+        return Check::pass(NAME, format!("not checked: prerequisites.unsafe_devices = false in {}", file(ctx.config)));
+    }
+    let c = &ctx.config;
+    let cmd = Starfire::new(c).ssp_command(&ctx.domain, &c.controller.showusage, &["-r", "UNSAFE"], c.timeouts.command);
+    match ctx.runner.run_ok(&cmd) {
+        Err(e) => Check::fail(NAME, e.to_string()),
+        Ok(out) => match unsafe_devices(&out.stdout, &c.library.driver, &c.library.driver_path).as_slice() {
+            [] => Check::pass(NAME, format!("`{cmd}` lists no unsafe device but the robot driver")),
+            lines => Check::fail(NAME, format!("`{cmd}` lists DR-unsafe devices open: {}", lines.join("; "))),
+        },
+    }
+}
+
+/// The prerequisites of a detach (release), of an attach (acquire), or all (`--check`).
+pub fn for_detach(ctx: &Context) -> Vec<Check> {
+    let mut checks = match release(ctx, "DR prerequisites readable") {
+        Err(check) => vec![check],
+        Ok(r) => vec![patches(ctx, r), kernel_cage(ctx, r)],
+    };
+    checks.extend([interleave(ctx), unsafe_open(ctx)]);
+    checks
+}
+
+pub fn for_attach(ctx: &Context) -> Vec<Check> {
+    let mut checks = match release(ctx, "DR prerequisites readable") {
+        Err(check) => vec![check],
+        Ok(r) => vec![patches(ctx, r), dr_max_mem(ctx, r)],
+    };
+    checks.push(interleave(ctx));
+    checks
+}
+
+pub fn all(ctx: &Context) -> Vec<Check> {
+    let mut checks = match release(ctx, "DR prerequisites readable") {
+        Err(check) => vec![check],
+        Ok(r) => vec![patches(ctx, r), kernel_cage(ctx, r), dr_max_mem(ctx, r)],
+    };
+    checks.extend([interleave(ctx), unsafe_open(ctx)]);
+    checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(path: &str) -> String {
+        let text = std::fs::read_to_string(format!("{}/../tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        text[text.find("# ---\n").unwrap() + 6..].to_string()
+    }
+
+    #[test]
+    fn releases() {
+        assert_eq!(parse_release("5.6\n"), Ok(Release(5, 6)));
+        assert!(parse_release("5.6\n").unwrap().before_cage());
+        assert!(!parse_release("5.8").unwrap().before_cage());
+        assert!(parse_release("SunOS").is_err());
+    }
+
+    #[test]
+    fn patches_by_any_revision_or_an_obsoleting_patch() {
+        let wanted: Vec<String> = ["105181", "106381", "106048", "106284"].iter().map(|s| s.to_string()).collect();
+        let out = "Patch: 105181-17 Obsoletes: 105210-27, 105212-01 Requires: 105568-13 Incompatibles:  Packages: SUNWcar, SUNWkvm\n\
+                   Patch: 106381-02 Obsoletes:  Requires:  Incompatibles:  Packages: SUNWcar\n\
+                   Patch: 107000-01 Obsoletes: 106048-05, 106284-03 Requires:  Incompatibles:  Packages: SUNWcsu\n";
+        assert_eq!(missing_patches(out, &wanted), Ok(vec![]));
+        let first = out.lines().next().unwrap();
+        assert_eq!(missing_patches(first, &wanted).unwrap(), ["106381", "106048", "106284"]);
+        // A patch a listed patch requires is not thereby installed.
+        assert_eq!(missing_patches(first, &["105568".to_string()]).unwrap(), ["105568"]);
+        assert!(missing_patches("No patches are installed\n", &wanted).is_err());
+    }
+
+    #[test]
+    fn kernel_cage_from_the_fixtures() {
+        assert_eq!(cage_set(&fixture("etc_system/kernel_cage.txt")).as_deref(), Some("1"));
+        assert_eq!(cage_set("set kernel_cage_enable = 1\n").as_deref(), Some("1"));
+        assert_eq!(cage_set("* set kernel_cage_enable=1\n"), None, "a comment sets nothing");
+        assert_eq!(cage_set("set kernel_cage_enable=1\nset kernel_cage_enable=0\n").as_deref(), Some("0"));
+        assert_eq!(cage_notice(&fixture("messages/kernel_cage_enabled.txt")), Some(true));
+        assert_eq!(
+            cage_notice(
+                "Nov 30 unix: NOTICE: DR kernel Cage is ENABLED.\nDec 1 unix: NOTICE: DR kernel Cage is DISABLED\n"
+            ),
+            Some(false)
+        );
+        assert_eq!(cage_notice("nothing\n"), None);
+    }
+
+    #[test]
+    fn interleave_and_unsafe_devices() {
+        assert!(interleave_lines("# mem_interleave_ok\nlevel 16\n").is_empty());
+        assert_eq!(interleave_lines("level 16\nmem_interleave_ok   # for speed\n"), ["mem_interleave_ok"]);
+        let out =
+            "UNSAFE devices open in domain marmaduke\n------\n/devices/sbus@41,0/SUNW,fas@0,8800000/sg@4,0 (sg)\n";
+        assert!(unsafe_devices(out, "sg", "/kernel/drv/sparcv9/sg").is_empty());
+        let bad = format!("{out}/devices/pci@1f,0/scsi@2/st@5,0 (st)\n");
+        assert_eq!(unsafe_devices(&bad, "sg", "/kernel/drv/sparcv9/sg"), ["/devices/pci@1f,0/scsi@2/st@5,0 (st)"]);
+    }
+}
