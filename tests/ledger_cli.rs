@@ -81,9 +81,10 @@ fn corrupt_records_exit_6_from_every_binary_and_stay_byte_for_byte() {
 #[test]
 fn repair_keeps_a_copy_and_yields_a_valid_record() {
     let site = MiniSite::new();
-    // Repair confirms the board with the controller: a stand-in showusage places it in marmaduke.
+    // Repair confirms the board with the controller: a stand-in showusage places it in marmaduke
+    // (configured there: exit 6, the name on stdout).
     let showusage = site.dir.path().join("showusage");
-    std::fs::write(&showusage, "#!/bin/sh\necho marmaduke\n").unwrap();
+    std::fs::write(&showusage, "#!/bin/sh\necho marmaduke\nexit 6\n").unwrap();
     std::fs::set_permissions(&showusage, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     site.write_config(&minimal_config(&site.ledger()).replace(
         "profile = \"starfire\"",

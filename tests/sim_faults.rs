@@ -143,11 +143,129 @@ fn clear_removes_every_fault_and_unknown_faults_are_refused() {
     assert_eq!(site.platform()["faults"].as_array().unwrap().len(), 2);
     assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
     assert!(site.platform()["faults"].as_array().unwrap().is_empty());
-    for bad in ["bot:99", "hang:rm", "sg-busy:nobody", "meteor"] {
+    for bad in ["bot:99", "hang:rm", "sg-busy:nobody", "meteor", "dr-fail:reconfig", "dr-fail"] {
         let out = site.sim(&["fault", bad]);
         assert_eq!(code(&out), 1, "{bad}");
         assert!(stderr(&out).contains("unknown fault"), "{bad}: {}", stderr(&out));
     }
+}
+
+/// `showusage -b 7 -s` on the controller: its exit status and stdout.
+fn showusage(site: &SimSite) -> (i32, String) {
+    let out = run({
+        let mut c = site.ssp("marmaduke", "showusage");
+        c.args(["-b", "7", "-s"]);
+        c
+    });
+    (code(&out), stdout(&out))
+}
+
+fn dr(site: &SimSite, domain: &str, name: &str) -> std::process::Output {
+    run({
+        let mut c = site.ssp(domain, name);
+        if name == "addboard" {
+            c.args(["-d", domain]);
+        }
+        c.args(["-b", "7"]);
+        c
+    })
+}
+
+/// Makes marmaduke's board detachable: NetBackup stopped, sg unloaded, every tape at BOT.
+fn free_the_board(site: &SimSite) {
+    stop_netbackup(site, "marmaduke");
+    let id = expect(site.fake("marmaduke", "modinfo"), 0)
+        .lines()
+        .find(|l| l.split_whitespace().nth(5) == Some("sg"))
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap();
+    expect(
+        {
+            let mut c = site.fake("marmaduke", "modunload");
+            c.args(["-i", &id]);
+            c
+        },
+        0,
+    );
+    for i in 0..7 {
+        run({
+            let mut c = site.fake("marmaduke", "mt");
+            c.args(["-f", &format!("/dev/rmt/{i}"), "rewind"]);
+            c
+        });
+    }
+}
+
+#[test]
+fn dr_fail_complete_detach_leaves_the_board_drained_in_its_domain_until_deleteboard_is_rerun() {
+    let site = SimSite::new();
+    free_the_board(&site);
+    assert_eq!(code(&site.sim(&["fault", "dr-fail:complete_detach"])), 0);
+    let out = dr(&site, "marmaduke", "deleteboard");
+    assert_eq!(code(&out), 10, "{}", stderr(&out));
+    assert!(stdout(&out).contains("drain complete"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("Board detachment failed"), "{}", stderr(&out));
+    assert_eq!(site.platform()["board"]["domain"], "marmaduke");
+    assert_eq!(site.platform()["board"]["unfinished"], "complete_detach");
+    assert_eq!(showusage(&site), (7, "marmaduke\n".into()));
+    // Another domain cannot take a board a deleteboard left unfinished.
+    assert_eq!(code(&dr(&site, "flinstones", "addboard")), 5);
+    assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+    let out = dr(&site, "marmaduke", "deleteboard");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(showusage(&site), (3, String::new()));
+}
+
+#[test]
+fn dr_fail_init_attach_leaves_the_board_unconfigured_until_addboard_is_rerun() {
+    let site = SimSite::new();
+    free_the_board(&site);
+    assert_eq!(code(&dr(&site, "marmaduke", "deleteboard")), 0);
+    stop_netbackup(&site, "flinstones");
+    let id = expect(site.fake("flinstones", "modinfo"), 0)
+        .lines()
+        .find(|l| l.split_whitespace().nth(5) == Some("sg"))
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap();
+    expect(
+        {
+            let mut c = site.fake("flinstones", "modunload");
+            c.args(["-i", &id]);
+            c
+        },
+        0,
+    );
+    assert_eq!(code(&site.sim(&["fault", "dr-fail:init_attach"])), 0);
+    let out = dr(&site, "flinstones", "addboard");
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    assert_eq!(site.platform()["board"]["unfinished"], "init_attach");
+    assert_eq!(showusage(&site), (5, "flinstones\n".into()));
+    // The fault stays: a rerun fails the same way, and the board stays where it was.
+    assert_eq!(code(&dr(&site, "flinstones", "addboard")), 7);
+    assert_eq!(code(&dr(&site, "marmaduke", "addboard")), 5, "the board is in flinstones' configuration");
+    assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+    let out = dr(&site, "flinstones", "addboard");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(showusage(&site), (6, "flinstones\n".into()));
+    assert!(site.platform()["board"]["unfinished"].is_null());
+}
+
+#[test]
+fn dr_fail_complete_attach_leaves_the_board_half_attached_until_deleteboard_returns_it() {
+    let site = SimSite::new();
+    free_the_board(&site);
+    assert_eq!(code(&dr(&site, "marmaduke", "deleteboard")), 0);
+    assert_eq!(code(&site.sim(&["fault", "dr-fail:complete_attach"])), 0);
+    let out = dr(&site, "marmaduke", "addboard");
+    assert_eq!(code(&out), 8, "{}", stderr(&out));
+    assert!(stdout(&out).contains("POST passed"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("Failed to complete attach board"), "{}", stderr(&out));
+    assert_eq!(site.platform()["board"]["unfinished"], "complete_attach");
+    assert_eq!(showusage(&site), (7, "marmaduke\n".into()));
+    assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+    let out = dr(&site, "marmaduke", "deleteboard");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(showusage(&site), (3, String::new()));
 }
 
 #[test]

@@ -141,8 +141,65 @@ fn showusage_layout_and_exit_codes() {
     let site = SimSite::new();
     let mut c = site.ssp("flinstones", "showusage");
     c.args(["-b", "7", "-s"]);
-    assert_eq!(expect(c, 0), "marmaduke\n");
+    assert_eq!(expect(c, 6), "marmaduke\n", "configured in marmaduke");
     assert!(!site.path().join("marmaduke/bin/showusage").exists(), "controller commands live on the controller");
+}
+
+/// The fake showusage of a site, run as ftl runs it, reads through the product's own parser as
+/// a real one would: configured in a domain, in no domain, unconfigured after a failed
+/// init_attach, drained after a failed complete_detach.
+#[test]
+fn the_fake_showusage_passes_the_product_parser() {
+    use ftl::exec::Runner;
+    use ftl::platform::{Condition, Location};
+    let site = SimSite::new();
+    let config = ftl::config::Config::load(&site.config("flinstones")).unwrap();
+    let platform = ftl::platform::for_config(&config);
+    let read = || {
+        let out = ftl::exec::SystemRunner.run(&platform.locate("flinstones")).unwrap();
+        platform.parse_location(&out).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let here = |d: &str| Location::Domain(d.to_string());
+    let r = read();
+    assert_eq!((r.location, r.condition), (here("marmaduke"), Condition::Settled), "{}", r.reported);
+    let out = run(site.ftl("marmaduke", "ftl-release"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r = read();
+    assert_eq!((r.location, r.condition), (Location::Unassigned, Condition::Settled), "{}", r.reported);
+    assert!(r.reported.contains("exit 3") && r.reported.contains("attachable"), "{}", r.reported);
+    assert_eq!(code(&site.sim(&["fault", "dr-fail:init_attach"])), 0);
+    assert_eq!(code(&run(site.ftl("flinstones", "ftl-acquire"))), 1);
+    // ftl rolled the attach back: in no domain again. Left half done by hand, it reads unconfigured.
+    assert_eq!(read().location, Location::Unassigned);
+    run({
+        let mut c = site.fake("flinstones", "netbackup-stop");
+        c.arg("stop");
+        c
+    });
+    let id = expect(site.fake("flinstones", "modinfo"), 0)
+        .lines()
+        .find(|l| l.split_whitespace().nth(5) == Some("sg"))
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap();
+    let mut c = site.fake("flinstones", "modunload");
+    c.args(["-i", &id]);
+    expect(c, 0);
+    let mut c = site.ssp("flinstones", "addboard");
+    c.args(["-d", "flinstones", "-b", "7"]);
+    expect(c, 7);
+    let r = read();
+    assert_eq!((r.location, r.condition), (here("flinstones"), Condition::Unused), "{}", r.reported);
+    assert!(r.reported.contains("exit 5") && r.reported.contains("unconfigured"), "{}", r.reported);
+    assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+    // The ledger says free, the board is assigned: refused, unless forced, which finishes the attach.
+    assert_eq!(code(&run(site.ftl("flinstones", "ftl-acquire"))), 4);
+    let out = run(site.ftl("flinstones", "ftl-acquire").args(["--force", "--reason", "finish the attach"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&site.sim(&["fault", "dr-fail:complete_detach"])), 0);
+    assert_eq!(code(&run(site.ftl("flinstones", "ftl-release"))), 1);
+    let r = read();
+    assert_eq!((r.location, r.condition), (here("flinstones"), Condition::Unknown), "{}", r.reported);
+    assert!(r.reported.contains("exit 7"), "{}", r.reported);
 }
 
 /// 20 invocations at once from both domains; the state stays valid and no change is lost.
@@ -168,11 +225,12 @@ fn concurrent_invocations_keep_the_state_valid() {
                     c
                 }
             };
-            c.stdout(std::process::Stdio::null()).spawn().unwrap()
+            (i % 4 == 3, c.stdout(std::process::Stdio::null()).spawn().unwrap())
         })
         .collect();
-    for mut child in children {
-        assert!(child.wait().unwrap().success());
+    for (showusage, mut child) in children {
+        // showusage -s reports the board's state as its exit status: 6, configured.
+        assert_eq!(child.wait().unwrap().code(), Some(if showusage { 6 } else { 0 }));
     }
     let p = site.platform();
     let m: Vec<&str> =

@@ -76,7 +76,7 @@ fn the_manual_procedure_moves_the_library() {
     assert_eq!(code(&out), 0, "deleteboard: {}", stderr(&out));
     let mut c = site.ssp("marmaduke", "showusage");
     c.args(["-b", "7", "-s"]);
-    expect(c, 3);
+    assert_eq!(expect(c, 3), "", "in no domain, attachable: nothing on stdout");
     // Acquire on flinstones.
     netbackup(&site, "flinstones", "stop");
     unload_sg(&site, "flinstones");
@@ -101,7 +101,7 @@ fn the_manual_procedure_moves_the_library() {
     assert!(p["drives"].as_array().unwrap().iter().all(|d| d["at_bot"] == true), "every drive at BOT");
     let mut c = site.ssp("flinstones", "showusage");
     c.args(["-b", "7", "-s"]);
-    assert_eq!(expect(c, 0).trim(), "flinstones");
+    assert_eq!(expect(c, 6).trim(), "flinstones");
 }
 
 /// Runs the release procedure without `skip`, and returns deleteboard's result.
@@ -199,5 +199,26 @@ fn dr_commands_exit_0_when_the_board_is_already_there() {
     assert_ne!(code(&run(c)), 0, "SUNW_HOSTNAME is required");
     let mut c = site.ssp("marmaduke", "showusage");
     c.args(["-b", "3", "-s"]);
-    assert_eq!(code(&run(c)), 5, "a board that is not there is not eligible");
+    assert_eq!(expect(c, 0), "", "a board that is not there: not present, in no domain");
+}
+
+/// deleteboard takes no domain: it detaches the board from whichever domain holds it, whatever
+/// SUNW_HOSTNAME says.
+#[test]
+fn deleteboard_detaches_the_board_from_whatever_domain_holds_it() {
+    let site = SimSite::new();
+    drives_down(&site, "marmaduke");
+    netbackup(&site, "marmaduke", "stop");
+    rewind_all(&site, "marmaduke");
+    unload_sg(&site, "marmaduke");
+    let out = deleteboard(&site, "flinstones");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("domain marmaduke"), "{}", stdout(&out));
+    assert_eq!(site.board_domain(), None);
+    // Its preconditions are those of the domain that held the board.
+    let site = SimSite::new();
+    let out = deleteboard(&site, "flinstones");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("loaded on marmaduke"), "{}", stderr(&out));
+    assert_eq!(site.board_domain().as_deref(), Some("marmaduke"));
 }

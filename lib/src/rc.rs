@@ -5,7 +5,7 @@
 
 use crate::error::Error;
 use crate::ledger::record::{Operation, Record};
-use crate::platform::Location;
+use crate::platform::{Condition, Location};
 use crate::policy::{self, Decision, Site, Trigger};
 use crate::runbook::actions::{self, Action};
 use crate::runbook::progress::StepInfo;
@@ -25,9 +25,9 @@ pub fn boot(ctx: &Context) -> Result<String, Error> {
             record.state.name()
         ));
     }
-    let at = actions::locate(ctx)
+    let at = actions::read_board(ctx)
         .map_err(|e| Error::Refused(format!("cannot confirm the board with the controller: {}", e.message)))?;
-    if at != Location::Domain(ctx.domain.clone()) {
+    if at.location != Location::Domain(ctx.domain.clone()) || at.condition == Condition::Unused {
         return Err(Error::Refused(format!(
             "the ledger says {} owns the library but the controller says board {} is {at}; see `ftl-status --check`",
             ctx.domain, ctx.config.board.id

@@ -1,7 +1,7 @@
 //! The `ftl-sim` command line: `init`, `show`, `fault`, `job`, `demo`.
 
 use crate::fake::{CONTROLLER_COMMANDS, DOMAIN_COMMANDS};
-use crate::platform::{Module, Platform, Running, Site};
+use crate::platform::{Module, Platform, Running, Site, Unfinished};
 use crate::site::{self, InitOptions};
 use crate::timing;
 use clap::{Parser, Subcommand};
@@ -62,7 +62,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Inject faults, or `clear` them: bot:I, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN.
+    /// Inject faults, or `clear` them: bot:I, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN,
+    /// dr-fail:PHASE.
     #[command(long_about = fault_help())]
     Fault {
         dir: PathBuf,
@@ -102,6 +103,9 @@ enum Command {
     },
 }
 
+/// The DR phases `dr-fail:` can make fail.
+const DR_PHASES: &[&str] = &["complete_detach", "init_attach", "complete_attach"];
+
 /// `ftl-sim fault --help`: every fault, and the command names `hang:` and `fail:` take.
 fn fault_help() -> String {
     format!(
@@ -118,8 +122,20 @@ stays until cleared:\n\
   sg-busy:DOMAIN   `modunload` of sg fails with EBUSY on DOMAIN\n\
   bound:DOMAIN     a thread of DOMAIN is bound to a processor of the board (`pbind -q` shows \
 it, and `deleteboard` refuses)\n\
+  dr-fail:PHASE    the DR phase PHASE fails and leaves the board where the SSP leaves it (\"in \
+the state it is in when the command fails\"), until a DR command finishes it:\n\
+      complete_detach  `deleteboard` drains the board, then exits 10: the board stays drained, \
+still in its domain (`showusage -s` exits 7 and names it); a rerun of deleteboard finishes the \
+detach, an addboard to that domain returns it\n\
+      init_attach      `addboard` adds the board to the domain, then POST fails (exit 7): the \
+board is unconfigured there (`showusage -s` exits 5 and names it); a rerun of addboard, or \
+deleteboard, finishes it\n\
+      complete_attach  `addboard` passes POST, then exits 8: the board is half attached \
+(`showusage -s` exits 7 and names it); a rerun of addboard, or deleteboard, finishes it\n\
   clear            remove every fault (alone)\n\n\
-CMD is one of the domains' commands ({}) or the controller's ({}).",
+CMD is one of the domains' commands ({}) or the controller's ({}). The exit statuses 7, 8 and 10 of \
+addboard and deleteboard, and showusage's 7, are the simulator's choice: no stored source gives \
+them.",
         DOMAIN_COMMANDS.join(", "),
         CONTROLLER_COMMANDS.join(", ")
     )
@@ -175,8 +191,14 @@ pub fn main() -> ExitCode {
 }
 
 pub fn describe(p: &Platform) -> String {
+    let unfinished = match p.board.unfinished {
+        None => "",
+        Some(Unfinished::InitAttach) => " (unconfigured: its init_attach failed)",
+        Some(Unfinished::CompleteAttach) => " (half attached: its complete_attach failed)",
+        Some(Unfinished::CompleteDetach) => " (drained: its complete_detach failed)",
+    };
     let mut out = format!(
-        "board {}: {}\n",
+        "board {}: {}{unfinished}\n",
         p.board.id,
         p.board.domain.as_ref().map(|d| format!("in domain {d}")).unwrap_or_else(|| "in no domain".into())
     );
@@ -227,12 +249,14 @@ fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
             ("hang" | "fail", Some(cmd)) => DOMAIN_COMMANDS.contains(&cmd) || CONTROLLER_COMMANDS.contains(&cmd),
             ("controller-down", None) => true,
             ("sg-busy" | "bound" | "empty-pset" | "solaris-2.6" | "unsafe", Some(d)) => p.domains.contains_key(d),
+            ("dr-fail", Some(phase)) => DR_PHASES.contains(&phase),
             _ => false,
         };
         if !valid {
             return Err(format!(
-                "unknown fault `{f}` (known: bot:I and lost:I with I < {}, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN, empty-pset:DOMAIN, solaris-2.6:DOMAIN, unsafe:DOMAIN, clear)",
-                p.drives.len()
+                "unknown fault `{f}` (known: bot:I and lost:I with I < {}, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN, empty-pset:DOMAIN, solaris-2.6:DOMAIN, unsafe:DOMAIN, dr-fail:{}, clear)",
+                p.drives.len(),
+                DR_PHASES.join("|")
             ));
         }
     }

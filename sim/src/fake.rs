@@ -7,7 +7,7 @@
 //! duration (see [`crate::timing`]) outside the platform lock, so that concurrent calls from both
 //! domains proceed as they would.
 
-use crate::platform::{Module, Platform, Running, Site, DAEMONS, PBX};
+use crate::platform::{Module, Platform, Running, Site, Unfinished, DAEMONS, PBX};
 use crate::timing::{self, secs};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -122,7 +122,8 @@ pub fn main(argv: Vec<String>) -> i32 {
     let reply = run(&call, &platform);
     print!("{}", reply.out);
     eprint!("{}", reply.err);
-    let acting = if who == "controller" { std::env::var("SUNW_HOSTNAME").unwrap_or_default() } else { who };
+    let controller = who == "controller";
+    let acting = if controller { std::env::var("SUNW_HOSTNAME").unwrap_or_default() } else { who };
     site.log_call(
         &acting,
         &argv.iter().skip(1).fold(vec![name], |mut v, a| {
@@ -132,6 +133,8 @@ pub fn main(argv: Vec<String>) -> i32 {
         started,
         call.slept.get(),
         reply.code,
+        // What the SSP printed, so that a test can see where showusage placed the board.
+        controller.then_some(reply.out.as_str()),
     );
     reply.code
 }
@@ -139,7 +142,7 @@ pub fn main(argv: Vec<String>) -> i32 {
 fn run(call: &Call, platform: &Platform) -> Reply {
     let name = call.name.as_str();
     if platform.has_fault(&format!("hang:{name}")) {
-        call.site.log_call(&call.host, &[name.to_string()], chrono::Utc::now(), f64::INFINITY, -1);
+        call.site.log_call(&call.host, &[name.to_string()], chrono::Utc::now(), f64::INFINITY, -1, None);
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
@@ -643,19 +646,51 @@ fn unsafe_report(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     Ok(ok(out))
 }
 
+/// `showusage -s` exit statuses: the list of the SSP 3.4/3.5 Reference Manuals, showusage(1M),
+/// EXIT STATUS (https://docs.oracle.com/cd/E19065-01/servers.10k/806-6764/6jfme62q5/index.html),
+/// numbered by position from 0, with 3 = attachable as in the SSP 3.4 User Guide's sample script
+/// (tests/fixtures/showusage/).
+pub mod showusage_status {
+    /// A board that is not there: "not present, in no domain".
+    pub const NOT_PRESENT: i32 = 0;
+    /// "Present, powered on, in no domain (attachable)".
+    pub const ATTACHABLE: i32 = 3;
+    /// "Unconfigured": in the domain's domain_config but not in its booted domain; the simulator
+    /// reports it for a board whose init_attach failed after adding it to domain_config.
+    pub const UNCONFIGURED: i32 = 5;
+    /// "Configured, not DR-detachable". CHOSEN: the simulator reports it for every attached board,
+    /// detachable or not, since no stored source gives the value for "configured and
+    /// detachable" (the list goes on past 6 but was not readable).
+    pub const CONFIGURED: i32 = 6;
+    /// CHOSEN, undocumented: a board a DR operation left half done in a way no documented state
+    /// describes (drained but not detached, or complete_attach failed). No stored source gives the
+    /// real value; the domain is printed, as for any board in a domain.
+    pub const HALF_DONE: i32 = 7;
+}
+
 fn showusage(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
+    use showusage_status::*;
     if call.args.windows(2).any(|w| w[0] == "-r" && w[1] == "UNSAFE") {
         return unsafe_report(call, platform);
     }
-    board_arg(call, platform)?;
+    if board_arg(call, platform).is_err() {
+        // -s on a slot with no board: not present, in no domain.
+        return Ok(Reply { code: NOT_PRESENT, out: String::new(), err: String::new() });
+    }
     call.sleep(secs::SHOWUSAGE);
     let p = call.site.read().map_err(|e| fail(1, e))?;
-    Ok(match &p.board.domain {
-        Some(d) => ok(format!("{d}\n")),
-        None => Reply { code: 3, out: String::new(), err: String::new() },
-    })
+    let Some(domain) = &p.board.domain else {
+        return Ok(Reply { code: ATTACHABLE, out: String::new(), err: String::new() });
+    };
+    let code = match p.board.unfinished {
+        None => CONFIGURED,
+        Some(Unfinished::InitAttach) => UNCONFIGURED,
+        Some(Unfinished::CompleteAttach | Unfinished::CompleteDetach) => HALF_DONE,
+    };
+    Ok(Reply { code, out: format!("{domain}\n"), err: String::new() })
 }
 
+/// The SSP commands act for the domain in SUNW_HOSTNAME, which must be set and name a domain.
 fn sunw_hostname(call: &Call, platform: &Platform) -> Result<String, Reply> {
     let domain =
         std::env::var("SUNW_HOSTNAME").map_err(|_| fail(1, format!("{}: SUNW_HOSTNAME is not set\n", call.name)))?;
@@ -665,47 +700,82 @@ fn sunw_hostname(call: &Call, platform: &Platform) -> Result<String, Reply> {
     Ok(domain)
 }
 
+/// `dr-fail:PHASE` is injected for this DR phase.
+fn fails_in(platform: &Platform, phase: &str) -> bool {
+    platform.has_fault(&format!("dr-fail:{phase}"))
+}
+
+/// deleteboard takes no domain: it detaches the board from whatever domain holds it (deleteboard(1M):
+/// "detaches a system board from its current domain"), and exits 0 when it is in none.
 fn deleteboard(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     board_arg(call, platform)?;
-    let domain = sunw_hostname(call, platform)?;
+    sunw_hostname(call, platform)?;
     let board = platform.board.id;
     let Some(owner) = platform.board.domain.clone() else {
         call.sleep(secs::SHOWUSAGE);
         return Ok(ok(format!("board {board} is not assigned to a domain\n")));
     };
-    if owner != domain {
-        return Ok(fail(5, format!("deleteboard: board {board} is in domain {owner}, not {domain}\n")));
+    let unfinished = platform.board.unfinished;
+    // A board the domain's OS uses (or may use in part) must be drained: the OS must let it go.
+    if matches!(unfinished, None | Some(Unfinished::CompleteAttach)) {
+        let d = platform.domain(&owner).map_err(|e| fail(2, e))?;
+        let mut refusals = Vec::new();
+        if d.sg == Module::Loaded {
+            refusals.push(format!(
+                "DR-unsafe driver sg (id {}) is loaded on {owner}; unload it first",
+                d.sg_id.unwrap_or(0)
+            ));
+        }
+        if d.netbackup == Running::Running {
+            refusals.push("device /dev/rmt/0 is held open by ltid (NetBackup is running)".to_string());
+        }
+        for drive in platform.drives.iter().filter(|d| d.tape && d.position != 0) {
+            refusals.push(format!("tape in /dev/rmt/{} is not at BOT", drive.index));
+        }
+        if platform.has_fault(&format!("bound:{owner}")) {
+            refusals.push(format!("thread of process 4242 is bound to cpu {}", board * 4 + 1));
+        }
+        if !refusals.is_empty() {
+            call.sleep(secs::SHOWUSAGE);
+            return Ok(fail(
+                1,
+                format!(
+                    "deleteboard: board {board}: cannot drain: {}\ndeleteboard: board {board} remains in domain {owner}\n",
+                    refusals.join("; ")
+                ),
+            ));
+        }
     }
-    let d = platform.domain(&owner).map_err(|e| fail(2, e))?;
-    let mut refusals = Vec::new();
-    if d.sg == Module::Loaded {
-        refusals
-            .push(format!("DR-unsafe driver sg (id {}) is loaded on {owner}; unload it first", d.sg_id.unwrap_or(0)));
+    let mut out = String::new();
+    if unfinished != Some(Unfinished::CompleteDetach) && unfinished != Some(Unfinished::InitAttach) {
+        call.sleep(secs::DRAIN);
+        out.push_str(&format!("board {board}: drain complete\n"));
     }
-    if d.netbackup == Running::Running {
-        refusals.push("device /dev/rmt/0 is held open by ltid (NetBackup is running)".to_string());
-    }
-    for drive in platform.drives.iter().filter(|d| d.tape && d.position != 0) {
-        refusals.push(format!("tape in /dev/rmt/{} is not at BOT", drive.index));
-    }
-    if platform.has_fault(&format!("bound:{owner}")) {
-        refusals.push(format!("thread of process 4242 is bound to cpu {}", board * 4 + 1));
-    }
-    if !refusals.is_empty() {
-        call.sleep(secs::SHOWUSAGE);
-        return Ok(fail(
-            1,
-            format!(
-                "deleteboard: board {board}: cannot drain: {}\ndeleteboard: board {board} remains in domain {owner}\n",
-                refusals.join("; ")
+    if fails_in(platform, "complete_detach") {
+        call.update(|p| p.board.unfinished = Some(Unfinished::CompleteDetach))?;
+        // complete_detach(1M), DIAGNOSTICS: "Board detachment failed / Retry the COMPLETE or ABORT
+        // the operation". Exit 10 is the claimed deleteboard status for a failed complete_detach
+        // (UNVERIFIED: the numeric list of deleteboard(1M) was not readable).
+        return Ok(Reply {
+            code: 10,
+            out,
+            err: format!(
+                "deleteboard: board {board}: complete_detach failed: Board detachment failed\nRetry the COMPLETE or ABORT the operation\n"
             ),
-        ));
+        });
     }
-    call.sleep(secs::DELETEBOARD);
-    call.update(|p| p.board.domain = None)?;
-    Ok(ok(format!("board {board}: drain complete\nboard {board}: complete_detach done; the board is in no domain\n")))
+    call.sleep(secs::COMPLETE_DETACH);
+    call.update(|p| {
+        p.board.domain = None;
+        p.board.unfinished = None;
+    })?;
+    out.push_str(&format!("board {board}: complete_detach done; the board left domain {owner} and is in no domain\n"));
+    Ok(ok(out))
 }
 
+/// addboard takes a board in no domain, or one an earlier addboard (or deleteboard) left unfinished
+/// in the target domain (addboard(1M): eligible when "not in a domain" or "an addboard operation
+/// was initiated, but not completed"); a board already attached there is success.
 fn addboard(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     board_arg(call, platform)?;
     let pos = call.args.iter().position(|a| a == "-d");
@@ -718,25 +788,63 @@ fn addboard(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
         .domains
         .get(&target)
         .ok_or_else(|| fail(5, format!("addboard: {target} is not a domain of this platform\n")))?;
-    match &platform.board.domain {
-        Some(owner) if *owner == target => return Ok(ok(format!("board {board} is already in domain {target}\n"))),
-        Some(owner) => {
-            return Ok(fail(5, format!("addboard: board {board} is assigned to domain {owner}; it is not eligible\n")))
+    let unfinished = platform.board.unfinished;
+    match (&platform.board.domain, unfinished) {
+        (Some(owner), None) if *owner == target => {
+            return Ok(ok(format!("board {board} is already in domain {target}\n")))
         }
-        None => {}
+        // addboard returns a board whose deleteboard was not completed to its domain (deleteboard(1M):
+        // "you can use addboard(1M) to return the board to its original state").
+        (Some(owner), Some(Unfinished::CompleteDetach)) if *owner == target => {
+            call.sleep(secs::COMPLETE_ATTACH);
+            call.update(|p| p.board.unfinished = None)?;
+            return Ok(ok(format!("board {board}: detach aborted; the board is back in domain {target}\n")));
+        }
+        (Some(owner), _) if *owner != target => {
+            // INFERENCE: an operation left unfinished makes the board eligible for its own domain only.
+            let why = if unfinished.is_some() { " (a DR operation on it is unfinished there)" } else { "" };
+            return Ok(fail(
+                5,
+                format!("addboard: board {board} is assigned to domain {owner}{why}; it is not eligible\n"),
+            ));
+        }
+        _ => {}
     }
     if d.sg == Module::Loaded {
         call.sleep(secs::SHOWUSAGE);
         let netbackup = if d.netbackup == Running::Running { " (and held by the running NetBackup)" } else { "" };
         return Ok(fail(1, format!("addboard: domain {target}: the DR-unsafe driver sg is loaded{netbackup}; unload it before attaching board {board}\n")));
     }
-    call.sleep(secs::ADDBOARD);
-    call.update(|p| {
-        if p.board.domain.is_none() {
+    let mut out = String::new();
+    if matches!(unfinished, None | Some(Unfinished::InitAttach)) {
+        // init_attach: the board joins the domain's domain_config, then POST runs.
+        call.update(|p| {
             p.board.domain = Some(target.clone());
+            p.board.unfinished = Some(Unfinished::InitAttach);
+        })?;
+        call.sleep(secs::POST);
+        if fails_in(platform, "init_attach") {
+            // Exit 7 is the claimed addboard status for a failed init_attach (UNVERIFIED).
+            return Ok(Reply {
+                code: 7,
+                out,
+                err: format!("addboard: board {board}: init_attach failed: hpost exited 1 (POST failed)\n"),
+            });
         }
-    })?;
-    Ok(ok(format!(
-        "board {board}: POST passed\nboard {board}: complete_attach done; the board is in domain {target}\n"
-    )))
+        call.update(|p| p.board.unfinished = Some(Unfinished::CompleteAttach))?;
+        out.push_str(&format!("board {board}: POST passed\n"));
+    }
+    call.sleep(secs::COMPLETE_ATTACH);
+    if fails_in(platform, "complete_attach") {
+        // complete_attach(1M), DIAGNOSTICS: "Failed to complete attach board". Exit 8 is the
+        // claimed addboard status for a failed complete_attach (UNVERIFIED).
+        return Ok(Reply {
+            code: 8,
+            out,
+            err: format!("addboard: board {board}: complete_attach failed: Failed to complete attach board\n"),
+        });
+    }
+    call.update(|p| p.board.unfinished = None)?;
+    out.push_str(&format!("board {board}: complete_attach done; the board is in domain {target}\n"));
+    Ok(ok(out))
 }

@@ -34,7 +34,27 @@ pub struct Platform {
 #[serde(deny_unknown_fields)]
 pub struct Board {
     pub id: u32,
+    /// The domain the board is assigned to (in the SSP's domain_config), if any.
     pub domain: Option<String>,
+    /// The DR phase that failed and left the board half moved, until a DR command finishes it.
+    #[serde(default)]
+    pub unfinished: Option<Unfinished>,
+}
+
+/// Where a failed DR operation left the board (the SSP leaves it "in the state it is in when the
+/// command fails": addboard(1M), deleteboard(1M), SSP 3.5, 806-7617-05).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unfinished {
+    /// init_attach added the board to the domain's domain_config, then its POST failed: the
+    /// domain's OS has never seen it (init_attach(1M) prints "Adding board N to domain_config
+    /// file." before running hpost).
+    InitAttach,
+    /// init_attach passed, complete_attach failed: the domain's OS may hold part of the board.
+    CompleteAttach,
+    /// The drain passed (drain(1M) first removes the board from domain_config), complete_detach
+    /// failed: the board is drained, still in its domain.
+    CompleteDetach,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,8 +136,11 @@ impl Platform {
         self.faults.iter().any(|f| f == fault)
     }
 
+    /// The board is in `domain` and its OS has the board's devices (an attach left unfinished
+    /// has not given them yet; a drained board still has them until complete_detach).
     pub fn board_in(&self, domain: &str) -> bool {
         self.board.domain.as_deref() == Some(domain)
+            && !matches!(self.board.unfinished, Some(Unfinished::InitAttach | Unfinished::CompleteAttach))
     }
 
     pub fn start_netbackup(&mut self, name: &str) {
@@ -206,7 +229,8 @@ impl Site {
         Ok(result)
     }
 
-    /// Appends one line to `calls.jsonl`: which fake command ran, for whom, how long it slept.
+    /// Appends one line to `calls.jsonl`: which fake command ran, for whom, how long it slept, how
+    /// it exited (and, for the controller's commands, what they printed).
     pub fn log_call(
         &self,
         domain: &str,
@@ -214,11 +238,15 @@ impl Site {
         started: chrono::DateTime<chrono::Utc>,
         secs: f64,
         exit: i32,
+        stdout: Option<&str>,
     ) {
         use std::io::Write;
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "at": started, "domain": domain, "command": argv.first(), "args": &argv[1..], "secs": secs, "exit": exit,
         });
+        if let Some(out) = stdout {
+            line["stdout"] = serde_json::json!(out);
+        }
         let _guard = lock::lock(&self.dir.join(LOCK_FILE), Duration::from_secs(30), lock::Create::IfMissing);
         if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(self.dir.join(CALLS_FILE)) {
             let _ = writeln!(f, "{line}");

@@ -127,7 +127,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
     let mut platform = Platform {
         version: 1,
         speed: options.speed,
-        board: Board { id: options.board, domain: Some(owner.clone()) },
+        board: Board { id: options.board, domain: Some(owner.clone()), unfinished: None },
         drives,
         domains: BTreeMap::new(),
         faults: Vec::new(),

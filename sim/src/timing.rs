@@ -27,10 +27,12 @@ pub mod secs {
     pub const KILL: f64 = 0.1;
     /// One ssh round trip to the SSP plus the command's own work.
     pub const SHOWUSAGE: f64 = 1.0;
-    /// Drain of 1 GB of memory, then complete_detach.
-    pub const DELETEBOARD: f64 = 60.0 + 30.0;
-    /// POST of one system board, then complete_attach.
-    pub const ADDBOARD: f64 = 300.0 + 60.0;
+    /// deleteboard: the drain of 1 GB of memory, then complete_detach.
+    pub const DRAIN: f64 = 60.0;
+    pub const COMPLETE_DETACH: f64 = 30.0;
+    /// addboard: POST of one system board (init_attach), then complete_attach.
+    pub const POST: f64 = 300.0;
+    pub const COMPLETE_ATTACH: f64 = 60.0;
     pub const BPPLLIST: f64 = 0.5;
 }
 

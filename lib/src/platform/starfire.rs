@@ -6,14 +6,108 @@
 //! through `env SUNW_HOSTNAME=DOMAIN`; without one it is set on the local process. `reconfig` is
 //! never run: `deleteboard` and `addboard` do the whole detach (drain + complete_detach) and
 //! attach (init_attach with POST + complete_attach).
+//!
+//! `showusage -b N -s` reports the board's state as its exit status and prints the owning
+//! domain, when there is one, on stdout ([`BOARD_STATES`]). The board is placed from both: a
+//! domain name places it in that domain whatever the status; a documented "in no domain" status
+//! with nothing printed places it in no domain; anything else places it nowhere, and ftl refuses
+//! to act on it. `deleteboard` takes no domain: it detaches the board from whatever domain holds
+//! it, so the runbooks run it only right after `showusage` has placed the board in the domain
+//! they mean.
 
-use super::{Location, Platform};
+use super::{Condition, Location, Platform, Reading};
 use crate::config::Config;
 use crate::exec::{Command, Output, Status};
 use std::time::Duration;
 
-/// `showusage -s` exits with this status when the board is in no domain.
-pub const SHOWUSAGE_UNASSIGNED: i32 = 3;
+/// One documented exit status of `showusage -s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoardState {
+    pub status: i32,
+    /// The documented meaning, in English.
+    pub meaning: &'static str,
+    /// The board is assigned to a domain (the "software domain": listed in the SSP's
+    /// domain_config file).
+    pub in_domain: bool,
+    pub condition: Condition,
+}
+
+const fn state(status: i32, meaning: &'static str, in_domain: bool, condition: Condition) -> BoardState {
+    BoardState { status, meaning, in_domain, condition }
+}
+
+/// `showusage -s` exit status -> board state.
+///
+/// Source: Sun Enterprise 10000 SSP 3.4 and 3.5 Reference Manuals (Japanese), showusage(1M),
+/// EXIT STATUS, https://docs.oracle.com/cd/E19065-01/servers.10k/806-6764/6jfme62q5/index.html
+/// and https://docs.oracle.com/cd/E19065-01/servers.10k/816-2249/6m8k3p143/index.html, the same
+/// list in both. The stored pages lost the list's numeric labels: the numbers are the list
+/// positions from 0, corroborated by the SSP 3.4 User Guide's sample script
+/// (https://docs.oracle.com/cd/E19065-01/servers.10k/806-6763/z40001b42ff4/index.html), which
+/// takes `$status == 3` as "attachable", the manual's words for the fourth item. The list goes on
+/// past 6, but no stored source shows the rest (a status of 7 or more is read as undocumented).
+/// "Software domain": the domain's board list in domain_config; "hardware domain": the booted
+/// domain. The same table, with its sources, is tests/fixtures/showusage/exit_status_s.txt.
+pub const BOARD_STATES: [BoardState; 7] = [
+    state(0, "not present, in no domain", false, Condition::Settled),
+    state(1, "not present, but assigned to a domain", true, Condition::Unused),
+    state(2, "present, powered off, in no domain", false, Condition::Settled),
+    state(3, "present, powered on, in no domain (attachable)", false, Condition::Settled),
+    state(4, "present, powered off, assigned to a domain", true, Condition::Unused),
+    state(
+        5,
+        "unconfigured: assigned to a domain (domain_config) but not part of the booted domain",
+        true,
+        Condition::Unused,
+    ),
+    state(
+        6,
+        "configured: in the domain's configuration and its booted domain, not in a DR-detachable state",
+        true,
+        Condition::Settled,
+    ),
+];
+
+/// The documented state of exit status `status`, if any.
+pub fn board_state(status: i32) -> Option<&'static BoardState> {
+    BOARD_STATES.iter().find(|s| s.status == status)
+}
+
+/// Places the board from `showusage -b N -s`: its exit status and what it printed.
+pub fn read_showusage(output: &Output) -> Result<Reading, String> {
+    let printed = match (output.stdout.trim(), output.stderr.trim()) {
+        ("", "") => "nothing printed".to_string(),
+        (out, "") => format!("stdout `{out}`"),
+        ("", err) => format!("nothing on stdout, stderr `{err}`"),
+        (out, err) => format!("stdout `{out}`, stderr `{err}`"),
+    };
+    let Status::Exited(status) = output.status else {
+        return Err(format!("showusage -s was {} ({printed}); it does not place the board", output.status));
+    };
+    let documented = board_state(status);
+    let reported = match documented {
+        Some(s) => format!("showusage -s exit {status}: {}; {printed}", s.meaning),
+        None => format!("showusage -s exit {status}, a status no stored source documents; {printed}"),
+    };
+    let name = output.stdout.split_whitespace().next();
+    match (name, documented) {
+        // The name places the board whatever the status says.
+        (Some(domain), Some(s)) if s.in_domain => {
+            Ok(Reading { location: Location::Domain(domain.into()), condition: s.condition, reported })
+        }
+        (Some(domain), _) => {
+            Ok(Reading { location: Location::Domain(domain.into()), condition: Condition::Unknown, reported })
+        }
+        (None, Some(s)) if !s.in_domain => {
+            Ok(Reading { location: Location::Unassigned, condition: Condition::Settled, reported })
+        }
+        (None, Some(_)) => Err(format!(
+            "{reported}: the status says the board is in a domain but no domain name was printed; ftl cannot \
+             place the board"
+        )),
+        (None, None) => Err(format!("{reported}: ftl cannot place the board")),
+    }
+}
 
 pub struct Starfire {
     prefix: Vec<String>,
@@ -64,15 +158,8 @@ impl Platform for Starfire {
         self.ssp_command(domain, &self.showusage, &["-b", &self.board, "-s"], self.query_timeout)
     }
 
-    fn parse_location(&self, output: &Output) -> Result<Location, String> {
-        match output.status {
-            Status::Exited(SHOWUSAGE_UNASSIGNED) => Ok(Location::Unassigned),
-            Status::Exited(0) => {
-                let domain = output.stdout.split_whitespace().next().ok_or("showusage printed no domain name")?;
-                Ok(Location::Domain(domain.to_string()))
-            }
-            other => Err(format!("showusage failed ({other}): {}", output.text())),
-        }
+    fn parse_location(&self, output: &Output) -> Result<Reading, String> {
+        read_showusage(output)
     }
 
     fn detach(&self, domain: &str) -> Command {
@@ -127,19 +214,106 @@ mod tests {
         );
     }
 
+    fn out(status: Status, stdout: &str, stderr: &str) -> Output {
+        Output { status, stdout: stdout.into(), stderr: stderr.into(), elapsed: Duration::ZERO }
+    }
+
+    fn exited(code: i32, stdout: &str) -> Output {
+        out(Status::Exited(code), stdout, "")
+    }
+
+    /// What a fixture file shows, below its `# ---` line.
+    fn body(fixture: &str) -> &str {
+        fixture.split_once("# ---\n").map(|(_, b)| b).expect("a fixture has a `# ---` line")
+    }
+
+    fn here(domain: &str) -> Location {
+        Location::Domain(domain.into())
+    }
+
     #[test]
-    fn reads_showusage() {
+    fn the_state_table_is_the_sourced_one() {
+        let table = body(include_str!("../../../tests/fixtures/showusage/exit_status_s.txt"));
+        let rows: Vec<(i32, &str)> = table
+            .lines()
+            .map(|l| {
+                let (n, meaning) = l.split_once('\t').expect("status TAB meaning");
+                (n.parse().unwrap(), meaning)
+            })
+            .collect();
+        assert_eq!(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            BOARD_STATES.iter().map(|s| s.status).collect::<Vec<_>>()
+        );
+        for ((status, meaning), state) in rows.iter().zip(BOARD_STATES) {
+            assert_eq!(!meaning.contains("not in a software domain"), state.in_domain, "status {status}: {meaning}");
+            assert_eq!(meaning.contains("attachable"), state.meaning.contains("attachable"), "status {status}");
+            assert_eq!(meaning.contains("unconfigured"), state.meaning.contains("unconfigured"), "status {status}");
+            assert_eq!(meaning.contains("powered off"), state.meaning.contains("powered off"), "status {status}");
+            assert_eq!(meaning.starts_with("board not present"), state.meaning.starts_with("not present"), "{status}");
+        }
+        // The User Guide's script attaches the board when showusage exits 3.
+        let script = body(include_str!("../../../tests/fixtures/showusage/user_guide_script.csh"));
+        assert!(script.contains("if ( $status == 3 ) then\n       addboard"), "{script}");
+        assert!(board_state(3).unwrap().meaning.contains("attachable"));
+    }
+
+    #[test]
+    fn reads_the_stored_outputs() {
+        let named = body(include_str!("../../../tests/fixtures/showusage/stdout_s.txt"));
+        let r = read_showusage(&exited(6, named)).unwrap();
+        assert_eq!((r.location, r.condition), (here("xf7-b4"), Condition::Settled));
+        assert_eq!(r.reported, "showusage -s exit 6: configured: in the domain's configuration and its booted domain, not in a DR-detachable state; stdout `xf7-b4`");
+        let nothing = body(include_str!("../../../tests/fixtures/showusage/stdout_s_not_in_domain.txt"));
+        assert_eq!(nothing, "");
+        for status in [0, 2, 3] {
+            let r = read_showusage(&exited(status, nothing)).unwrap();
+            assert_eq!((r.location, r.condition), (Location::Unassigned, Condition::Settled), "{status}");
+        }
+    }
+
+    #[test]
+    fn each_status_places_the_board_or_is_refused_quoting_it() {
+        for s in BOARD_STATES {
+            let named = read_showusage(&exited(s.status, "marmaduke\n")).unwrap();
+            assert_eq!(named.location, here("marmaduke"), "a name places the board, status {}", s.status);
+            assert!(named.reported.contains(&format!("exit {}: {}", s.status, s.meaning)), "{}", named.reported);
+            let bare = read_showusage(&exited(s.status, ""));
+            if s.in_domain {
+                assert_eq!(named.condition, s.condition, "{}", s.status);
+                let e = bare.unwrap_err();
+                assert!(
+                    e.contains(&format!("exit {}: {}", s.status, s.meaning)) && e.contains("no domain name"),
+                    "{e}"
+                );
+            } else {
+                // A name beside a status that says "in no domain": placed by the name, state unknown.
+                assert_eq!(named.condition, Condition::Unknown, "{}", s.status);
+                assert_eq!(bare.unwrap().location, Location::Unassigned, "{}", s.status);
+            }
+        }
+        assert_eq!(read_showusage(&exited(1, "")).unwrap_err(), "showusage -s exit 1: not present, but assigned to a domain; nothing printed: the status says the board is in a domain but no domain name was printed; ftl cannot place the board");
+        let cases = [
+            (exited(5, "marmaduke\n"), Ok((here("marmaduke"), Condition::Unused))),
+            (exited(6, "marmaduke\n"), Ok((here("marmaduke"), Condition::Settled))),
+            (exited(7, "marmaduke\n"), Ok((here("marmaduke"), Condition::Unknown))),
+            (exited(3, ""), Ok((Location::Unassigned, Condition::Settled))),
+            (exited(7, ""), Err("showusage -s exit 7, a status no stored source documents; nothing printed: ftl cannot place the board")),
+            (
+                out(Status::Exited(255), "", "ssh: connect to host ssp0 port 22: Connection refused\n"),
+                Err("showusage -s exit 255, a status no stored source documents; nothing on stdout, stderr `ssh: connect to host ssp0 port 22: Connection refused`: ftl cannot place the board"),
+            ),
+            (out(Status::Signalled(9), "marmaduke\n", ""), Err("showusage -s was killed by signal 9 (stdout `marmaduke`); it does not place the board")),
+        ];
+        for (output, want) in cases {
+            let got = read_showusage(&output).map(|r| (r.location, r.condition));
+            assert_eq!(got, want.map_err(str::to_string), "{output:?}");
+        }
+        // The Platform trait reads through the same table.
         let config = Config::parse(Path::new("f"), MINIMAL).unwrap();
-        let sf = Starfire::new(&config);
-        let out = |code, stdout: &str| Output {
-            status: Status::Exited(code),
-            stdout: stdout.into(),
-            stderr: String::new(),
-            elapsed: Duration::ZERO,
-        };
-        assert_eq!(sf.parse_location(&out(0, "marmaduke\n")), Ok(Location::Domain("marmaduke".into())));
-        assert_eq!(sf.parse_location(&out(3, "")), Ok(Location::Unassigned));
-        assert!(sf.parse_location(&out(255, "")).is_err());
-        assert!(sf.parse_location(&out(0, "")).is_err());
+        assert_eq!(
+            Starfire::new(&config).parse_location(&exited(6, "marmaduke\n")),
+            read_showusage(&exited(6, "marmaduke\n"))
+        );
     }
 }

@@ -7,7 +7,7 @@ use super::release::forced_detail;
 use super::{executor, Action, Context, OnFailure, Plan, PlanStep, Report, Runbook, Step};
 use crate::error::Error;
 use crate::ledger::record::{Event, Forced, Operation, Request, State, StepRef};
-use crate::platform::Location;
+use crate::platform::{Condition, Location};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,9 @@ pub fn runbook(config: &crate::config::Config) -> Runbook {
     let mut steps = vec![
         Step::new("A1", "stop NetBackup", &[StopNetBackup], &[StartNetBackup], RollBack),
         Step::new("A2", "unload the robot driver", &[UnloadDriver], &[LoadDriver], RollBack),
-        Step::new("A3", "DR attach", &[Attach], &[], AskController),
+        // Undone only when the board was left assigned here but unused (see `after_failed_move`):
+        // deleteboard returns it, right after showusage placed it here.
+        Step::new("A3", "DR attach", &[Attach], &[Detach], AskController),
         Step::new("A4", "load the robot driver, start NetBackup", &[LoadDriver, StartNetBackup], &[], Broken),
         Step::new("A5", "drives up", &[DrivesUp], &[], Broken),
     ];
@@ -359,11 +361,17 @@ fn fresh(ctx: &Context, book: &Runbook, options: &AcquireOptions, jobs: precheck
 /// Takes the library from a domain that cannot release: the controller's view of the board
 /// decides where the acquire starts.
 fn force_takeover(ctx: &Context, book: &Runbook, reason: &str) -> Result<Report, Error> {
-    let at = super::actions::locate(ctx).map_err(|e| {
+    let reading = super::actions::read_board(ctx).map_err(|e| {
         Error::Refused(format!("--force needs the controller to confirm where the board is: {}", e.message))
     })?;
-    let from = match &at {
-        Location::Domain(d) if d == &ctx.domain => book.position("A4").expect("A4 exists"),
+    let at = &reading.location;
+    let from = match at {
+        // Attached here: only the driver, NetBackup and the drives are left to do.
+        Location::Domain(d) if d == &ctx.domain && reading.condition == Condition::Settled => {
+            book.position("A4").expect("A4 exists")
+        }
+        // Here with the attach unfinished: addboard takes it from there.
+        Location::Domain(d) if d == &ctx.domain => book.position("A3").expect("A3 exists"),
         Location::Unassigned => 0,
         Location::Domain(other) => {
             ctx.progress
@@ -375,6 +383,7 @@ fn force_takeover(ctx: &Context, book: &Runbook, reason: &str) -> Result<Report,
     let step = &book.steps[from];
     let mut detail = forced_detail(reason, None);
     detail["board_was"] = json!(at.to_string());
+    detail["board_reported"] = json!(reading.reported);
     let to = Forced::Begin {
         holder: ctx.holder.clone(),
         step: StepRef {

@@ -7,7 +7,7 @@ use super::{ActionError, Context};
 use crate::exec::{Command, Output};
 use crate::netbackup::{self, Control, NetBackup};
 use crate::os::{self, Tape};
-use crate::platform::Location;
+use crate::platform::{Condition, Location, Reading};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub enum Action {
     UnloadDriver,
     /// `modload PATH` unless `modinfo` lists the driver already.
     LoadDriver,
-    /// The controller detaches the board from this domain.
+    /// The controller detaches the board from this domain, once `showusage` has placed it here.
     Detach,
     /// The controller attaches the board to this domain.
     Attach,
@@ -455,7 +455,8 @@ fn load_driver(ctx: &Context) -> Result<Outcome, ActionError> {
     }
 }
 
-pub fn locate(ctx: &Context) -> Result<Location, ActionError> {
+/// Asks the controller about the board and reads its answer.
+pub fn read_board(ctx: &Context) -> Result<Reading, ActionError> {
     let cmd = ctx.platform.locate(&ctx.domain);
     let out = ctx.runner.run(&cmd)?;
     ctx.platform.parse_location(&out).map_err(|e| ActionError {
@@ -465,21 +466,91 @@ pub fn locate(ctx: &Context) -> Result<Location, ActionError> {
     })
 }
 
+/// Where the controller says the board is.
+pub fn locate(ctx: &Context) -> Result<Location, ActionError> {
+    read_board(ctx).map(|r| r.location)
+}
+
+/// What a move of the board finds before it runs its DR command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Before {
+    /// The move is done already.
+    Done,
+    /// Run the DR command.
+    Run,
+    /// The board is elsewhere: refuse.
+    Refuse,
+}
+
+/// Before a move: detaching needs the board in this domain, in any state (deleteboard takes a
+/// board left half attached or half detached); attaching needs it in no domain, or in this domain
+/// with a DR operation unfinished (addboard takes those too).
+pub fn before_move(attach: bool, domain: &str, at: &Reading) -> Before {
+    let here = matches!(&at.location, Location::Domain(d) if d == domain);
+    match (attach, &at.location) {
+        (false, Location::Unassigned) => Before::Done,
+        (false, _) if here => Before::Run,
+        (true, _) if here && at.condition == Condition::Settled => Before::Done,
+        (true, Location::Unassigned) => Before::Run,
+        (true, _) if here => Before::Run,
+        _ => Before::Refuse,
+    }
+}
+
+/// After a DR command that exited 0: detached means in no domain; attached means in this
+/// domain in no documented unfinished state (the SSP may report an undocumented status for a
+/// board it has just attached, and addboard said it succeeded).
+pub fn moved(attach: bool, domain: &str, at: &Reading) -> bool {
+    match &at.location {
+        Location::Unassigned => !attach,
+        Location::Domain(d) => attach && d == domain && at.condition != Condition::Unused,
+    }
+}
+
+/// What the controller's answer means after a move's DR command failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// The board is where the move wanted it, settled: the step is done after all.
+    Done,
+    /// The board is where the move found it, or (an attach) assigned to this domain in a
+    /// documented state its operating system does not use, which the undo's deleteboard
+    /// returns: undo the sequence.
+    RollBack,
+    /// Anywhere else, or in a state no source documents: only an operator (or a rerun, which
+    /// runs the DR command again) can finish it.
+    Broken,
+}
+
+pub fn after_failed_move(attach: bool, domain: &str, at: &Reading) -> AfterFailure {
+    let here = matches!(&at.location, Location::Domain(d) if d == domain);
+    match (attach, &at.location, at.condition) {
+        (false, Location::Unassigned, _) => AfterFailure::Done,
+        (false, _, Condition::Settled) if here => AfterFailure::RollBack,
+        (true, _, Condition::Settled) if here => AfterFailure::Done,
+        (true, Location::Unassigned, _) => AfterFailure::RollBack,
+        (true, _, Condition::Unused) if here => AfterFailure::RollBack,
+        _ => AfterFailure::Broken,
+    }
+}
+
 fn move_board(ctx: &Context, attach: bool) -> Result<Outcome, ActionError> {
     let here = Location::Domain(ctx.domain.clone());
     let (from, to) = if attach { (Location::Unassigned, here) } else { (here, Location::Unassigned) };
     let board = ctx.config.board.id;
-    let now = locate(ctx)?;
-    if now == to {
-        return Ok(Outcome::found(format!("board {board} was already {to}")));
-    }
-    if now != from {
-        return Err(ActionError::new(format!("board {board} is {now}, not {from} as expected; refusing to move it")));
+    let now = read_board(ctx)?;
+    match before_move(attach, &ctx.domain, &now) {
+        Before::Done => return Ok(Outcome::found(format!("board {board} was already {to}"))),
+        Before::Refuse => {
+            return Err(ActionError::new(format!(
+                "board {board} is {now}, not {from} as expected; refusing to move it"
+            )))
+        }
+        Before::Run => {}
     }
     let cmd = if attach { ctx.platform.attach(&ctx.domain) } else { ctx.platform.detach(&ctx.domain) };
     ctx.runner.run_ok(&cmd)?;
-    let after = locate(ctx)?;
-    if after != to {
+    let after = read_board(ctx)?;
+    if !moved(attach, &ctx.domain, &after) {
         return Err(ActionError {
             command: Some(cmd.to_string()),
             message: format!("after `{cmd}` the board is {after}, not {to}"),
@@ -487,4 +558,73 @@ fn move_board(ctx: &Context, attach: bool) -> Result<Outcome, ActionError> {
         });
     }
     Ok(Outcome::changed(format!("board {board} is now {to}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(location: Location, condition: Condition) -> Reading {
+        Reading { location, condition, reported: String::new() }
+    }
+
+    #[test]
+    fn a_move_runs_its_dr_command_only_from_where_the_ssp_takes_the_board() {
+        use Condition::*;
+        let me = || Location::Domain("me".into());
+        let other = || Location::Domain("other".into());
+        let cases = [
+            // detach
+            (false, at(Location::Unassigned, Settled), Before::Done),
+            (false, at(me(), Settled), Before::Run),
+            (false, at(me(), Unused), Before::Run),
+            (false, at(me(), Unknown), Before::Run),
+            (false, at(other(), Settled), Before::Refuse),
+            (false, at(other(), Unknown), Before::Refuse),
+            // attach
+            (true, at(Location::Unassigned, Settled), Before::Run),
+            (true, at(me(), Settled), Before::Done),
+            (true, at(me(), Unused), Before::Run),
+            (true, at(me(), Unknown), Before::Run),
+            (true, at(other(), Settled), Before::Refuse),
+            (true, at(other(), Unused), Before::Refuse),
+        ];
+        for (attach, reading, want) in cases {
+            assert_eq!(before_move(attach, "me", &reading), want, "attach {attach}, {reading:?}");
+        }
+        assert!(moved(false, "me", &at(Location::Unassigned, Settled)));
+        assert!(!moved(false, "me", &at(me(), Settled)));
+        assert!(moved(true, "me", &at(me(), Settled)));
+        assert!(moved(true, "me", &at(me(), Unknown)));
+        assert!(!moved(true, "me", &at(me(), Unused)));
+        assert!(!moved(true, "me", &at(other(), Settled)));
+        assert!(!moved(true, "me", &at(Location::Unassigned, Settled)));
+    }
+
+    #[test]
+    fn a_failed_move_is_done_rolled_back_or_broken_by_the_board_state() {
+        use AfterFailure::*;
+        use Condition::*;
+        let me = || Location::Domain("me".into());
+        let other = || Location::Domain("other".into());
+        let cases = [
+            (false, at(Location::Unassigned, Settled), Done),
+            (false, at(me(), Settled), RollBack),
+            // A drained board, or one the SSP reports in no documented state: only deleteboard
+            // (a rerun) or an operator finishes it.
+            (false, at(me(), Unknown), Broken),
+            (false, at(me(), Unused), Broken),
+            (false, at(other(), Settled), Broken),
+            (true, at(me(), Settled), Done),
+            (true, at(Location::Unassigned, Settled), RollBack),
+            // Assigned here but unconfigured: the domain does not use it; deleteboard returns it.
+            (true, at(me(), Unused), RollBack),
+            (true, at(me(), Unknown), Broken),
+            (true, at(other(), Settled), Broken),
+            (true, at(other(), Unused), Broken),
+        ];
+        for (attach, reading, want) in cases {
+            assert_eq!(after_failed_move(attach, "me", &reading), want, "attach {attach}, {reading:?}");
+        }
+    }
 }

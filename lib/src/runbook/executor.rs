@@ -22,7 +22,6 @@ use crate::error::Error;
 use crate::ledger::lock::LockError;
 use crate::ledger::record::{Event, Failure, Operation, Record, StepRef};
 use crate::ledger::{Fence, LedgerError};
-use crate::platform::Location;
 use crate::signals;
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -107,7 +106,8 @@ pub fn execute_fenced(
                     let recorded = commit(ctx, &mut fence, &begin(ctx), detail);
                     return Err(interrupted(ctx, book, index, signal, recorded, "while it ran"));
                 }
-                match on_failure(ctx, book, index, &error, &changed)? {
+                let mut error = error;
+                match on_failure(ctx, book, index, &mut error, &changed)? {
                     Continue::Yes(summary) => {
                         timing.summary = summary;
                         detail = json!({ "completed": timing, "warning": error.message });
@@ -163,7 +163,7 @@ fn on_failure(
     ctx: &Context,
     book: &Runbook,
     index: usize,
-    error: &ActionError,
+    error: &mut ActionError,
     changed: &[bool],
 ) -> Result<Continue, Error> {
     let step = &book.steps[index];
@@ -178,25 +178,30 @@ fn on_failure(
         OnFailure::Broken => Ok(Continue::No(Left::Broken, Vec::new())),
         OnFailure::RollBack => Ok(roll_back(ctx, book, index, changed)),
         OnFailure::AskController => {
+            use super::actions::{after_failed_move, read_board, AfterFailure};
             let attach = step.actions.contains(&Action::Attach);
-            let (wanted, origin) = if attach {
-                (Location::Domain(ctx.domain.clone()), Location::Unassigned)
-            } else {
-                (Location::Unassigned, Location::Domain(ctx.domain.clone()))
-            };
-            match super::actions::locate(ctx) {
-                Ok(at) if at == wanted => Ok(Continue::Yes(format!("the command failed but the board is {at}: done"))),
-                Ok(at) if at == origin => {
-                    ctx.progress.note(&format!("the board is still {at}; rolling back"));
-                    Ok(roll_back(ctx, book, index, changed))
-                }
-                Ok(at) => {
-                    ctx.progress.note(&format!("the board is {at}, neither where it was nor where it should go"));
-                    Ok(Continue::No(Left::Broken, Vec::new()))
-                }
+            match read_board(ctx) {
+                Ok(at) => match after_failed_move(attach, &ctx.domain, &at) {
+                    AfterFailure::Done => Ok(Continue::Yes(format!("the command failed but the board is {at}: done"))),
+                    AfterFailure::RollBack => {
+                        ctx.progress.note(&format!("the board is {at}; rolling back"));
+                        Ok(roll_back(ctx, book, index, changed))
+                    }
+                    AfterFailure::Broken => {
+                        let note = format!(
+                            "the controller now reports board {} {at}: ftl can neither finish nor undo the \
+                             move from there",
+                            ctx.config.board.id
+                        );
+                        ctx.progress.note(&note);
+                        error.message = format!("{}; {note}", error.message);
+                        Ok(Continue::No(Left::Broken, Vec::new()))
+                    }
+                },
                 Err(e) => {
-                    ctx.progress
-                        .note(&format!("cannot tell where the board is ({}); leaving the ledger broken", e.message));
+                    let note = format!("cannot tell where the board is: {}", e.message);
+                    ctx.progress.note(&format!("{note}; leaving the ledger broken"));
+                    error.message = format!("{}; {note}", error.message);
                     Ok(Continue::No(Left::Broken, Vec::new()))
                 }
             }

@@ -7,7 +7,7 @@ use crate::exec::Command;
 use crate::ledger::record::{Record, State};
 use crate::netbackup::{self, NetBackup};
 use crate::os;
-use crate::platform::Location;
+use crate::platform::{Condition, Location};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Check {
@@ -94,15 +94,25 @@ fn expected(record: &Record) -> Option<Location> {
     }
 }
 
-/// The controller answers, and its view of the board agrees with the ledger.
+/// The controller answers, and its view of the board agrees with the ledger: where the ledger
+/// says the board is, and not left there unused by an unfinished DR operation.
 pub fn controller(ctx: &Context, record: &Record) -> (Check, Option<Location>) {
     const NAME: &str = "controller agrees with the ledger";
-    match actions::locate(ctx) {
+    match actions::read_board(ctx) {
         Err(e) => (Check::fail(NAME, format!("controller unreachable or unreadable: {}", e.message)), None),
         Ok(at) => {
             let board = ctx.config.board.id;
             let check = match expected(record) {
-                Some(want) if want == at => Check::pass(NAME, format!("board {board} is {at}, as the ledger says")),
+                Some(want) if want == at.location && at.condition == Condition::Unused => Check::fail(
+                    NAME,
+                    format!(
+                        "board {board} is {at}: where the ledger says, but not in use by the domain (a DR \
+                         operation left unfinished?)"
+                    ),
+                ),
+                Some(want) if want == at.location => {
+                    Check::pass(NAME, format!("board {board} is {at}, as the ledger says"))
+                }
                 Some(want) => Check::fail(
                     NAME,
                     format!(
@@ -115,7 +125,7 @@ pub fn controller(ctx: &Context, record: &Record) -> (Check, Option<Location>) {
                     format!("board {board} is {at} (ledger {}, a sequence is in flight)", record.state.name()),
                 ),
             };
-            (check, Some(at))
+            (check, Some(at.location))
         }
     }
 }

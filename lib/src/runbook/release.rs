@@ -181,10 +181,10 @@ pub(crate) fn forced_detail(reason: &str, overridden: Option<String>) -> Value {
 /// The owner cannot release (it is down): confirm the board with the controller, detach it from
 /// the owner there, and record the library free.
 fn force_for_other(ctx: &Context, owner: &str, reason: &str) -> Result<Report, Error> {
-    let at = super::actions::locate(ctx).map_err(|e| {
+    let at = super::actions::read_board(ctx).map_err(|e| {
         Error::Refused(format!("cannot confirm the board's position with the controller: {}", e.message))
     })?;
-    match &at {
+    match &at.location {
         Location::Domain(d) if d == owner => {
             ctx.progress
                 .note(&format!("forced: detaching board {} from {owner} on the controller", ctx.config.board.id));
@@ -198,7 +198,8 @@ fn force_for_other(ctx: &Context, owner: &str, reason: &str) -> Result<Report, E
         }
     }
     let mut detail = forced_detail(reason, None);
-    detail["board_was"] = json!(at.to_string());
+    detail["board_was"] = json!(at.location.to_string());
+    detail["board_reported"] = json!(at.reported);
     let record = ctx.ledger.commit(
         &ctx.holder,
         &Event::Force { domain: ctx.domain.clone(), reason: reason.into(), to: Forced::Free },
@@ -208,7 +209,7 @@ fn force_for_other(ctx: &Context, owner: &str, reason: &str) -> Result<Report, E
     Ok(Report::nothing(
         Operation::Release,
         &ctx.domain,
-        format!("forced: {owner}'s library released (board was {at})"),
+        format!("forced: {owner}'s library released (board was {})", at.location),
         record.epoch,
     ))
 }
