@@ -41,6 +41,14 @@ fn a_fresh_site_meets_every_prerequisite() {
         assert!(said.contains(name), "{name} not checked: {said}");
     }
     assert!(said.contains("DR Kernel Cage is ENABLED"), "{said}");
+    // The dry runs name what the prerequisite checks run.
+    let plan = stdout(&run(site.ftl("marmaduke", "ftl-release").arg("--dry-run")));
+    for what in ["uname -r", "showrev -p", "etc/system", "/bin/cat", "showusage -r UNSAFE"] {
+        assert!(plan.contains(what), "{what} not in the release plan: {plan}");
+    }
+    assert_eq!(code(&run(site.ftl("marmaduke", "ftl-release"))), 0);
+    let plan = stdout(&run(site.ftl("flinstones", "ftl-acquire").arg("--dry-run")));
+    assert!(plan.contains("uname -r") && !plan.contains("-r UNSAFE"), "{plan}");
 }
 
 #[test]

@@ -410,15 +410,19 @@ pub fn plan(ctx: &Context, options: &AcquireOptions) -> Result<Plan, Error> {
         name: "precheck".into(),
         groups: vec![super::actions::Group {
             parallel: false,
-            commands: vec![
+            commands: [
                 crate::netbackup::NetBackup::new(ctx.config).jobs().to_string(),
                 ctx.platform.locate(&ctx.domain).to_string(),
-            ],
+            ]
+            .into_iter()
+            .chain(super::prereq::plan(ctx, true))
+            .collect(),
         }],
         on_failure: if options.force.is_some() { "overridden by --force".into() } else { "refuse, exit 4".into() },
     };
     let last = PlanStep {
-        id: "A6".into(),
+        // A6, or A7 where A6 resumes the policy scheduler.
+        id: format!("A{}", book.steps.len() + 1),
         name: format!("ledger: owned by {}", ctx.domain),
         groups: vec![],
         on_failure: String::new(),

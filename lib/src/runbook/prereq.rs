@@ -288,6 +288,34 @@ pub fn unsafe_open(ctx: &Context) -> Check {
     }
 }
 
+/// What the prerequisite checks of a detach (`attach` false) or an attach run and read, for the
+/// dry-run plan.
+pub fn plan(ctx: &Context, attach: bool) -> Vec<String> {
+    let c = ctx.config;
+    let p = &c.prerequisites;
+    let mut out =
+        vec![command(ctx, &[&p.uname, "-r"]).to_string(), format!("{} -p (on 5.6)", command(ctx, &[&p.showrev]))];
+    if attach {
+        if let Some(argv) = &p.dr_max_mem {
+            out.push(format!("{} (on 5.6)", Command::new(argv, c.timeouts.command)));
+        }
+    } else {
+        out.push(format!("read {} and {} (on 5.7 and later)", p.etc_system, p.messages));
+    }
+    if let Some(template) = &p.postrc {
+        let path = template.replace("{domain}", &ctx.domain);
+        out.push(Starfire::new(c).ssp_command(&ctx.domain, &p.cat, &[&path], c.timeouts.command).to_string());
+    }
+    if !attach && p.unsafe_devices {
+        out.push(
+            Starfire::new(c)
+                .ssp_command(&ctx.domain, &c.controller.showusage, &["-r", "UNSAFE"], c.timeouts.command)
+                .to_string(),
+        );
+    }
+    out
+}
+
 /// The prerequisites of a detach (release), of an attach (acquire), or all (`--check`).
 pub fn for_detach(ctx: &Context) -> Vec<Check> {
     let mut checks = match release(ctx, "DR prerequisites readable") {

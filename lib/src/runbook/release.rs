@@ -223,13 +223,16 @@ pub fn plan(ctx: &Context, options: &ReleaseOptions) -> Result<Plan, Error> {
         name: "precheck".into(),
         groups: vec![super::actions::Group {
             parallel: false,
-            commands: vec![
+            commands: [
                 nb.jobs().to_string(),
                 ctx.platform.locate(&ctx.domain).to_string(),
                 format!("{} -i", c.psrset),
                 format!("{} -q", c.pbind),
                 c.modinfo.clone(),
-            ],
+            ]
+            .into_iter()
+            .chain(super::prereq::plan(ctx, false))
+            .collect(),
         }],
         on_failure: if options.force.is_some() { "overridden by --force".into() } else { "refuse, exit 4".into() },
     };
