@@ -202,3 +202,42 @@ fn a_board_another_domain_holds_is_never_detached() {
     assert_eq!(site.count_calls("deleteboard"), before, "ftl ran deleteboard");
     assert_eq!(site.board_domain().as_deref(), Some("flinstones"));
 }
+
+/// A domain that is down answers nothing: a release there fails clearly within its timeouts, and
+/// a forced acquire from another domain does what the SSP allows: the board cannot be detached
+/// from a domain whose DR daemon does not answer, so nothing changes and the ledger keeps its
+/// owner. Once the domain is back, the same force takes the library.
+#[test]
+fn a_domain_that_is_down_keeps_the_library_until_the_ssp_can_detach_it() {
+    let site = SimSite::new();
+    site.set_timeout("command", "1s");
+    assert_eq!(code(&site.sim(&["fault", "down:marmaduke"])), 0);
+    let before = site.snapshot();
+    let out = run(site.ftl("marmaduke", "ftl-release"));
+    let said = stderr(&out);
+    assert_eq!(code(&out), 4, "{said}");
+    assert!(said.contains("did not finish") || said.contains("timed out"), "{said}");
+    assert_eq!(site.snapshot().0, before.0, "the platform changed");
+
+    let out = run(site.ftl("flinstones", "ftl-acquire").args(["--force", "--reason", "marmaduke crashed"]));
+    let said = stderr(&out);
+    assert_ne!(code(&out), 0, "{said}");
+    assert!(said.contains("cannot communicate with the DR daemon of domain marmaduke"), "{said}");
+    assert_eq!(site.board_domain().as_deref(), Some("marmaduke"));
+    let l = site.ledger("flinstones");
+    assert_eq!((l["state"].as_str(), l["owner"].as_str()), (Some("owned"), Some("marmaduke")), "{l}");
+    site.kill_strays();
+
+    assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+    // Back up, marmaduke's OS still uses the board: the SSP refuses a force from outside too (sg
+    // loaded, NetBackup holding the drives), and nothing changes; marmaduke's own release works.
+    let out = run(site.ftl("flinstones", "ftl-acquire").args(["--force", "--reason", "marmaduke crashed"]));
+    assert_ne!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("sg (id 141) is loaded on marmaduke"), "{}", stderr(&out));
+    assert_eq!(site.ledger("flinstones")["owner"], "marmaduke");
+    assert_eq!(code(&run(site.ftl("marmaduke", "ftl-release"))), 0);
+    let out = run(site.ftl("flinstones", "ftl-acquire"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(site.board_domain().as_deref(), Some("flinstones"));
+    assert_eq!(site.ledger("flinstones")["owner"], "flinstones");
+}

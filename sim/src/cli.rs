@@ -116,6 +116,8 @@ stays until cleared:\n\
   empty-pset:DOMAIN  `psrset -i` on DOMAIN lists an empty user processor set\n\
   solaris-2.6:DOMAIN `uname -r` on DOMAIN says 5.6 (DR patches and dr-max-mem apply)\n\
   unsafe:DOMAIN    `showusage -r UNSAFE` lists a tape driver's device open in DOMAIN\n\
+  down:DOMAIN      DOMAIN is down: its commands never answer (an unreachable host), and \
+the SSP's addboard and deleteboard cannot reach its DR daemon (exit 4)\n\
   hang:CMD         the fake command CMD never returns (until killed)\n\
   fail:CMD         CMD exits non-zero with the real command's message\n\
   controller-down  every controller command fails as an unreachable ssh would (exit 255)\n\
@@ -248,13 +250,15 @@ fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
             ("bot" | "lost", Some(i)) => i.parse::<usize>().is_ok_and(|i| i < p.drives.len()),
             ("hang" | "fail", Some(cmd)) => DOMAIN_COMMANDS.contains(&cmd) || CONTROLLER_COMMANDS.contains(&cmd),
             ("controller-down", None) => true,
-            ("sg-busy" | "bound" | "empty-pset" | "solaris-2.6" | "unsafe", Some(d)) => p.domains.contains_key(d),
+            ("sg-busy" | "bound" | "empty-pset" | "solaris-2.6" | "unsafe" | "down", Some(d)) => {
+                p.domains.contains_key(d)
+            }
             ("dr-fail", Some(phase)) => DR_PHASES.contains(&phase),
             _ => false,
         };
         if !valid {
             return Err(format!(
-                "unknown fault `{f}` (known: bot:I and lost:I with I < {}, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN, empty-pset:DOMAIN, solaris-2.6:DOMAIN, unsafe:DOMAIN, dr-fail:{}, clear)",
+                "unknown fault `{f}` (known: bot:I and lost:I with I < {}, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN, empty-pset:DOMAIN, solaris-2.6:DOMAIN, unsafe:DOMAIN, down:DOMAIN, dr-fail:{}, clear)",
                 p.drives.len(),
                 DR_PHASES.join("|")
             ));

@@ -148,6 +148,14 @@ fn run(call: &Call, platform: &Platform) -> Reply {
         }
     }
     let controller = CONTROLLER_COMMANDS.contains(&name);
+    // A domain that is down answers nothing, like an unreachable host: its commands never return
+    // (until the caller's timeout kills them).
+    if !controller && platform.has_fault(&format!("down:{}", call.host)) {
+        call.site.log_call(&call.host, &[name.to_string()], chrono::Utc::now(), f64::INFINITY, -1, None);
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
     if controller && platform.has_fault("controller-down") {
         return fail(255, "ssh: connect to host ssp0 port 22: Connection refused\n");
     }
@@ -716,6 +724,16 @@ fn deleteboard(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
         return Ok(ok(format!("board {board} is not assigned to a domain\n")));
     };
     let unfinished = platform.board.unfinished;
+    // DR is done with the domain's OS (its dr_daemon): a domain that is down cannot let the board
+    // go. The message and the exit status (4, "communication", from the claimed exit list) are
+    // not sourced.
+    if platform.has_fault(&format!("down:{owner}")) {
+        call.sleep(secs::SHOWUSAGE);
+        return Ok(fail(
+            4,
+            format!("deleteboard: board {board}: cannot communicate with the DR daemon of domain {owner}\ndeleteboard: board {board} remains in domain {owner}\n"),
+        ));
+    }
     // A board the domain's OS uses (or may use in part) must be drained: the OS must let it go.
     if matches!(unfinished, None | Some(Unfinished::CompleteAttach)) {
         let d = platform.domain(&owner).map_err(|e| fail(2, e))?;
@@ -789,6 +807,13 @@ fn addboard(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
         .get(&target)
         .ok_or_else(|| fail(5, format!("addboard: {target} is not a domain of this platform\n")))?;
     let unfinished = platform.board.unfinished;
+    if platform.has_fault(&format!("down:{target}")) {
+        call.sleep(secs::SHOWUSAGE);
+        return Ok(fail(
+            4,
+            format!("addboard: board {board}: cannot communicate with the DR daemon of domain {target}\n"),
+        ));
+    }
     match (&platform.board.domain, unfinished) {
         (Some(owner), None) if *owner == target => {
             return Ok(ok(format!("board {board} is already in domain {target}\n")))
