@@ -287,3 +287,26 @@ fn fake_commands_print_what_the_fixtures_show() {
     let out = fake("vmoprcmd", &["-d", "ds"]);
     assert_eq!(stderr(&out), ltid.replace("tggitsbackup", "marmaduke"));
 }
+
+/// `bppllist POLICY -U` carries the schedule labels a public script looks for, in that order,
+/// and the product's parser reads the windows that follow `Daily Windows:`.
+#[test]
+fn bppllist_has_the_full_schedule_block() {
+    let site = SimSite::new();
+    let out = out_of(&site, "marmaduke", "bppllist", &["daily-marmaduke", "-U"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let trimmed: Vec<&str> = text.lines().map(str::trim).collect();
+    let skeleton = fixture("bppllist/schedule_labels.txt");
+    let labels: Vec<&str> = skeleton.lines().map(str::trim).collect();
+    let mut at = 0;
+    for label in labels.iter().filter(|l| !l.is_empty()) {
+        let found = trimmed[at..].iter().position(|l| l.starts_with(label));
+        assert!(found.is_some(), "`{label}` missing or out of order in:\n{text}");
+        at += found.unwrap();
+    }
+    let windows = ftl::netbackup::parse_policy_windows(&text).unwrap();
+    assert_eq!(windows.len(), 6, "{text}");
+    // The skeleton alone is a schedule with no window, not an error.
+    assert_eq!(ftl::netbackup::parse_policy_windows(&fixture("bppllist/schedule_labels.txt")).unwrap().len(), 0);
+}

@@ -29,12 +29,12 @@ pub fn policies(domain: &str, start: (u32, u32), end: (u32, u32)) -> Vec<(String
         )
     };
     let daily = format!(
-        "{}    Type:            Differential Incremental Backup\n    Frequency:       every 1 day\n    Maximum MPX:     1\n    Retention Level: 1 (2 weeks)\n    Residence:       (specific storage unit not required)\n    Volume Pool:     (same as policy volume pool)\n    Daily Windows:\n{}\n",
+        "{}    Type:            Differential Incremental Backup\n    Frequency:       every 1 day\n    Calendar sched:  no\n    Number Copies:   1\n    Maximum MPX:     1\n    Retention Level: 1 (2 weeks)\n    Residence:       (specific storage unit not required)\n    Volume Pool:     (same as policy volume pool)\n    Included Dates-----------\n      (none)\n    Excluded Dates----------\n      (none)\n    Daily Windows:\n{}\n",
         header(&format!("daily-{domain}"), "incr"),
         window_lines(&[0, 1, 2, 3, 4, 5], start, end)
     );
     let weekly = format!(
-        "{}    Type:            Full Backup\n    Frequency:       every 7 days\n    Maximum MPX:     1\n    Retention Level: 3 (1 month)\n    Residence:       (specific storage unit not required)\n    Volume Pool:     (same as policy volume pool)\n    Daily Windows:\n{}\n",
+        "{}    Type:            Full Backup\n    Frequency:       every 7 days\n    Calendar sched:  no\n    Number Copies:   1\n    Maximum MPX:     1\n    Retention Level: 3 (1 month)\n    Residence:       (specific storage unit not required)\n    Volume Pool:     (same as policy volume pool)\n    Included Dates-----------\n      (none)\n    Excluded Dates----------\n      (none)\n    Daily Windows:\n{}\n",
         header(&format!("weekly-{domain}"), "full"),
         window_lines(&[6], start, end)
     );
