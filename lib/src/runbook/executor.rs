@@ -422,3 +422,6 @@ fn fail(
     }
     failure.into()
 }
+
+#[cfg(test)]
+mod tests;
