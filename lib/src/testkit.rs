@@ -25,6 +25,8 @@ pub enum Reply {
     },
     /// It does not finish within its timeout ([`ExecError::Timeout`]).
     Timeout,
+    /// It cannot be started ([`ExecError::Spawn`]), for this reason.
+    NotStarted(String),
 }
 
 impl Reply {
@@ -129,6 +131,7 @@ impl Runner for RecordingRunner {
                 stdout: String::new(),
                 stderr: String::new(),
             }),
+            Some(Reply::NotStarted(reason)) => Err(ExecError::Spawn { command: shown, reason }),
             None => Err(ExecError::Spawn { command: shown, reason: "the test's script has no answer for it".into() }),
         }
     }
