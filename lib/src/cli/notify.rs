@@ -5,7 +5,7 @@ use std::ffi::OsString;
 
 /// `--help`'s long description: the hooks, from [`crate::notify::Hook`], then what they do.
 fn long_about() -> String {
-    let hooks: String = crate::notify::Hook::all().iter().map(|h| format!("  {}\n", h.synopsis())).collect();
+    let hooks: String = crate::notify::Hook::all().iter().map(|h| format!("{}\n", h.synopsis())).collect();
     format!(
         "Installed (as links) under NetBackup's notify script names in {}, ftl-notify acts by the name it \
          is called by, or by its HOOK argument:\n\n{hooks}\n{ABOUT_TAIL}",
