@@ -105,15 +105,9 @@ fn install_is_complete_static_idempotent_and_uninstalls_cleanly() {
             "{page} missing: ftl-window(1) points to it"
         );
     }
-    for hook in [
-        "session_start_notify",
-        "session_notify",
-        "bpstart_notify",
-        "bpend_notify",
-        "backup_exit_notify",
-        "parent_start_notify",
-        "parent_end_notify",
-    ] {
+    // install.sh links every hook ftl answers to.
+    assert_eq!(ftl::notify::Hook::all().len(), 7);
+    for hook in ftl::notify::Hook::all().iter().map(|h| h.name()) {
         assert_eq!(std::fs::read_link(nb.join(hook)).unwrap(), Path::new("/usr/local/sbin/ftl-notify"), "{hook}");
     }
     assert_eq!(

@@ -171,12 +171,21 @@ fn the_sites_own_hook_runs_first_and_its_failure_is_returned() {
     let hooks = HookDir::new();
     let marker = hooks.dir.path().join("ran");
     let script = hooks.dir.path().join("bpstart_notify.ftl-site");
-    std::fs::write(&script, format!("#!/bin/sh\necho \"$@\" > {}\nexit ${{SITE_EXIT:-0}}\n", marker.display()))
-        .unwrap();
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@\" > {}\necho site-out\necho site-err >&2\nexit ${{SITE_EXIT:-0}}\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out = run(hooks.hook("bpstart_notify", &site.config("marmaduke")).args(["db1", "p", "s", "FULL"]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "db1 p s FULL\n");
+    // What the site's hook prints goes where it always went.
+    assert_eq!(stdout(&out), "site-out\n");
+    assert!(stderr(&out).contains("site-err"), "{}", stderr(&out));
     let out = run(hooks
         .hook("bpstart_notify", &site.config("marmaduke"))
         .args(["db1", "p", "s", "FULL"])

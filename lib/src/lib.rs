@@ -25,6 +25,8 @@ pub mod runbook;
 pub mod schedule;
 pub mod signals;
 pub mod status;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod tick;
 pub mod trust;
 pub mod window;

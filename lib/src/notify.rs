@@ -16,6 +16,7 @@
 //! hand-over (the run lock decides). Hooks write nothing on stdout.
 
 use crate::error::Error;
+use crate::exec::{Command, ExecError, Output, Runner, Status};
 use crate::ledger::record::{Event, Record, Request, State};
 use crate::policy::{self, Decision, Site, Trigger};
 use crate::runbook::acquire::{self, AcquireOptions};
@@ -24,17 +25,6 @@ use crate::runbook::{precheck, Context};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The hook scripts ftl answers to, with the arguments NetBackup passes them.
-pub const HOOKS: &[(&str, &str)] = &[
-    ("session_start_notify", ""),
-    ("session_notify", ""),
-    ("bpstart_notify", "CLIENT POLICY SCHEDULE SCHEDTYPE"),
-    ("bpend_notify", "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS"),
-    ("backup_exit_notify", "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS [STREAM DONE_TRYING]"),
-    ("parent_start_notify", "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS STREAM"),
-    ("parent_end_notify", "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS STREAM"),
-];
-
 /// What the site's own hook, set aside by install.sh, is renamed to.
 pub const SITE_SUFFIX: &str = ".ftl-site";
 
@@ -42,47 +32,149 @@ const SCHEDULE_TYPES: &[&str] = &["FULL", "INCR", "CINC", "UBAK", "UARC"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// A backup is about to run: the library must be here.
     Start,
+    /// A backup ended: the library may go.
     End,
+}
+
+/// Every NetBackup notify script ftl answers to: its name, the arguments NetBackup passes it,
+/// and whether it starts or ends work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// `session_start_notify`: a set of due backups starts (on the master server).
+    SessionStart,
+    /// `session_notify`: the session ends (on the master server).
+    Session,
+    /// `bpstart_notify[.POLICY[.SCHEDULE]]`: a backup starts.
+    BpStart,
+    /// `bpend_notify[.POLICY[.SCHEDULE]]`: a backup ended.
+    BpEnd,
+    /// `backup_exit_notify`: a backup job exited.
+    BackupExit,
+    /// `parent_start_notify`: the parent job of a multistream backup starts.
+    ParentStart,
+    /// `parent_end_notify`: the parent job of a multistream backup ended.
+    ParentEnd,
+}
+
+impl Hook {
+    const ALL: [Hook; 7] = [
+        Hook::SessionStart,
+        Hook::BpStart,
+        Hook::ParentStart,
+        Hook::Session,
+        Hook::BpEnd,
+        Hook::BackupExit,
+        Hook::ParentEnd,
+    ];
+
+    /// Every hook, start hooks first (the order of `ftl-notify --help`).
+    pub fn all() -> &'static [Hook] {
+        &Hook::ALL
+    }
+
+    /// The script's name in NetBackup's bin directory.
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::SessionStart => "session_start_notify",
+            Hook::Session => "session_notify",
+            Hook::BpStart => "bpstart_notify",
+            Hook::BpEnd => "bpend_notify",
+            Hook::BackupExit => "backup_exit_notify",
+            Hook::ParentStart => "parent_start_notify",
+            Hook::ParentEnd => "parent_end_notify",
+        }
+    }
+
+    /// The hook called exactly `name`.
+    pub fn from_name(name: &str) -> Option<Hook> {
+        Hook::ALL.into_iter().find(|h| h.name() == name)
+    }
+
+    /// The hook a script name stands for: `bpstart_notify.POLICY.SCHEDULE` is [`Hook::BpStart`].
+    pub fn of_script(script: &str) -> Option<Hook> {
+        Hook::from_name(script).or_else(|| {
+            let (base, _policy) = script.split_once('.')?;
+            Hook::from_name(base).filter(|h| h.per_policy())
+        })
+    }
+
+    /// NetBackup also runs it as `NAME.POLICY` and `NAME.POLICY.SCHEDULE`.
+    pub fn per_policy(self) -> bool {
+        matches!(self, Hook::BpStart | Hook::BpEnd)
+    }
+
+    /// The arguments NetBackup passes, as a usage line shows them.
+    pub fn arguments(self) -> &'static str {
+        match self {
+            Hook::SessionStart | Hook::Session => "",
+            Hook::BpStart => "CLIENT POLICY SCHEDULE SCHEDTYPE",
+            Hook::BpEnd => "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS",
+            Hook::BackupExit => "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS [STREAM DONE_TRYING]",
+            Hook::ParentStart | Hook::ParentEnd => "CLIENT POLICY SCHEDULE SCHEDTYPE STATUS STREAM",
+        }
+    }
+
+    /// How many arguments NetBackup passes.
+    pub fn argument_counts(self) -> &'static [usize] {
+        match self {
+            Hook::SessionStart | Hook::Session => &[0],
+            Hook::BpStart => &[4],
+            Hook::BpEnd => &[5],
+            Hook::BackupExit => &[5, 7],
+            Hook::ParentStart | Hook::ParentEnd => &[6],
+        }
+    }
+
+    pub fn kind(self) -> Kind {
+        match self {
+            Hook::SessionStart | Hook::BpStart | Hook::ParentStart => Kind::Start,
+            Hook::Session | Hook::BpEnd | Hook::BackupExit | Hook::ParentEnd => Kind::End,
+        }
+    }
+
+    /// One line of `ftl-notify --help`: how NetBackup calls it.
+    pub fn synopsis(self) -> String {
+        let name = if self.per_policy() { format!("{}[.POLICY[.SCHEDULE]]", self.name()) } else { self.name().into() };
+        match self {
+            Hook::SessionStart => format!("{name:<52} (master, start of a due set)"),
+            Hook::Session => format!("{name:<52} (master, end of the session)"),
+            _ => format!("{name} {}", self.arguments()),
+        }
+    }
+}
+
+impl std::fmt::Display for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A validated hook call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
-    /// The hook's base name (`bpstart_notify` for `bpstart_notify.daily.full`).
-    pub hook: &'static str,
-    pub kind: Kind,
+    /// The hook (`bpstart_notify` for `bpstart_notify.daily.full`).
+    pub hook: Hook,
     pub args: Vec<String>,
 }
 
-/// The base hook a script name stands for: `bpstart_notify.POLICY.SCHEDULE` is `bpstart_notify`.
-pub fn hook_of(name: &str) -> Option<&'static str> {
-    HOOKS.iter().map(|(h, _)| *h).find(|h| {
-        name == *h
-            || (name.starts_with(h)
-                && name[h.len()..].starts_with('.')
-                && (*h == "bpstart_notify" || *h == "bpend_notify"))
-    })
+impl Call {
+    pub fn kind(&self) -> Kind {
+        self.hook.kind()
+    }
 }
 
 /// Validates NetBackup's positional arguments for `name`.
 pub fn parse(name: &str, args: &[String]) -> Result<Call, String> {
-    let hook = hook_of(name).ok_or_else(|| {
+    let hook = Hook::of_script(name).ok_or_else(|| {
         format!(
             "`{name}` is not a NetBackup notify script ftl answers to (known: {})",
-            HOOKS.iter().map(|h| h.0).collect::<Vec<_>>().join(", ")
+            Hook::all().iter().map(|h| h.name()).collect::<Vec<_>>().join(", ")
         )
     })?;
-    let usage = HOOKS.iter().find(|h| h.0 == hook).map(|h| h.1).unwrap_or("");
-    let bad = |why: String| format!("{name}: {why} (expected: {name} {usage})");
-    let counts: &[usize] = match hook {
-        "session_start_notify" | "session_notify" => &[0],
-        "bpstart_notify" => &[4],
-        "bpend_notify" => &[5],
-        "backup_exit_notify" => &[5, 7],
-        _ => &[6],
-    };
-    if !counts.contains(&args.len()) {
+    let bad = |why: String| format!("{name}: {why} (expected: {name} {})", hook.arguments());
+    if !hook.argument_counts().contains(&args.len()) {
         return Err(bad(format!("{} argument(s) given", args.len())));
     }
     for (i, what) in ["CLIENT", "POLICY", "SCHEDULE"].iter().enumerate() {
@@ -112,12 +204,7 @@ pub fn parse(name: &str, args: &[String]) -> Result<Call, String> {
             return Err(bad(format!("DONE_TRYING `{d}` is not 0 or 1")));
         }
     }
-    let kind = if matches!(hook, "session_start_notify" | "bpstart_notify" | "parent_start_notify") {
-        Kind::Start
-    } else {
-        Kind::End
-    };
-    Ok(Call { hook, kind, args: args.to_vec() })
+    Ok(Call { hook, args: args.to_vec() })
 }
 
 /// Where NetBackup keeps its notify scripts (and install.sh the site's own, set aside).
@@ -137,11 +224,28 @@ pub fn site_hook(invoked: &Path, by_link: bool) -> Option<PathBuf> {
     Some(PathBuf::from(site))
 }
 
-/// Runs the site's own hook, set aside by install.sh, before ftl's work; its output is the
-/// site's business and goes where it always went. Returns its exit code, or why it was not run.
-/// It runs as root on the word of its file, so it must pass the trust checks of the
-/// configuration ([`crate::trust`]).
-pub fn run_site_hook(site: &Path, args: &[String], timeout: Duration) -> Option<Result<i32, String>> {
+/// What the site's own hook did: its exit code (1 when a signal killed it) and what it printed,
+/// which the caller passes on to where it always went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteHookRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// How long the site's own hook may run.
+pub const SITE_HOOK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs the site's own hook, set aside by install.sh, before ftl's work, through `runner` (its
+/// argument vector is the hook and NetBackup's arguments, never a shell). Returns what it did,
+/// or why it was not run or did not finish. It runs as root on the word of its file, so it must
+/// pass the trust checks of the configuration ([`crate::trust`]).
+pub fn run_site_hook(
+    runner: &dyn Runner,
+    site: &Path,
+    args: &[String],
+    timeout: Duration,
+) -> Option<Result<SiteHookRun, String>> {
     if !site.is_file() {
         return None;
     }
@@ -154,28 +258,24 @@ pub fn run_site_hook(site: &Path, args: &[String], timeout: Duration) -> Option<
     if let Err(e) = crate::trust::check_chain(&site, "site hook") {
         return Some(Err(e.to_string()));
     }
-    let site = site.as_path();
-    let mut child = match std::process::Command::new(site).args(args).spawn() {
-        Ok(c) => c,
-        Err(e) => return Some(Err(format!("cannot run the site's hook {}: {e}", site.display()))),
-    };
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(Ok(status.code().unwrap_or(1))),
-            Ok(None) if start.elapsed() >= timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Some(Err(format!(
-                    "the site's hook {} did not finish within {}",
-                    site.display(),
-                    crate::duration::format(timeout)
-                )));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Some(Err(format!("cannot wait for the site's hook {}: {e}", site.display()))),
+    let mut argv = vec![site.display().to_string()];
+    argv.extend(args.iter().cloned());
+    Some(match runner.run(&Command::new(argv, timeout)) {
+        Ok(Output { status, stdout, stderr, .. }) => {
+            let code = match status {
+                Status::Exited(code) => code,
+                Status::Signalled(_) => 1,
+            };
+            Ok(SiteHookRun { code, stdout, stderr })
         }
-    }
+        Err(ExecError::Timeout { .. }) => Err(format!(
+            "the site's hook {} did not finish within {}",
+            site.display(),
+            crate::duration::format(timeout)
+        )),
+        Err(ExecError::Spawn { reason, .. }) => Err(format!("cannot run the site's hook {}: {reason}", site.display())),
+        Err(e) => Err(e.to_string()),
+    })
 }
 
 /// What a hook decided.
@@ -204,7 +304,7 @@ pub enum Intent {
 
 pub fn intent(record: &Record, domain: &str, call: &Call) -> Intent {
     let mine = matches!(&record.state, State::Owned { owner } if owner == domain);
-    match call.kind {
+    match call.kind() {
         Kind::Start if mine => Intent::Nothing,
         Kind::Start => Intent::Acquire,
         Kind::End if mine => Intent::Release,
@@ -231,7 +331,7 @@ pub fn answer(ctx: &Context, call: &Call, spawn: &mut dyn FnMut(&str) -> Result<
                 match ctx.ledger.commit(
                     &ctx.holder,
                     &Event::Request(request),
-                    serde_json::json!({ "hook": call.hook }),
+                    serde_json::json!({ "hook": call.hook.name() }),
                     ctx.clock.now(),
                 ) {
                     Ok(_) | Err(crate::ledger::LedgerError::Forbidden(_)) => {}
@@ -254,7 +354,7 @@ pub fn describe(ctx: &Context, call: &Call, fail_job_when_elsewhere: bool) -> Re
         None => format!("{:?}", record.state.name()).to_lowercase(),
     };
     Ok(match intent(&record, domain, call) {
-        Intent::Nothing if call.kind == Kind::Start => {
+        Intent::Nothing if call.kind() == Kind::Start => {
             format!("{}: the library is here ({where_}): would exit 0 and do nothing else", call.hook)
         }
         Intent::Nothing => format!("{}: the library is not this domain's ({where_}): would do nothing", call.hook),
@@ -345,6 +445,7 @@ fn release_when_due(ctx: &Context, limit: Duration) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::{RecordingRunner, Reply};
 
     fn s(args: &[&str]) -> Vec<String> {
         args.iter().map(|a| a.to_string()).collect()
@@ -352,22 +453,37 @@ mod tests {
 
     #[test]
     fn names_and_suffixes() {
-        assert_eq!(hook_of("bpstart_notify"), Some("bpstart_notify"));
-        assert_eq!(hook_of("bpstart_notify.daily"), Some("bpstart_notify"));
-        assert_eq!(hook_of("bpstart_notify.daily.full"), Some("bpstart_notify"));
-        assert_eq!(hook_of("bpend_notify.daily"), Some("bpend_notify"));
-        assert_eq!(hook_of("session_notify"), Some("session_notify"));
-        assert_eq!(hook_of("session_notify.x"), None);
-        assert_eq!(hook_of("bpstart_notifyx"), None);
-        assert_eq!(hook_of("ftl-notify"), None);
+        assert_eq!(Hook::of_script("bpstart_notify"), Some(Hook::BpStart));
+        assert_eq!(Hook::of_script("bpstart_notify.daily"), Some(Hook::BpStart));
+        assert_eq!(Hook::of_script("bpstart_notify.daily.full"), Some(Hook::BpStart));
+        assert_eq!(Hook::of_script("bpend_notify.daily"), Some(Hook::BpEnd));
+        assert_eq!(Hook::of_script("session_notify"), Some(Hook::Session));
+        assert_eq!(Hook::of_script("session_notify.x"), None);
+        assert_eq!(Hook::of_script("bpstart_notifyx"), None);
+        assert_eq!(Hook::of_script("ftl-notify"), None);
+    }
+
+    #[test]
+    fn every_hook_is_found_by_its_name_and_says_what_it_takes() {
+        assert_eq!(Hook::all().len(), 7);
+        for hook in Hook::all() {
+            assert_eq!(Hook::from_name(hook.name()), Some(*hook));
+            assert_eq!(Hook::of_script(hook.name()), Some(*hook));
+            // The usage line names as many arguments as NetBackup passes (the most of them).
+            let named = hook.arguments().split_whitespace().count();
+            assert_eq!(hook.argument_counts().iter().max(), Some(&named), "{hook}");
+            assert!(hook.synopsis().starts_with(hook.name()), "{}", hook.synopsis());
+        }
+        let starts: Vec<&str> = Hook::all().iter().filter(|h| h.kind() == Kind::Start).map(|h| h.name()).collect();
+        assert_eq!(starts, ["session_start_notify", "bpstart_notify", "parent_start_notify"]);
     }
 
     #[test]
     fn valid_arguments() {
-        assert_eq!(parse("session_start_notify", &[]).unwrap().kind, Kind::Start);
-        assert_eq!(parse("session_notify", &[]).unwrap().kind, Kind::End);
-        assert_eq!(parse("bpstart_notify.p.s", &s(&["db1", "p", "s", "FULL"])).unwrap().kind, Kind::Start);
-        assert_eq!(parse("bpend_notify", &s(&["db1", "p", "s", "INCR", "0"])).unwrap().kind, Kind::End);
+        assert_eq!(parse("session_start_notify", &[]).unwrap().kind(), Kind::Start);
+        assert_eq!(parse("session_notify", &[]).unwrap().kind(), Kind::End);
+        assert_eq!(parse("bpstart_notify.p.s", &s(&["db1", "p", "s", "FULL"])).unwrap().kind(), Kind::Start);
+        assert_eq!(parse("bpend_notify", &s(&["db1", "p", "s", "INCR", "0"])).unwrap().kind(), Kind::End);
         assert!(parse("backup_exit_notify", &s(&["db1", "p", "s", "CINC", "73"])).is_ok());
         assert!(parse("backup_exit_notify", &s(&["db1", "p", "s", "CINC", "0", "-1", "1"])).is_ok());
         assert!(parse("parent_start_notify", &s(&["db1", "p", "s", "UBAK", "0", "-1"])).is_ok());
@@ -392,5 +508,56 @@ mod tests {
             let err = parse(name, &args).expect_err(&format!("{name} {args:?}"));
             assert!(err.contains(name), "{err}");
         }
+    }
+
+    /// A site hook in a directory of its own, as install.sh leaves it.
+    fn site_hook_file() -> (assert_fs::TempDir, PathBuf) {
+        let dir = assert_fs::TempDir::new().unwrap();
+        let script = dir.path().join(format!("bpstart_notify{SITE_SUFFIX}"));
+        std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let script = script.canonicalize().unwrap();
+        (dir, script)
+    }
+
+    #[test]
+    fn the_site_hook_runs_through_the_runner_with_netbackups_arguments() {
+        let (_dir, script) = site_hook_file();
+        let runner = RecordingRunner::new();
+        runner.always(
+            &[script.to_str().unwrap()],
+            Reply::Exit { code: 7, stdout: "out\n".into(), stderr: "err\n".into() },
+        );
+        let args = s(&["db1", "p", "s", "FULL"]);
+        let run = run_site_hook(&runner, &script, &args, SITE_HOOK_TIMEOUT).unwrap().unwrap();
+        assert_eq!(run, SiteHookRun { code: 7, stdout: "out\n".into(), stderr: "err\n".into() });
+        let calls = runner.calls();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].argv, [script.to_str().unwrap(), "db1", "p", "s", "FULL"]);
+        assert_eq!(calls[0].timeout, Duration::from_secs(300));
+        assert!(calls[0].env.is_empty(), "{:?}", calls[0].env);
+    }
+
+    #[test]
+    fn a_site_hook_that_hangs_or_cannot_start_is_a_message() {
+        let (_dir, script) = site_hook_file();
+        let runner = RecordingRunner::new();
+        runner.once(&[script.to_str().unwrap()], Reply::Timeout);
+        runner.once(&[script.to_str().unwrap()], Reply::NotStarted("Exec format error".into()));
+        let err = run_site_hook(&runner, &script, &[], Duration::from_secs(300)).unwrap().unwrap_err();
+        assert_eq!(err, format!("the site's hook {} did not finish within 5m", script.display()));
+        let err = run_site_hook(&runner, &script, &[], SITE_HOOK_TIMEOUT).unwrap().unwrap_err();
+        assert_eq!(err, format!("cannot run the site's hook {}: Exec format error", script.display()));
+    }
+
+    #[test]
+    fn no_site_hook_or_an_untrusted_one_runs_nothing() {
+        let (dir, script) = site_hook_file();
+        let runner = RecordingRunner::new();
+        assert_eq!(run_site_hook(&runner, &dir.path().join("bpend_notify.ftl-site"), &[], SITE_HOOK_TIMEOUT), None);
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        let err = run_site_hook(&runner, &script, &[], SITE_HOOK_TIMEOUT).unwrap().unwrap_err();
+        assert!(err.contains("bpstart_notify.ftl-site"), "{err}");
+        assert!(runner.calls().is_empty(), "{:?}", runner.calls());
     }
 }

@@ -3,22 +3,18 @@
 use super::*;
 use std::ffi::OsString;
 
-/// The NetBackup notify hooks.
-#[derive(Debug, Parser)]
-#[command(
-    name = "ftl-notify",
-    version,
-    about = "NetBackup notify hook: make sure the shared tape library is here when backups run",
-    long_about = "Installed (as links) under NetBackup's notify script names in \
-/usr/openv/netbackup/bin, ftl-notify acts by the name it is called by, or by its HOOK argument:\n\n\
-  session_start_notify                                 (master, start of a due set)\n\
-  bpstart_notify[.POLICY[.SCHEDULE]] CLIENT POLICY SCHEDULE SCHEDTYPE\n\
-  parent_start_notify CLIENT POLICY SCHEDULE SCHEDTYPE STATUS STREAM\n\
-  session_notify                                       (master, end of the session)\n\
-  bpend_notify[.POLICY[.SCHEDULE]] CLIENT POLICY SCHEDULE SCHEDTYPE STATUS\n\
-  backup_exit_notify CLIENT POLICY SCHEDULE SCHEDTYPE STATUS [STREAM DONE_TRYING]\n\
-  parent_end_notify CLIENT POLICY SCHEDULE SCHEDTYPE STATUS STREAM\n\n\
-A start hook exits 0 at once when the library is here. Otherwise it records a request, starts a \
+/// `--help`'s long description: the hooks, from [`crate::notify::Hook`], then what they do.
+fn long_about() -> String {
+    let hooks: String = crate::notify::Hook::all().iter().map(|h| format!("{}\n", h.synopsis())).collect();
+    format!(
+        "Installed (as links) under NetBackup's notify script names in {}, ftl-notify acts by the name it \
+         is called by, or by its HOOK argument:\n\n{hooks}\n{ABOUT_TAIL}",
+        crate::notify::NETBACKUP_BIN
+    )
+}
+
+const ABOUT_TAIL: &str =
+    "A start hook exits 0 at once when the library is here. Otherwise it records a request, starts a \
 detached background acquire (which waits until this domain is idle, because acquiring restarts \
 NetBackup) and exits 3, so that NetBackup fails the job now and retries it later \
 (hooks.fail_job_when_elsewhere = false makes it exit 0). An end hook starts a background release \
@@ -27,7 +23,15 @@ asked. Hooks print nothing on stdout. When called by a hook name the configurati
 $FTL_CONFIG or /etc/ftl/ftl.toml. A site hook that install.sh set aside (NAME.ftl-site) runs first \
 with the same arguments; when it fails, its exit status is returned. `ftl-notify --dry-run HOOK \
 ARGS...` says on stderr what the hook would do and changes nothing. Arguments that are not UTF-8 \
-are read lossily (and said so), never a reason to fail.",
+are read lossily (and said so), never a reason to fail.";
+
+/// The NetBackup notify hooks.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ftl-notify",
+    version,
+    about = "NetBackup notify hook: make sure the shared tape library is here when backups run",
+    long_about = long_about(),
     after_help = EXIT_CODES
 )]
 pub struct NotifyArgs {
@@ -54,7 +58,7 @@ pub struct NotifyArgs {
 pub fn notify_main(argv: Vec<OsString>) -> u8 {
     let invoked = PathBuf::from(argv.first().cloned().unwrap_or_default());
     let name = invoked.file_name().unwrap_or_default().to_string_lossy().into_owned();
-    if crate::notify::hook_of(&name).is_some() {
+    if crate::notify::Hook::of_script(&name).is_some() {
         let config =
             std::env::var_os("FTL_CONFIG").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
         let hook = Hook { invoked: &invoked, name: &name, args: &argv[1..], dry_run: false };
@@ -122,11 +126,17 @@ fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, qui
     }
     // The site's own hook keeps working, whatever happens to ftl's configuration.
     let site = crate::notify::site_hook(hook.invoked, hook.invoked != Path::new(name));
-    match site.and_then(|site| crate::notify::run_site_hook(&site, &args, Duration::from_secs(300))) {
-        Some(Ok(0)) | None => {}
-        Some(Ok(code)) => {
-            warn_line(format_args!("ftl-notify: the site's own {name} failed with status {code}"));
-            return u8::try_from(code).unwrap_or(1);
+    let ran = site
+        .and_then(|site| crate::notify::run_site_hook(&SystemRunner, &site, &args, crate::notify::SITE_HOOK_TIMEOUT));
+    match ran {
+        None => {}
+        Some(Ok(run)) => {
+            // What the site's hook printed goes where it always went.
+            pass_on(&run);
+            if run.code != 0 {
+                warn_line(format_args!("ftl-notify: the site's own {name} failed with status {}", run.code));
+                return u8::try_from(run.code).unwrap_or(1);
+            }
         }
         Some(Err(why)) => {
             warn_line(format_args!("ftl-notify: {why}"));
@@ -157,6 +167,15 @@ fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, qui
         }
         Err(e) => report_error("ftl-notify", config, &e).code(),
     }
+}
+
+/// Writes what the site's own hook printed to this process's stdout and stderr, as if it had
+/// written there itself; a closed stream loses it, as it would have lost it then.
+fn pass_on(run: &crate::notify::SiteHookRun) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(run.stdout.as_bytes()).and_then(|()| out.flush());
+    let _ = std::io::stderr().lock().write_all(run.stderr.as_bytes());
 }
 
 /// `--dry-run`: what the hook would do, on stderr (a hook writes nothing on stdout); nothing runs.

@@ -427,3 +427,6 @@ fn fail(
     }
     failure.into()
 }
+
+#[cfg(test)]
+mod tests;
