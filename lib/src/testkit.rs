@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::exec::{Command, ExecError, Output, Runner, Status};
 use crate::ledger::record::Holder;
 use crate::ledger::Ledger;
-use crate::platform::{Location, Platform};
+use crate::platform::{Condition, Location, Platform, Reading};
 use crate::runbook::progress::{Progress, StepInfo};
 use crate::runbook::Context;
 use chrono::{DateTime, TimeZone, Utc};
@@ -164,14 +164,15 @@ impl Platform for FakePlatform {
         FakePlatform::command(domain, &["where"])
     }
 
-    fn parse_location(&self, output: &Output) -> Result<Location, String> {
+    fn parse_location(&self, output: &Output) -> Result<Reading, String> {
         let text = output.stdout.trim();
-        match text.split_once(' ') {
-            _ if !output.status.success() => Err(format!("fake-dr where failed ({})", output.status)),
-            None if text == "unassigned" => Ok(Location::Unassigned),
-            Some(("domain", name)) => Ok(Location::Domain(name.into())),
-            _ => Err(format!("fake-dr where said `{text}`")),
-        }
+        let location = match text.split_once(' ') {
+            _ if !output.status.success() => return Err(format!("fake-dr where failed ({})", output.status)),
+            None if text == "unassigned" => Location::Unassigned,
+            Some(("domain", name)) => Location::Domain(name.into()),
+            _ => return Err(format!("fake-dr where said `{text}`")),
+        };
+        Ok(Reading { location, condition: Condition::Settled, reported: format!("fake-dr said `{text}`") })
     }
 
     fn detach(&self, domain: &str) -> Command {

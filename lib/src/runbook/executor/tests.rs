@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::ledger::record::{Event, State, StepRef};
+use crate::platform::Location;
 use crate::runbook::{acquire, release, Left, Step};
 use crate::testkit::{holder, t0, FakePlatform, Kit, RecordingRunner, Reply};
 
@@ -240,7 +241,10 @@ fn a_failed_detach_with_the_board_where_it_should_go_counts_as_done() {
     assert_eq!(kit.runner.lines(), lines(&[R1_TO_R4, &detach]), "nothing is undone");
     assert_eq!(report.outcome, "released: the library is free");
     assert_eq!(report.steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["R1", "R2", "R3", "R4", "R5"]);
-    assert_eq!(report.steps[4].summary, "the command failed but the board is in no domain: done");
+    assert_eq!(
+        report.steps[4].summary,
+        "the command failed but the board is in no domain (fake-dr said `unassigned`): done"
+    );
     let record = kit.ledger.read().unwrap();
     assert_eq!(record.state, State::Free);
     assert_eq!(report.epoch, record.epoch);
@@ -271,7 +275,10 @@ fn a_failed_detach_with_the_board_still_here_rolls_back() {
     assert_eq!(kit.runner.lines(), lines(&[R1_TO_R4, &detach, UNDO_R4_R2_R1]));
     assert_eq!((failure.step.as_str(), failure.left), ("R5", Left::RolledBack));
     assert_eq!(failure.restored.len(), 3, "{:?}", failure.restored);
-    assert!(kit.progress.notes().contains(&"the board is still in domain marmaduke; rolling back".to_string()));
+    assert!(kit
+        .progress
+        .notes()
+        .contains(&"the board is in domain marmaduke (fake-dr said `domain marmaduke`); rolling back".to_string()));
     let record = kit.ledger.read().unwrap();
     assert_eq!(owned_by(&record), Some("marmaduke"));
     assert_eq!(record.last_error.unwrap().step, "R5 DR detach");
@@ -302,7 +309,7 @@ fn a_failed_detach_with_the_board_elsewhere_is_broken_and_names_where() {
     assert!(
         kit.progress
             .notes()
-            .contains(&"the board is in domain flinstones, neither where it was nor where it should go".to_string()),
+            .contains(&"the controller now reports board 7 in domain flinstones (fake-dr said `domain flinstones`): ftl can neither finish nor undo the move from there".to_string()),
         "{:?}",
         kit.progress.notes()
     );
@@ -314,6 +321,11 @@ fn a_failed_detach_with_the_board_elsewhere_is_broken_and_names_where() {
     let error = record.last_error.unwrap();
     assert_eq!(error.step, "R5 DR detach");
     assert_eq!(error.command.as_deref(), Some("FAKE_DR_DOMAIN=marmaduke fake-dr detach marmaduke"));
+    assert!(
+        error.message.contains("reports board 7 in domain flinstones"),
+        "the ledger names where: {}",
+        error.message
+    );
     assert_eq!(kit.journal_events(1).last().map(String::as_str), Some("broken"));
 }
 
@@ -326,7 +338,7 @@ fn an_attach_that_times_out_with_the_board_attached_counts_as_done() {
         .always(&["fake-dr", "attach"], Reply::Timeout)
         .once(&["fake-dr", "where"], here("flinstones"));
     // Only A3: the steps after it are another test's business.
-    let mut book = acquire::runbook();
+    let mut book = acquire::runbook(&kit.config);
     book.steps.truncate(3);
 
     let report = execute(&ctx, &book, 2, Value::Null).unwrap();
@@ -339,7 +351,10 @@ fn an_attach_that_times_out_with_the_board_attached_counts_as_done() {
             "FAKE_DR_DOMAIN=flinstones fake-dr where",
         ]
     );
-    assert_eq!(report.steps[0].summary, "the command failed but the board is in domain flinstones: done");
+    assert_eq!(
+        report.steps[0].summary,
+        "the command failed but the board is in domain flinstones (fake-dr said `domain flinstones`): done"
+    );
     assert_eq!(owned_by(&kit.ledger.read().unwrap()), Some("flinstones"));
 }
 
