@@ -4,10 +4,9 @@
 //! hand-over is in flight, epochs never going back, the journal contiguous.
 
 use ftl::ledger::lock;
-mod support;
 use std::sync::Mutex;
 use std::time::Duration;
-use support::*;
+use crate::support::*;
 
 struct Checker {
     last_epoch: u64,

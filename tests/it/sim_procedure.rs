@@ -2,8 +2,7 @@
 //! operator would; and each step omitted or run out of order, showing the DR command failing
 //! and the board staying where it was.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 const DRIVES: u32 = 7;
 

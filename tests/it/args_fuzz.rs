@@ -1,7 +1,6 @@
 //! Every binary with random arguments: no panic, and only the SPEC's exit codes.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 const WORDS: &[&str] = &[
     "--config",

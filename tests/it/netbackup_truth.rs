@@ -2,8 +2,7 @@
 //! stop of NetBackup leaves alone, queued jobs that refuse a release, an empty processor set that
 //! is no set on the board, and a tape whose position is unknown (`file no= -1`).
 
-mod support;
-use support::*;
+use crate::support::*;
 
 fn release(site: &SimSite, domain: &str) -> std::process::Output {
     run(site.ftl(domain, "ftl-release"))

@@ -1,8 +1,7 @@
 //! Every injected fault does what the SPEC says, and `clear` removes them.
 
-mod support;
 use std::time::{Duration, Instant};
-use support::*;
+use crate::support::*;
 
 fn stop_netbackup(site: &SimSite, domain: &str) {
     expect(

@@ -1,7 +1,6 @@
 //! Bad configurations: each one exits 2 and names the file and the key.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 /// How to break the minimal file.
 type Breaker = Box<dyn Fn(String) -> String>;

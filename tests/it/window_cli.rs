@@ -1,8 +1,7 @@
 //! `ftl-window show` and `tick` through the binary: planned hand-overs, overlaps, windows read
 //! from NetBackup policies, and daylight-saving days in a real time zone.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 fn show(site: &SimSite, tz: &str, now: &str) -> serde_json::Value {
     let out = run({

@@ -2,8 +2,7 @@
 //! to fail, refuses the hand-over it applies to (naming its command or file and quoting the
 //! evidence) and shows in `ftl-status --check`, while changing nothing.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 fn check(site: &SimSite, domain: &str) -> (i32, String) {
     let out = run(site.ftl(domain, "ftl-status").arg("--check"));

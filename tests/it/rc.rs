@@ -1,8 +1,7 @@
 //! Boot and shutdown (what /etc/init.d/ftl and ftl.service run): the owner confirms the board
 //! and brings NetBackup and its drives up; at shutdown it releases when configured and idle.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 #[test]
 fn at_boot_the_owner_confirms_the_board_and_brings_everything_up() {

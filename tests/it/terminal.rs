@@ -1,9 +1,8 @@
 //! Progress on a terminal: run under a pseudo-terminal (`script`), the running step's line is
 //! redrawn with its elapsed time and finished in place; in a pipe, plain lines.
 
-mod support;
 use std::process::Command;
-use support::*;
+use crate::support::*;
 
 #[test]
 fn the_running_step_counts_up_live_on_a_terminal() {

@@ -1,8 +1,7 @@
 //! The fake commands print the real layouts: each output is compared line by line with the
 //! real command's layout, and read back with ftl's own parsers.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 fn out_of(site: &SimSite, who: &str, name: &str, args: &[&str]) -> std::process::Output {
     let mut c = site.fake(who, name);

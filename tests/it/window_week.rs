@@ -8,9 +8,8 @@ use ftl::clock::FixedClock;
 use ftl::exec::SystemRunner;
 use ftl::ledger::record::State;
 use ftl::runbook::progress::Silent;
-mod support;
 use std::io::Write;
-use support::*;
+use crate::support::*;
 
 #[test]
 fn a_replayed_week_hands_the_library_over_at_every_boundary() {

@@ -4,8 +4,7 @@
 //! which detaches the board from whatever domain holds it, is run only right after `showusage`
 //! has placed the board in the domain it is run for.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 fn release(site: &SimSite, domain: &str, args: &[&str]) -> std::process::Output {
     run(site.ftl(domain, "ftl-release").args(args))

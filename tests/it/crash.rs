@@ -3,9 +3,8 @@
 //! from the other domain) completes the hand-over. One test per scenario, so that the harness
 //! runs them side by side; each prints its row of README's table.
 
-mod support;
 use std::io::Write;
-use support::*;
+use crate::support::*;
 
 /// Ledger owner and board agree (or the ledger is free and the board in no domain).
 fn one_owner(site: &SimSite) -> String {

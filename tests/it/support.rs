@@ -1,12 +1,9 @@
-//! Helpers for the integration tests in `tests/`: where the binaries under test are, a scrubbed
-//! environment to run them in, and small sites (a configuration and a ledger directory) in
-//! temporary directories. Every test builds its own site; nothing is shared between tests.
+//! Helpers for the integration tests in `tests/it/`: where the binaries under test are, a
+//! scrubbed environment to run them in, and small sites (a configuration and a ledger directory)
+//! in temporary directories. Every test builds its own site; nothing is shared between tests.
 //!
-//! Each test file includes this module (`mod support;`), so the binaries are the ones Cargo built
-//! for that very test run (`CARGO_BIN_EXE_*`): a stale binary can never pass.
-
-// Each test file uses only some of these helpers.
-#![allow(dead_code)]
+//! The binaries are the ones Cargo built for this very test run (`CARGO_BIN_EXE_*`): a stale
+//! binary can never pass.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

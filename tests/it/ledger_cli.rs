@@ -1,8 +1,7 @@
 //! The ledger through the binaries: init, status, corrupt records (exit 6 everywhere, file
 //! untouched), repair, and a status that never reads the journal.
 
-mod support;
-use support::*;
+use crate::support::*;
 
 const BINARIES: &[&str] = &["ftl-status", "ftl-acquire", "ftl-release"];
 

@@ -2,10 +2,9 @@
 //! the slow path (request, one background acquire for many hooks), end hooks, and the site's
 //! own hooks kept working.
 
-mod support;
 use std::path::Path;
 use std::time::Duration;
-use support::*;
+use crate::support::*;
 
 const VALID: &[(&str, &[&str])] = &[
     ("session_start_notify", &[]),

@@ -15,11 +15,10 @@ use ftl::runbook::progress::Silent;
 use ftl::runbook::release::{self, ReleaseOptions};
 use ftl::runbook::Context;
 use ftl::Error;
-mod support;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use support::*;
+use crate::support::*;
 
 /// Runs the release (on marmaduke) or the acquire (on flinstones), with `faults` on the ledger.
 fn hand_over(site: &SimSite, op: &str, faults: Faults) -> Result<(), Error> {
