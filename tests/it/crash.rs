@@ -3,8 +3,8 @@
 //! from the other domain) completes the hand-over. One test per scenario, so that the harness
 //! runs them side by side; each prints its row of README's table.
 
-use std::io::Write;
 use crate::support::*;
+use std::io::Write;
 
 /// Ledger owner and board agree (or the ledger is free and the board in no domain).
 fn one_owner(site: &SimSite) -> String {

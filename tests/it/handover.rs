@@ -1,8 +1,8 @@
 //! The hand-over runbooks end to end on the simulator: release then acquire, dry runs, requests
 //! and --wait, refusals, failures with rollback, hung commands, and crashes between steps.
 
-use std::time::{Duration, Instant};
 use crate::support::*;
+use std::time::{Duration, Instant};
 
 fn release(site: &SimSite, domain: &str, args: &[&str]) -> std::process::Output {
     run({

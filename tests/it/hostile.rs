@@ -2,8 +2,8 @@
 //! literally (never through a shell), and command output ftl cannot read is a clear error,
 //! never a wrong decision.
 
-use std::os::unix::fs::PermissionsExt;
 use crate::support::*;
+use std::os::unix::fs::PermissionsExt;
 
 /// Replaces a fake command of `domain` with a script.
 fn replace(site: &SimSite, domain: &str, name: &str, script: &str) {

@@ -3,11 +3,11 @@
 //! full stdout or stderr, durations too large for the calendar), `-v` shows the commands run,
 //! and a message names the configuration file and key it is about.
 
+use crate::support::*;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use crate::support::*;
 
 /// The exit codes of the SPEC; a panic (101) or an abort (134) is none of them.
 fn documented(out: &std::process::Output) -> bool {

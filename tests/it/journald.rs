@@ -1,11 +1,11 @@
 //! A real systemd-journald (started here when none runs) receives ftl's structured fields, read
 //! back with `journalctl -o json`; and a journal that goes away never fails a hand-over.
 
+use crate::support::*;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use crate::support::*;
 
 const SOCKET: &str = "/run/systemd/journal/socket";
 

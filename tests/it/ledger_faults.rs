@@ -6,6 +6,7 @@
 //! agreement. The runbooks run in this process, with the fault hook on the ledger, against the
 //! simulator's fake commands.
 
+use crate::support::*;
 use ftl::clock::SystemClock;
 use ftl::exec::SystemRunner;
 use ftl::ledger::record::{Record, StateName};
@@ -18,7 +19,6 @@ use ftl::Error;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use crate::support::*;
 
 /// Runs the release (on marmaduke) or the acquire (on flinstones), with `faults` on the ledger.
 fn hand_over(site: &SimSite, op: &str, faults: Faults) -> Result<(), Error> {

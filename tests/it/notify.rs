@@ -2,9 +2,9 @@
 //! the slow path (request, one background acquire for many hooks), end hooks, and the site's
 //! own hooks kept working.
 
+use crate::support::*;
 use std::path::Path;
 use std::time::Duration;
-use crate::support::*;
 
 const VALID: &[(&str, &[&str])] = &[
     ("session_start_notify", &[]),

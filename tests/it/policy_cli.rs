@@ -3,8 +3,8 @@
 //! restores what it found, journal times that never go backwards under `--now`, audited forces
 //! and a release forced by the grace.
 
-use std::process::Stdio;
 use crate::support::*;
+use std::process::Stdio;
 
 /// A window of `minutes` minutes that ends at `end` (UTC), as configuration text.
 fn window_ending(end: chrono::DateTime<chrono::Utc>, minutes: i64) -> String {

@@ -3,10 +3,10 @@
 //! the board in at most one domain, the ledger's owner equal to the board's domain whenever no
 //! hand-over is in flight, epochs never going back, the journal contiguous.
 
+use crate::support::*;
 use ftl::ledger::lock;
 use std::sync::Mutex;
 use std::time::Duration;
-use crate::support::*;
 
 struct Checker {
     last_epoch: u64,

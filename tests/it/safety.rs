@@ -3,10 +3,10 @@
 //! unchecked"). Signals and storage faults have files of their own (`signals.rs`,
 //! `ledger_faults.rs`).
 
+use crate::support::*;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
-use crate::support::*;
 
 /// A blank reason is refused before anything is looked at or run: no deleteboard, no journal line.
 #[test]

@@ -3,9 +3,9 @@
 //! once), records where it stopped, exits 1 saying how to resume, and leaves no process of the
 //! site behind; a rerun completes. One test per step, so that the harness runs them in parallel.
 
+use crate::support::*;
 use std::io::Write;
 use std::process::{Child, Stdio};
-use crate::support::*;
 
 const TIMEOUTS: &[&str] =
     &["command", "netbackup_stop", "netbackup_start", "stop_grace", "rewind", "deleteboard", "addboard"];

@@ -1,7 +1,7 @@
 //! Every injected fault does what the SPEC says, and `clear` removes them.
 
-use std::time::{Duration, Instant};
 use crate::support::*;
+use std::time::{Duration, Instant};
 
 fn stop_netbackup(site: &SimSite, domain: &str) {
     expect(

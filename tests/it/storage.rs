@@ -3,9 +3,9 @@
 //! read-only and full cases mount a small tmpfs over the ledger directory, which needs root;
 //! without root they print that they were skipped and why, and under CI (`CI` set) they fail.
 
+use crate::support::*;
 use std::path::Path;
 use std::process::Command;
-use crate::support::*;
 
 fn mount(args: &[&str]) -> bool {
     Command::new("mount").args(args).status().is_ok_and(|s| s.success())

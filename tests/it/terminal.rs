@@ -1,8 +1,8 @@
 //! Progress on a terminal: run under a pseudo-terminal (`script`), the running step's line is
 //! redrawn with its elapsed time and finished in place; in a pipe, plain lines.
 
-use std::process::Command;
 use crate::support::*;
+use std::process::Command;
 
 #[test]
 fn the_running_step_counts_up_live_on_a_terminal() {

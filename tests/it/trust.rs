@@ -1,8 +1,8 @@
 //! The trust model: a configuration, ledger file or directory that others could write is
 //! refused with its path and mode, before anything is read from it or run on its word.
 
-use std::os::unix::fs::PermissionsExt;
 use crate::support::*;
+use std::os::unix::fs::PermissionsExt;
 
 fn set_mode(path: &std::path::Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();

@@ -3,13 +3,13 @@
 //! other domain's claim begins (never back and forth), and is never owned by a domain whose claim
 //! ended while another claim waited.
 
+use crate::support::*;
 use chrono::{Duration, TimeZone, Utc};
 use ftl::clock::FixedClock;
 use ftl::exec::SystemRunner;
 use ftl::ledger::record::State;
 use ftl::runbook::progress::Silent;
 use std::io::Write;
-use crate::support::*;
 
 #[test]
 fn a_replayed_week_hands_the_library_over_at_every_boundary() {
