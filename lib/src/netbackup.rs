@@ -225,9 +225,16 @@ pub struct Process {
 /// (`tests/fixtures/bpps/not_found.txt`): any other title counts as shared.
 pub const OWN_SECTIONS: &[&str] = &["NB Processes", "MM Processes"];
 
+/// Programs that `bpps -x` may list but that are not NetBackup's, whatever section they appear
+/// in: the Private Branch Exchange serves other products too. The section layout is not sourced,
+/// so the name is checked as well as the section.
+pub const SHARED_PROGRAMS: &[&str] = &["pbx_exchange"];
+
 impl Process {
     pub fn own(&self) -> bool {
-        self.section.is_empty() || OWN_SECTIONS.contains(&self.section.as_str())
+        let program = self.command.split_whitespace().next().unwrap_or("");
+        let name = program.rsplit('/').next().unwrap_or(program);
+        (self.section.is_empty() || OWN_SECTIONS.contains(&self.section.as_str())) && !SHARED_PROGRAMS.contains(&name)
     }
 }
 
@@ -348,6 +355,12 @@ mod tests {
         assert_eq!(ps.len(), 4);
         assert_eq!(own(&ps).iter().map(|p| p.pid).collect::<Vec<_>>(), vec![306, 311, 295]);
         assert!(!ps[3].own() && ps[3].command.ends_with("pbx_exchange"));
+        // Listed under NetBackup's own sections, or with no section at all, it is still shared.
+        let pbx = "    root   210     1  0   Nov 24 ?        0:03 /opt/VRTSpbx/bin/pbx_exchange\n";
+        for layout in [format!("{out}{pbx}"), pbx.to_string()] {
+            let ps = parse_processes(&layout).unwrap();
+            assert!(own(&ps).iter().all(|p| !p.command.contains("pbx_exchange")), "{layout}");
+        }
         assert!(parse_processes("root abc\n").is_err());
     }
 }

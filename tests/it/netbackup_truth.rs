@@ -118,3 +118,28 @@ fn a_configured_nbpemreq_suspends_scheduling_for_a_release_and_resumes_it() {
     assert!(!suspended(&site, "marmaduke"));
     assert_eq!(site.ledger("marmaduke")["owner"], "marmaduke");
 }
+
+/// A scheduler that cannot be suspended rolls the release back and leaves the ledger owned (not
+/// broken); a drive that cannot come up in a rollback still resumes the scheduler first.
+#[test]
+fn a_failing_nbpemreq_never_breaks_the_ledger_and_a_rollback_resumes_first() {
+    let site = SimSite::new();
+    for d in ["marmaduke", "flinstones"] {
+        let path = site.path().join(d).join("bin/nbpemreq");
+        site.edit_config(d, |c| c.replace("[netbackup]", &format!("[netbackup]\nnbpemreq = \"{}\"", path.display())));
+    }
+    assert_eq!(code(&site.sim(&["fault", "fail:nbpemreq"])), 0);
+    let out = run(site.ftl("marmaduke", "ftl-release"));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("stays suspended"), "{}", stderr(&out));
+    let l = site.ledger("marmaduke");
+    assert_eq!((l["state"].as_str(), l["owner"].as_str()), (Some("owned"), Some("marmaduke")), "{l}");
+    assert_eq!(site.board_domain().as_deref(), Some("marmaduke"));
+
+    // R1 suspends, then a drive cannot go down: the undo resumes the scheduler before anything else.
+    assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+    assert_eq!(code(&site.sim(&["fault", "fail:vmoprcmd"])), 0);
+    let _ = run(site.ftl("marmaduke", "ftl-release"));
+    assert_eq!(site.platform()["domains"]["marmaduke"]["scheduling_suspended"], false);
+    assert!(site.calls_with("marmaduke", "nbpemreq", "-resume_scheduling") >= 1);
+}

@@ -63,7 +63,31 @@ fn no_kernel_cage_refuses_a_release() {
     std::fs::write(&system, "set kernel_cage_enable=1\n").unwrap();
     let messages = site.path().join("marmaduke/var/adm/messages");
     std::fs::write(&messages, "Dec  1 09:00:00 marmaduke unix: NOTICE: DR kernel Cage is DISABLED\n").unwrap();
+    release_refused(&site, &["DR kernel Cage is DISABLED", "reboot"]);
+    // Whatever else the file holds: a byte that is not UTF-8 hides nothing.
+    std::fs::write(
+        &messages,
+        b"Dec  1 09:00:00 marmaduke unix: NOTICE: DR Kernel Cage is DISABLED\nDec  1 09:00:01 marmaduke caf\xe9\n",
+    )
+    .unwrap();
     release_refused(&site, &["DR Kernel Cage is DISABLED", "reboot"]);
+    // Any non-zero value enables the cage, and a comment in another encoding is only a comment.
+    std::fs::write(&messages, "").unwrap();
+    std::fs::write(&system, b"* r\xe9glages DR\nset kernel_cage_enable=0x1\n").unwrap();
+    assert_eq!(check(&site, "marmaduke").0, 0, "{}", check(&site, "marmaduke").1);
+}
+
+#[test]
+fn no_kernel_cage_refuses_an_acquire_too() {
+    let site = SimSite::new();
+    assert_eq!(code(&run(site.ftl("marmaduke", "ftl-release"))), 0);
+    let system = site.path().join("flinstones/etc/system");
+    std::fs::write(&system, "set kernel_cage_enable=0\n").unwrap();
+    let before = site.snapshot();
+    let out = run(site.ftl("flinstones", "ftl-acquire"));
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("sets kernel_cage_enable=0"), "{}", stderr(&out));
+    assert_eq!(site.snapshot(), before);
 }
 
 #[test]

@@ -23,6 +23,11 @@ fn a_blank_reason_changes_nothing() {
             assert_eq!(site.calls().len(), calls, "{binary} --reason {reason:?} ran a command");
         }
     }
+    // A dry run says what the run would say.
+    for binary in ["ftl-release", "ftl-acquire"] {
+        let out = run(site.ftl("flinstones", binary).args(["--dry-run", "--force", "--reason", "   "]));
+        assert_eq!(code(&out), 2, "{binary} --dry-run with a blank reason: {}", stderr(&out));
+    }
     assert_eq!(site.board_domain().as_deref(), Some("marmaduke"));
 }
 

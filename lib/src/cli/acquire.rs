@@ -68,6 +68,8 @@ pub fn acquire_main(args: AcquireArgs) -> Exit {
                 return Ok(());
             }
             if args.dry_run {
+                // A dry run refuses what the run would refuse before it does anything.
+                crate::runbook::validate_reason(options.force.as_deref())?;
                 print_plan(&acquire::plan(ctx, &options)?, json);
                 return Ok(());
             }

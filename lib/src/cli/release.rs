@@ -49,6 +49,8 @@ pub fn release_main(args: ReleaseArgs) -> Exit {
                 return Ok(());
             }
             if args.dry_run {
+                // A dry run refuses what the run would refuse before it does anything.
+                crate::runbook::validate_reason(options.force.as_deref())?;
                 print_plan(&release::plan(ctx, &options)?, json);
                 return Ok(());
             }

@@ -89,13 +89,24 @@ pub fn read_showusage(output: &Output) -> Result<Reading, String> {
         Some(s) => format!("showusage -s exit {status}: {}; {printed}", s.meaning),
         None => format!("showusage -s exit {status}, a status no stored source documents; {printed}"),
     };
-    let name = output.stdout.split_whitespace().next();
-    match (name, documented) {
-        // The name places the board whatever the status says.
+    let names: Vec<&str> = output.stdout.split_whitespace().collect();
+    if names.len() > 1 {
+        return Err(format!(
+            "{reported}: more than one word where one domain name belongs; ftl cannot place the board"
+        ));
+    }
+    match (names.first().copied(), documented) {
+        // A status that places the board in a domain, and the name of that domain.
         (Some(domain), Some(s)) if s.in_domain => {
             Ok(Reading { location: Location::Domain(domain.into()), condition: s.condition, reported })
         }
-        (Some(domain), _) => {
+        // A status that says "in no domain", and a domain name: the report contradicts itself.
+        (Some(_), Some(_)) => Err(format!(
+            "{reported}: the status says the board is in no domain but a domain name was printed; ftl cannot \
+             place the board"
+        )),
+        // A status no source documents: the name places the board, its state unknown.
+        (Some(domain), None) => {
             Ok(Reading { location: Location::Domain(domain.into()), condition: Condition::Unknown, reported })
         }
         (None, Some(s)) if !s.in_domain => {
@@ -275,11 +286,12 @@ mod tests {
     #[test]
     fn each_status_places_the_board_or_is_refused_quoting_it() {
         for s in BOARD_STATES {
-            let named = read_showusage(&exited(s.status, "marmaduke\n")).unwrap();
-            assert_eq!(named.location, here("marmaduke"), "a name places the board, status {}", s.status);
-            assert!(named.reported.contains(&format!("exit {}: {}", s.status, s.meaning)), "{}", named.reported);
+            let named = read_showusage(&exited(s.status, "marmaduke\n"));
             let bare = read_showusage(&exited(s.status, ""));
             if s.in_domain {
+                let named = named.unwrap();
+                assert_eq!(named.location, here("marmaduke"), "a name places the board, status {}", s.status);
+                assert!(named.reported.contains(&format!("exit {}: {}", s.status, s.meaning)), "{}", named.reported);
                 assert_eq!(named.condition, s.condition, "{}", s.status);
                 let e = bare.unwrap_err();
                 assert!(
@@ -287,11 +299,18 @@ mod tests {
                     "{e}"
                 );
             } else {
-                // A name beside a status that says "in no domain": placed by the name, state unknown.
-                assert_eq!(named.condition, Condition::Unknown, "{}", s.status);
+                // A name beside a status that says "in no domain": the report contradicts itself.
+                let e = named.unwrap_err();
+                assert!(
+                    e.contains(&format!("exit {}: {}", s.status, s.meaning))
+                        && e.contains("in no domain but a domain name"),
+                    "{e}"
+                );
                 assert_eq!(bare.unwrap().location, Location::Unassigned, "{}", s.status);
             }
         }
+        let two = read_showusage(&exited(6, "marmaduke\nflinstones\n")).unwrap_err();
+        assert!(two.contains("more than one word"), "{two}");
         assert_eq!(read_showusage(&exited(1, "")).unwrap_err(), "showusage -s exit 1: not present, but assigned to a domain; nothing printed: the status says the board is in a domain but no domain name was printed; ftl cannot place the board");
         let cases = [
             (exited(5, "marmaduke\n"), Ok((here("marmaduke"), Condition::Unused))),

@@ -35,6 +35,9 @@ pub enum Action {
     SuspendScheduling,
     /// `nbpemreq -resume_scheduling`.
     ResumeScheduling,
+    /// `nbpemreq -resume_scheduling` in a rollback: a scheduler left suspended is noted, never a
+    /// reason to leave the ledger broken (the library is still here and in use either way).
+    TryResumeScheduling,
 }
 
 /// Commands shown by `--dry-run`: one group per line, parallel groups marked.
@@ -124,7 +127,7 @@ impl Action {
                 ],
                 false,
             )],
-            Action::SuspendScheduling | Action::ResumeScheduling => {
+            Action::SuspendScheduling | Action::ResumeScheduling | Action::TryResumeScheduling => {
                 let suspend = *self == Action::SuspendScheduling;
                 vec![group(nb.scheduling(suspend).into_iter().collect(), false)]
             }
@@ -146,6 +149,11 @@ impl Action {
             Action::Attach => move_board(ctx, true),
             Action::SuspendScheduling => scheduling(ctx, true),
             Action::ResumeScheduling => scheduling(ctx, false),
+            Action::TryResumeScheduling => scheduling(ctx, false).or_else(|e| {
+                let note = format!("the policy scheduler stays suspended: {}; resume it by hand", e.message);
+                ctx.progress.note(&note);
+                Ok(Outcome::found(note))
+            }),
         }
     }
 }

@@ -82,20 +82,51 @@ pub fn cage_set(etc_system: &str) -> Option<String> {
     found
 }
 
-/// The last `DR Kernel Cage is ENABLED|DISABLED` notice in the messages (any case).
-pub fn cage_notice(messages: &str) -> Option<bool> {
-    messages.lines().rev().find_map(|l| {
-        let l = l.to_ascii_lowercase();
-        let at = l.find("dr kernel cage is ")?;
-        let state = &l[at + "dr kernel cage is ".len()..];
-        if state.starts_with("enabled") {
-            Some(true)
-        } else if state.starts_with("disabled") {
-            Some(false)
-        } else {
-            None
+/// Whether a `kernel_cage_enable` value turns the cage on: the kernel reads an integer, decimal,
+/// `0x` hexadecimal or `0` octal, and any value but zero enables it.
+pub fn cage_value_enables(value: &str) -> Option<bool> {
+    let v = value.trim();
+    let n = if let Some(hex) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).ok()?
+    } else if v.len() > 1 && v.starts_with('0') {
+        u64::from_str_radix(&v[1..], 8).ok()?
+    } else {
+        v.parse().ok()?
+    };
+    Some(n != 0)
+}
+
+/// The last `DR Kernel Cage is ENABLED|DISABLED` notice among `lines` (any case, the state a
+/// whole word), as (enabled, the line).
+pub fn cage_notice<'a>(lines: impl Iterator<Item = std::borrow::Cow<'a, str>>) -> Option<(bool, String)> {
+    let mut last = None;
+    for line in lines {
+        let lower = line.to_ascii_lowercase();
+        let Some(at) = lower.find("dr kernel cage is ") else { continue };
+        let word: String =
+            lower[at + "dr kernel cage is ".len()..].chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+        match word.as_str() {
+            "enabled" => last = Some((true, line.trim().to_string())),
+            "disabled" => last = Some((false, line.trim().to_string())),
+            _ => {}
         }
-    })
+    }
+    last
+}
+
+/// Reads `path` line by line, whatever its size and encoding (bytes that are not UTF-8 are
+/// replaced), and gives the last kernel cage notice.
+fn cage_notice_in(path: &str) -> std::io::Result<Option<(bool, String)>> {
+    use std::io::BufRead;
+    let reader = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut last = None;
+    for line in reader.split(b'\n') {
+        let line = line?;
+        if let Some(found) = cage_notice(std::iter::once(String::from_utf8_lossy(&line))) {
+            last = Some(found);
+        }
+    }
+    Ok(last)
 }
 
 /// The `.postrc` lines that enable `mem_interleave_ok` (`#` starts a comment).
@@ -177,38 +208,39 @@ pub fn kernel_cage(ctx: &Context, release: Release) -> Check {
         return Check::pass(NAME, format!("{release}: no kernel cage before Solaris 7 (dr-max-mem instead)"));
     }
     let p = &ctx.config.prerequisites;
-    let system = match std::fs::read_to_string(&p.etc_system) {
-        Ok(text) => text,
+    // Comments may be in any encoding (an EUC-JP comment, say): read the bytes.
+    let system = match std::fs::read(&p.etc_system) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => return Check::fail(NAME, format!("cannot read {}: {e}", p.etc_system)),
     };
-    match cage_set(&system).as_deref() {
-        Some("1") => {}
-        Some(other) => {
+    match cage_set(&system) {
+        Some(value) if cage_value_enables(&value) == Some(true) => {}
+        Some(value) => {
             return Check::fail(
                 NAME,
-                format!("{} sets kernel_cage_enable={other}; DR needs `set kernel_cage_enable=1`", p.etc_system),
+                format!("{} sets kernel_cage_enable={value}; DR needs `set kernel_cage_enable=1`", p.etc_system),
             )
         }
         None => return Check::fail(NAME, format!("{} has no `set kernel_cage_enable=1`", p.etc_system)),
     }
     // The messages rotate, so an absent notice proves nothing; a DISABLED one means the setting
     // has not taken effect (no reboot since).
-    let notice = std::fs::read_to_string(&p.messages).ok().and_then(|m| cage_notice(&m));
-    match notice {
-        Some(true) => {
-            Check::pass(NAME, format!("{} sets it and {} says `DR Kernel Cage is ENABLED`", p.etc_system, p.messages))
+    match cage_notice_in(&p.messages) {
+        Ok(Some((true, line))) => {
+            Check::pass(NAME, format!("{} sets it and {} says `{line}`", p.etc_system, p.messages))
         }
-        Some(false) => Check::fail(
+        Ok(Some((false, line))) => Check::fail(
             NAME,
             format!(
-                "{} sets kernel_cage_enable=1 but {} last says `DR Kernel Cage is DISABLED` (a reboot is needed)",
+                "{} sets kernel_cage_enable but {} last says `{line}`: the cage is not on until a reboot",
                 p.etc_system, p.messages
             ),
         ),
-        None => Check::pass(
+        Ok(None) => Check::pass(
             NAME,
             format!("{} sets it ({} has no kernel cage notice to confirm it)", p.etc_system, p.messages),
         ),
+        Err(e) => Check::pass(NAME, format!("{} sets it (cannot read {}: {e})", p.etc_system, p.messages)),
     }
 }
 
@@ -299,9 +331,8 @@ pub fn plan(ctx: &Context, attach: bool) -> Vec<String> {
         if let Some(argv) = &p.dr_max_mem {
             out.push(format!("{} (on 5.6)", Command::new(argv, c.timeouts.command)));
         }
-    } else {
-        out.push(format!("read {} and {} (on 5.7 and later)", p.etc_system, p.messages));
     }
+    out.push(format!("read {} and {} (on 5.7 and later)", p.etc_system, p.messages));
     if let Some(template) = &p.postrc {
         let path = template.replace("{domain}", &ctx.domain);
         out.push(Starfire::new(c).ssp_command(&ctx.domain, &p.cat, &[&path], c.timeouts.command).to_string());
@@ -326,10 +357,12 @@ pub fn for_detach(ctx: &Context) -> Vec<Check> {
     checks
 }
 
+/// The kernel cage is checked before an attach too: without it the kernel may place its own
+/// memory on the board it just attached, which no DR can detach again.
 pub fn for_attach(ctx: &Context) -> Vec<Check> {
     let mut checks = match release(ctx, "DR prerequisites readable") {
         Err(check) => vec![check],
-        Ok(r) => vec![patches(ctx, r), dr_max_mem(ctx, r)],
+        Ok(r) => vec![patches(ctx, r), kernel_cage(ctx, r), dr_max_mem(ctx, r)],
     };
     checks.push(interleave(ctx));
     checks
@@ -381,14 +414,24 @@ mod tests {
         assert_eq!(cage_set("set kernel_cage_enable = 1\n").as_deref(), Some("1"));
         assert_eq!(cage_set("* set kernel_cage_enable=1\n"), None, "a comment sets nothing");
         assert_eq!(cage_set("set kernel_cage_enable=1\nset kernel_cage_enable=0\n").as_deref(), Some("0"));
-        assert_eq!(cage_notice(&fixture("messages/kernel_cage_enabled.txt")), Some(true));
+        let notice = |text: &str| cage_notice(text.lines().map(std::borrow::Cow::Borrowed)).map(|(on, _)| on);
+        assert_eq!(notice(&fixture("messages/kernel_cage_enabled.txt")), Some(true));
         assert_eq!(
-            cage_notice(
-                "Nov 30 unix: NOTICE: DR kernel Cage is ENABLED.\nDec 1 unix: NOTICE: DR kernel Cage is DISABLED\n"
-            ),
+            notice("Nov 30 unix: NOTICE: DR kernel Cage is ENABLED.\nDec 1 unix: NOTICE: DR kernel Cage is DISABLED\n"),
             Some(false)
         );
-        assert_eq!(cage_notice("nothing\n"), None);
+        assert_eq!(notice("nothing\n"), None);
+        assert_eq!(notice("NOTICE: DR Kernel Cage is ENABLEDX\n"), None, "the state is a whole word");
+        for (value, on) in [
+            ("1", Some(true)),
+            ("2", Some(true)),
+            ("0x1", Some(true)),
+            ("0", Some(false)),
+            ("0x0", Some(false)),
+            ("yes", None),
+        ] {
+            assert_eq!(cage_value_enables(value), on, "{value}");
+        }
     }
 
     #[test]

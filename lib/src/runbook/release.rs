@@ -25,7 +25,8 @@ pub fn runbook(ctx: &Context) -> Runbook {
             "R1",
             "suspend the policy scheduler, drives down in NetBackup",
             &[SuspendScheduling, DrivesDown],
-            &[DrivesUp, ResumeScheduling],
+            // The scheduler first, so that a drive that cannot come up does not leave it suspended.
+            &[TryResumeScheduling, DrivesUp],
             RollBack,
         )
     } else {
