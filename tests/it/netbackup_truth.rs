@@ -143,3 +143,27 @@ fn a_failing_nbpemreq_never_breaks_the_ledger_and_a_rollback_resumes_first() {
     assert_eq!(site.platform()["domains"]["marmaduke"]["scheduling_suspended"], false);
     assert!(site.calls_with("marmaduke", "nbpemreq", "-resume_scheduling") >= 1);
 }
+
+/// A job writes on a tape wherever the library is, so after the first hand-over the next
+/// release must rewind again, and a drive that cannot reach BOT stops it there too.
+#[test]
+fn jobs_move_tapes_after_the_first_hand_over_too() {
+    let site = SimSite::new();
+    assert_eq!(code(&run(site.ftl("marmaduke", "ftl-release"))), 0);
+    assert_eq!(code(&run(site.ftl("flinstones", "ftl-acquire"))), 0);
+    let drives = |site: &SimSite| site.platform()["drives"].as_array().unwrap().clone();
+    assert!(drives(&site).iter().all(|d| d["at_bot"] == true), "the first release rewound every tape");
+    assert_eq!(code(&site.sim(&["job", "flinstones", "start"])), 0);
+    assert_eq!(code(&site.sim(&["job", "flinstones", "end"])), 0);
+    let away: Vec<u64> =
+        drives(&site).iter().filter(|d| d["at_bot"] == false).map(|d| d["index"].as_u64().unwrap()).collect();
+    assert_eq!(away.len(), 1, "the job left its tape away from BOT: {:?}", drives(&site));
+    assert_eq!(code(&site.sim(&["fault", &format!("bot:{}", away[0])])), 0);
+    let out = run(site.ftl("flinstones", "ftl-release"));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("not at BOT"), "{}", stderr(&out));
+    assert_eq!(site.ledger("flinstones")["owner"], "flinstones");
+    assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+    assert_eq!(code(&run(site.ftl("flinstones", "ftl-release"))), 0);
+    assert!(drives(&site).iter().all(|d| d["at_bot"] == true));
+}
