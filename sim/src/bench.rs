@@ -381,7 +381,7 @@ pub fn run(json: bool) -> Result<(), String> {
     let bins = bin_dir()?;
     let say = |what: &str| {
         if !json {
-            eprintln!("bench: {what} ...");
+            crate::errln!("bench: {what} ...");
         }
     };
     say("hook fast path, 1,000 runs");
@@ -403,42 +403,44 @@ pub fn run(json: bool) -> Result<(), String> {
     let missed = missed_goals(&all);
     all["missed_goals"] = missed.clone().into();
     if json {
-        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
         return Ok(());
     }
     let f = &all["hook_fast_path"];
-    println!(
+    crate::outln!(
         "machine: {} cpus, {}, Linux {}",
         machine["cpus"],
         machine["cpu"].as_str().unwrap_or(""),
         machine["kernel"].as_str().unwrap_or("")
     );
-    println!("binaries: {}", machine["binaries"].as_str().unwrap_or(""));
-    println!(
+    crate::outln!("binaries: {}", machine["binaries"].as_str().unwrap_or(""));
+    crate::outln!(
         "bpstart_notify fast path ({} runs): median {} ms, p99 {} ms; /bin/true median {} ms, p99 {} ms; ratio {:.2} (goal <= 2); commands run: {}",
         f["runs"], f["hook_median_ms"], f["hook_p99_ms"], f["true_median_ms"], f["true_p99_ms"], f["ratio_median"].as_f64().unwrap_or(0.0), f["commands_run"]
     );
     let c = &all["concurrent_hooks"];
-    println!(
+    crate::outln!(
         "64 concurrent start hooks: {} ms wall, all exited 3: {}, acquire sequences started: {} (must be 1)",
-        c["wall_ms"], c["all_exited_3"], c["acquire_sequences"]
+        c["wall_ms"],
+        c["all_exited_3"],
+        c["acquire_sequences"]
     );
     let h = &all["handover"];
-    println!(
+    crate::outln!(
         "hand-over (release + acquire, 7 drives, speed {}): {:.2} s wall, critical path {:.2} s, ratio {:.3} (goal <= 1.10); serial procedure {:.2} s, speed-up {:.2}x; on the real platform about {:.1} min against {:.1} min",
         h["speed"], h["wall_s"].as_f64().unwrap_or(0.0), h["critical_path_s"].as_f64().unwrap_or(0.0), h["ratio"].as_f64().unwrap_or(0.0),
         h["serial_procedure_s"].as_f64().unwrap_or(0.0), h["speedup_over_serial"].as_f64().unwrap_or(0.0), h["real_platform_minutes"].as_f64().unwrap_or(0.0), h["real_serial_minutes"].as_f64().unwrap_or(0.0)
     );
     let s = &all["status"];
-    println!(
+    crate::outln!(
         "ftl-status --json: median {} ms with 10 journal lines, {} ms with 1,000,000; ratio {:.2} (goal <= 1.2)",
         s["median_ms_10_lines"],
         s["median_ms_1000000_lines"],
         s["ratio"].as_f64().unwrap_or(0.0)
     );
-    println!("binary sizes (goal: each product binary <= 2 MiB, static):");
+    crate::outln!("binary sizes (goal: each product binary <= 2 MiB, static):");
     for (name, v) in all["sizes"].as_object().into_iter().flatten() {
-        println!(
+        crate::outln!(
             "  {name:<12} {:>9} bytes  {:.3} MiB  static: {}",
             v["bytes"],
             v["mib"].as_f64().unwrap_or(0.0),
@@ -446,10 +448,10 @@ pub fn run(json: bool) -> Result<(), String> {
         );
     }
     for m in &missed {
-        println!("WARNING: missed its goal: {m}");
+        crate::outln!("WARNING: missed its goal: {m}");
     }
     if missed.is_empty() {
-        println!("every figure meets its goal");
+        crate::outln!("every figure meets its goal");
     }
     Ok(())
 }

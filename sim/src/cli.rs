@@ -62,9 +62,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Inject faults, or `clear` them: bot:I, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN,
-    /// dr-fail:PHASE.
-    #[command(long_about = fault_help())]
+    #[command(about = format!("Inject faults, or `clear` them: {}", FAULTS.join(", ")), long_about = fault_help())]
     Fault {
         dir: PathBuf,
         #[arg(required = true, value_name = "NAME[:ARG]|clear")]
@@ -105,6 +103,22 @@ enum Command {
 
 /// The DR phases `dr-fail:` can make fail.
 const DR_PHASES: &[&str] = &["complete_detach", "init_attach", "complete_attach"];
+
+/// Every fault `fault` takes, as its help and its refusals name them.
+const FAULTS: &[&str] = &[
+    "bot:I",
+    "lost:I",
+    "hang:CMD",
+    "fail:CMD",
+    "controller-down",
+    "sg-busy:DOMAIN",
+    "bound:DOMAIN",
+    "empty-pset:DOMAIN",
+    "solaris-2.6:DOMAIN",
+    "unsafe:DOMAIN",
+    "down:DOMAIN",
+    "dr-fail:PHASE",
+];
 
 /// `ftl-sim fault --help`: every fault, and the command names `hang:` and `fail:` take.
 fn fault_help() -> String {
@@ -154,23 +168,23 @@ pub fn main() -> ExitCode {
         Command::Init { dir, domains, owner, drives, speed, seed } => {
             let options = InitOptions { domains, owner, drives, speed, board: 7, seed };
             site::init(&dir, &options).map(|site| {
-                println!("simulated site ready in {}", site.dir.display());
+                crate::outln!("simulated site ready in {}", site.dir.display());
                 for entry in std::fs::read_dir(&site.dir).into_iter().flatten().flatten() {
                     let config = entry.path().join("ftl.toml");
                     if config.exists() {
-                        println!("  {}", config.display());
+                        crate::outln!("  {}", config.display());
                     }
                 }
                 for note in site::window_notes(&options) {
-                    println!("note: {note}");
+                    crate::outln!("note: {note}");
                 }
             })
         }
         Command::Show { dir, json } => Site::open(&dir).and_then(|s| s.read()).map(|p| {
             if json {
-                println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
+                crate::outln!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
             } else {
-                print!("{}", describe(&p));
+                crate::out!("{}", describe(&p));
             }
         }),
         Command::Fault { dir, faults } => Site::open(&dir).and_then(|site| fault(&site, &faults)),
@@ -179,14 +193,14 @@ pub fn main() -> ExitCode {
         Command::Bench { json } => crate::bench::run(json),
         Command::Docs { dir } => crate::docs::generate(&dir).map(|files| {
             for f in files {
-                println!("{f}");
+                crate::outln!("{f}");
             }
         }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ftl-sim: {e}");
+            crate::errln!("ftl-sim: {e}");
             ExitCode::from(1)
         }
     }
@@ -241,7 +255,7 @@ fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
             return Err("`clear` stands alone".into());
         }
         site.update(|p| p.faults.clear())?;
-        println!("cleared every fault");
+        crate::outln!("cleared every fault");
         return Ok(());
     }
     for f in faults {
@@ -258,7 +272,8 @@ fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
         };
         if !valid {
             return Err(format!(
-                "unknown fault `{f}` (known: bot:I and lost:I with I < {}, hang:CMD, fail:CMD, controller-down, sg-busy:DOMAIN, bound:DOMAIN, empty-pset:DOMAIN, solaris-2.6:DOMAIN, unsafe:DOMAIN, down:DOMAIN, dr-fail:{}, clear)",
+                "unknown fault `{f}` (known: {}, clear; I < {}, PHASE one of {})",
+                FAULTS.join(", "),
                 p.drives.len(),
                 DR_PHASES.join("|")
             ));
@@ -271,7 +286,7 @@ fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
             }
         }
     })?;
-    println!("faults now: {}", site.read()?.faults.join(" "));
+    crate::outln!("faults now: {}", site.read()?.faults.join(" "));
     Ok(())
 }
 
@@ -313,6 +328,6 @@ fn job(site: &Site, domain: &str, action: &str) -> Result<(), String> {
             }
         }
     })??;
-    println!("{domain}: {said}");
+    crate::outln!("{domain}: {said}");
     Ok(())
 }

@@ -41,7 +41,7 @@ impl Progress for Timeline {
         }));
         if !self.json {
             let secs = elapsed.as_secs_f64();
-            println!(
+            crate::outln!(
                 "  {at:>6.1}s  {domain:<11} {id:<3} {name:<40} {secs:>6.2}s  {}{text}",
                 if ok { "" } else { "FAILED: " }
             );
@@ -51,7 +51,7 @@ impl Progress for Timeline {
 
     fn note(&self, text: &str) {
         if !self.json {
-            println!("          {text}");
+            crate::outln!("          {text}");
         }
     }
 }
@@ -68,7 +68,7 @@ pub fn run(speed: f64, keep: Option<PathBuf>, json: bool) -> Result<(), String> 
     if keep.is_none() {
         let _ = std::fs::remove_dir_all(&site.dir);
     } else if !json {
-        println!(
+        crate::outln!(
             "\nThe site is kept in {}; try `ftl-status --config {}/marmaduke/ftl.toml --history 30`.",
             site.dir.display(),
             site.dir.display()
@@ -83,13 +83,13 @@ fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
     let (marmaduke, flinstones) = (load("marmaduke")?, load("flinstones")?);
     let p = site.read()?;
     if !json {
-        println!("ftl demo: a simulated E10000 site in {}", site.dir.display());
-        println!(
+        crate::outln!("ftl demo: a simulated E10000 site in {}", site.dir.display());
+        crate::outln!(
             "  library L3500, {} DLT7000 drives on board {}, owned by marmaduke; speed x{speed}",
             p.drives.len(),
             p.board.id
         );
-        println!("  windows: marmaduke Mon-Sun 20:00-01:00, flinstones Mon-Sun 02:00-07:00\n");
+        crate::outln!("  windows: marmaduke Mon-Sun 20:00-01:00, flinstones Mon-Sun 02:00-07:00\n");
     }
     // The window scheduler drives the rehearsal: at each boundary of a claim, every domain's
     // `ftl-window tick` decides for that minute (UTC here, so the demo reads the same everywhere)
@@ -105,7 +105,7 @@ fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
     let mut ticks = Vec::new();
     for (time, why) in plan {
         if !json {
-            println!("{} UTC  {why}", time.format("%H:%M"));
+            crate::outln!("{} UTC  {why}", time.format("%H:%M"));
         }
         // Twice round: a release and the acquire it makes way for happen in the same minute.
         for setup in [&marmaduke, &flinstones, &marmaduke, &flinstones] {
@@ -117,8 +117,8 @@ fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
                 continue;
             }
             if !json {
-                println!("  ftl-window tick on {}: {}: {}", setup.domain, decision.action(), decision.why());
-                println!("  => {outcome} ({secs:.1}s)\n");
+                crate::outln!("  ftl-window tick on {}: {}: {}", setup.domain, decision.action(), decision.why());
+                crate::outln!("  => {outcome} ({secs:.1}s)\n");
             }
             ticks.push(serde_json::json!({ "at": time, "domain": setup.domain, "decision": decision, "outcome": outcome, "secs": secs }));
         }
@@ -139,16 +139,16 @@ fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
     let total: f64 = ticks.iter().filter_map(|t| t["secs"].as_f64()).sum();
     if json {
         let lines = timeline.lines.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        println!(
+        crate::outln!(
             "{}",
             serde_json::json!({ "timeline": lines, "ticks": ticks, "total_secs": total, "speed": speed, "healthy": healthy, "epoch": record.epoch })
         );
     } else {
-        println!(
+        crate::outln!(
             "summary: 2 hand-overs in {total:.1}s at speed x{speed} (about {:.0} min on the real platform)",
             total * speed / 60.0
         );
-        println!(
+        crate::outln!(
             "  the board is back in marmaduke, NetBackup running, sg loaded, drives {}; ledger epoch {}",
             m.control.join(" "),
             record.epoch

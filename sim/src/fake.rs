@@ -99,14 +99,14 @@ pub fn main(argv: Vec<String>) -> i32 {
     let (site, who) = match locate(&argv[0]) {
         Ok(found) => found,
         Err(e) => {
-            eprintln!("{name}: {e}");
+            crate::errln!("{name}: {e}");
             return 2;
         }
     };
     let platform = match site.read() {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{name}: {e}");
+            crate::errln!("{name}: {e}");
             return 2;
         }
     };
@@ -120,8 +120,8 @@ pub fn main(argv: Vec<String>) -> i32 {
     };
     let started = chrono::Utc::now();
     let reply = run(&call, &platform);
-    print!("{}", reply.out);
-    eprint!("{}", reply.err);
+    crate::out!("{}", reply.out);
+    crate::err!("{}", reply.err);
     let controller = who == "controller";
     let acting = if controller { std::env::var("SUNW_HOSTNAME").unwrap_or_default() } else { who };
     site.log_call(

@@ -7,6 +7,25 @@
 //! `bppllist`, [`timing`] the realistic durations, [`demo`] the rehearsal a new user runs first,
 //! [`bench`] the performance figures, [`docs`] the man pages and completions of every binary.
 
+/// `print!`/`println!`/`eprint!`/`eprintln!` that never panic: a closed or full stdout or
+/// stderr (`> /dev/full`, `| true`) loses the text, not the exit status of the work done.
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => {{ use std::io::Write as _; let _ = write!(std::io::stdout(), $($t)*); }};
+}
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => {{ use std::io::Write as _; let _ = writeln!(std::io::stdout(), $($t)*); }};
+}
+#[macro_export]
+macro_rules! err {
+    ($($t:tt)*) => {{ use std::io::Write as _; let _ = write!(std::io::stderr(), $($t)*); }};
+}
+#[macro_export]
+macro_rules! errln {
+    ($($t:tt)*) => {{ use std::io::Write as _; let _ = writeln!(std::io::stderr(), $($t)*); }};
+}
+
 pub mod bench;
 pub mod cli;
 pub mod demo;

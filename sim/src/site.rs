@@ -68,14 +68,21 @@ pub fn window_notes(options: &InitOptions) -> Vec<String> {
 
 /// Refuses what `init` cannot build, before anything is created.
 fn validate(dir: &Path, options: &InitOptions) -> Result<(), String> {
+    if dir.to_str().is_none() {
+        return Err(format!(
+            "{}: ftl.toml is TOML, which holds only UTF-8 text, so a site's path must be UTF-8",
+            dir.display()
+        ));
+    }
     if options.domains.len() < 2 {
         return Err("a site needs at least two domains (--domains a,b)".into());
     }
     if options.drives == 0 || options.drives > 64 {
         return Err("--drives must be between 1 and 64".into());
     }
-    if !(options.speed.is_finite() && options.speed > 0.0) {
-        return Err("--speed must be a positive number".into());
+    // Below 0.001 the longest scaled timeout (addboard's hour) would pass ftl's 365-day maximum.
+    if !(options.speed.is_finite() && options.speed >= 0.001) {
+        return Err(format!("--speed must be a number of at least 0.001, not {}", options.speed));
     }
     for d in &options.domains {
         if d.is_empty()
@@ -105,6 +112,24 @@ fn validate(dir: &Path, options: &InitOptions) -> Result<(), String> {
 
 pub fn init(dir: &Path, options: &InitOptions) -> Result<Site, String> {
     validate(dir, options)?;
+    let existed = dir.exists();
+    let built = build(dir, options);
+    if built.is_err() {
+        // Nothing half made is left behind: a later init of the same directory must work.
+        if existed {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for entry in entries.flatten() {
+                    let _ = std::fs::remove_dir_all(entry.path()).or_else(|_| std::fs::remove_file(entry.path()));
+                }
+            }
+        } else {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    built
+}
+
+fn build(dir: &Path, options: &InitOptions) -> Result<Site, String> {
     let owner = options.owner.clone().unwrap_or_else(|| options.domains[0].clone());
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let dir = dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?;

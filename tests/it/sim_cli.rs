@@ -129,8 +129,58 @@ fn init_refuses_before_it_creates_anything() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("twice"), "{}", text(&out));
     assert!(!site.exists(), "a refused init left {}", site.display());
+    // A speed whose timeouts ftl would refuse is refused before anything is made.
+    let out = sim(&["init", site.to_str().unwrap(), "--speed", "0.0000001"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!site.exists(), "a refused init left {}", site.display());
     let out = sim(&["init", site.to_str().unwrap(), "--domains", "a,b"]);
     assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn a_full_or_closed_output_and_non_utf8_arguments_never_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = assert_fs::TempDir::new().unwrap();
+    let site = dir.path().join("site");
+    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let run = |args: &[&std::ffi::OsStr], out: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ftl-sim"));
+        c.args(args).env_clear();
+        if out {
+            c.stdout(full())
+        } else {
+            c.stderr(full())
+        };
+        c.output().unwrap()
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let made = run(&[&os("init"), site.as_os_str()], true);
+    assert_eq!(made.status.code(), Some(0), "{}", text(&made));
+    for (args, out, want) in [
+        (vec![os("show"), site.clone().into_os_string()], true, 0),
+        (vec![os("show"), os("/nonexistent")], false, 1),
+        (vec![os("fault"), site.clone().into_os_string(), os("bot:1")], true, 0),
+        (vec![os("job"), site.clone().into_os_string(), os("marmaduke"), os("queue")], true, 0),
+    ] {
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let got = run(&refs, out);
+        assert_eq!(got.status.code(), Some(want), "{args:?}: {}", text(&got));
+    }
+    let odd = dir.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    let out = Command::new(env!("CARGO_BIN_EXE_ftl-sim")).arg("init").arg(&odd).env_clear().output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a non-UTF-8 directory: {}", text(&out));
+    assert!(text(&out).contains("must be UTF-8") && !odd.exists(), "{}", text(&out));
+    let out = Command::new(env!("CARGO_BIN_EXE_ftl-sim"))
+        .args([
+            std::ffi::OsStr::new("init"),
+            dir.path().join("x").as_os_str(),
+            std::ffi::OsStr::new("--domains"),
+            std::ffi::OsStr::from_bytes(b"a\xff,b"),
+        ])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a non-UTF-8 domain list is a usage error: {}", text(&out));
 }
 
 #[test]
@@ -161,6 +211,28 @@ fn fault_help_explains_every_fault_and_fault_and_job_confirm() {
     assert!(out.status.success());
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(said.contains("bot:1") && said.contains("hang:mt"), "{said}");
+    // Every fault the simulator takes is named by every help that lists faults.
+    let short = String::from_utf8_lossy(&sim(&["fault", "-h"]).stdout).into_owned();
+    let top = String::from_utf8_lossy(&sim(&["--help"]).stdout).into_owned();
+    for (fault, named) in [
+        ("bot:1", "bot:I"),
+        ("lost:1", "lost:I"),
+        ("hang:mt", "hang:CMD"),
+        ("fail:mt", "fail:CMD"),
+        ("controller-down", "controller-down"),
+        ("sg-busy:marmaduke", "sg-busy:DOMAIN"),
+        ("bound:marmaduke", "bound:DOMAIN"),
+        ("empty-pset:marmaduke", "empty-pset:DOMAIN"),
+        ("solaris-2.6:marmaduke", "solaris-2.6:DOMAIN"),
+        ("unsafe:marmaduke", "unsafe:DOMAIN"),
+        ("down:marmaduke", "down:DOMAIN"),
+        ("dr-fail:init_attach", "dr-fail:"),
+    ] {
+        assert!(sim(&["fault", site, fault]).status.success(), "{fault} refused");
+        for (which, text) in [("fault --help", &help), ("fault -h", &short), ("--help", &top)] {
+            assert!(text.contains(named), "{which} does not name {named}:\n{text}");
+        }
+    }
     let out = sim(&["fault", site, "clear"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("cleared"), "{}", text(&out));
     let out = sim(&["job", site, "marmaduke", "start"]);
