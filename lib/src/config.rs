@@ -227,7 +227,49 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        Config::parse(path, &text)
+        let config = Config::parse(path, &text)?;
+        crate::exec::name_programs(path, config.programs());
+        Ok(config)
+    }
+
+    /// Every program the configuration names, with its key.
+    pub fn programs(&self) -> Vec<(String, &'static str)> {
+        let (n, c, k, p) = (&self.netbackup, &self.commands, &self.controller, &self.prerequisites);
+        let first = |argv: &[String]| argv.first().cloned().unwrap_or_default();
+        let mut list = vec![
+            (n.vmoprcmd.clone(), "netbackup.vmoprcmd"),
+            (n.bpdbjobs.clone(), "netbackup.bpdbjobs"),
+            (n.bpps.clone(), "netbackup.bpps"),
+            (n.bppllist.clone(), "netbackup.bppllist"),
+            (first(&n.stop), "netbackup.stop"),
+            (first(&n.start), "netbackup.start"),
+            (c.mt.clone(), "commands.mt"),
+            (c.modinfo.clone(), "commands.modinfo"),
+            (c.modunload.clone(), "commands.modunload"),
+            (c.modload.clone(), "commands.modload"),
+            (c.psrset.clone(), "commands.psrset"),
+            (c.pbind.clone(), "commands.pbind"),
+            (c.kill.clone(), "commands.kill"),
+            (p.uname.clone(), "prerequisites.uname"),
+            (p.showrev.clone(), "prerequisites.showrev"),
+        ];
+        if let Some(path) = &n.nbpemreq {
+            list.push((path.clone(), "netbackup.nbpemreq"));
+        }
+        if let Some(argv) = &p.dr_max_mem {
+            list.push((first(argv), "prerequisites.dr_max_mem"));
+        }
+        // Without a prefix the SSP's commands run here; with one, the prefix's program does.
+        match k.prefix.first() {
+            Some(program) => list.push((program.clone(), "controller.prefix")),
+            None => list.extend([
+                (k.showusage.clone(), "controller.showusage"),
+                (k.addboard.clone(), "controller.addboard"),
+                (k.deleteboard.clone(), "controller.deleteboard"),
+                (p.cat.clone(), "prerequisites.cat"),
+            ]),
+        }
+        list
     }
 
     /// Validates configuration text; `path` is only used in messages and kept in the result.

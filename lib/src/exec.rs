@@ -158,6 +158,22 @@ fn quote_output(stdout: &str, stderr: &str) -> String {
     }
 }
 
+/// Which configuration key set each program ftl runs, so that a program that cannot be started
+/// is named by the key and the file that hold it (set when a configuration is loaded).
+static ORIGINS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Remembers `program -> "KEY in FILE"` for the messages of programs that cannot be started.
+pub fn name_programs(file: &std::path::Path, programs: Vec<(String, &'static str)>) {
+    if let Ok(mut origins) = ORIGINS.lock() {
+        origins.clear();
+        origins.extend(programs.into_iter().map(|(p, key)| (p, format!("`{key}` in {}", file.display()))));
+    }
+}
+
+fn origin(program: &str) -> Option<String> {
+    ORIGINS.lock().ok()?.iter().find(|(p, _)| p == program).map(|(_, o)| o.clone())
+}
+
 /// Runs commands. Implementations must honour the command's timeout.
 pub trait Runner: Send + Sync {
     fn run(&self, command: &Command) -> Result<Output, ExecError>;
@@ -195,7 +211,13 @@ impl Runner for SystemRunner {
             .stderr(Stdio::piped())
             .process_group(0)
             .spawn()
-            .map_err(|e| ExecError::Spawn { command: shown.clone(), reason: e.to_string() })?;
+            .map_err(|e| ExecError::Spawn {
+                command: shown.clone(),
+                reason: match origin(program) {
+                    Some(origin) => format!("{e} ({program} is {origin})"),
+                    None => e.to_string(),
+                },
+            })?;
         let registered = crate::signals::Running::register(child.id() as i32);
         let stdout = reader(child.stdout.take());
         let stderr = reader(child.stderr.take());

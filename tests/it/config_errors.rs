@@ -120,3 +120,30 @@ fn the_example_configuration_is_valid() {
     assert_eq!(config.board.id, 7);
     assert_eq!(config.domains.keys().collect::<Vec<_>>(), vec!["flinstones", "marmaduke"]);
 }
+
+/// A configured program that cannot be started is named by its key and file, and `--if-idle`
+/// does not call a domain busy when it could not ask.
+#[test]
+fn a_configured_program_that_cannot_start_names_its_key() {
+    let site = SimSite::new();
+    site.edit_config("marmaduke", |c| {
+        c.lines()
+            .map(|l| {
+                if l.starts_with("bpdbjobs = ") {
+                    "bpdbjobs = \"/nonexistent/bpdbjobs\"".to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let config = site.config("marmaduke").display().to_string();
+    let out = run(site.ftl("marmaduke", "ftl-release").arg("--if-idle"));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains(&format!("`netbackup.bpdbjobs` in {config}")), "{said}");
+    assert!(!said.contains("not idle"), "it could not ask, so it cannot say busy: {said}");
+    let out = run(site.ftl("marmaduke", "ftl-release"));
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("`netbackup.bpdbjobs` in {config}")), "{}", stderr(&out));
+}

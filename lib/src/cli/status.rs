@@ -193,7 +193,7 @@ fn show(
             // A schedule that cannot be read (a policy) is a failed check, not a warning.
             let mut checks = precheck::all(&ctx, &record);
             let warnings = crate::plan::warnings(&ctx, now, &chrono::Local).unwrap_or_else(|e| {
-                checks.push(precheck::Check { name: "schedule", ok: false, evidence: e.to_string() });
+                checks.push(precheck::Check::fail("schedule", e.to_string()));
                 Vec::new()
             });
             (Some(checks), warnings)

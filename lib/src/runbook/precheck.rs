@@ -14,14 +14,20 @@ pub struct Check {
     pub name: &'static str,
     pub ok: bool,
     pub evidence: String,
+    /// The check could not look (its command failed): not a finding about the domain.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
 }
 
 impl Check {
     pub(crate) fn pass(name: &'static str, evidence: impl Into<String>) -> Check {
-        Check { name, ok: true, evidence: evidence.into() }
+        Check { name, ok: true, evidence: evidence.into(), unknown: false }
     }
     pub(crate) fn fail(name: &'static str, evidence: impl Into<String>) -> Check {
-        Check { name, ok: false, evidence: evidence.into() }
+        Check { name, ok: false, evidence: evidence.into(), unknown: false }
+    }
+    pub(crate) fn unknown(name: &'static str, evidence: impl Into<String>) -> Check {
+        Check { name, ok: false, evidence: evidence.into(), unknown: true }
     }
 }
 
@@ -53,12 +59,12 @@ fn job_check(ctx: &Context, name: &'static str, pending_block: bool) -> Check {
                         ctx.domain
                     ),
                 ),
-                _ => Check::fail(name, e.to_string()),
+                _ => Check::unknown(name, format!("cannot tell whether a job runs: {e}")),
             };
         }
     };
     let jobs = match netbackup::parse_jobs(&out.stdout) {
-        Err(e) => return Check::fail(name, format!("`{cmd}` printed what ftl cannot read: {e}")),
+        Err(e) => return Check::unknown(name, format!("`{cmd}` printed what ftl cannot read: {e}")),
         Ok(jobs) => jobs,
     };
     let list = |jobs: &[&netbackup::Job]| -> String {

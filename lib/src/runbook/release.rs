@@ -149,7 +149,11 @@ fn release_validated(ctx: &Context, options: &ReleaseOptions) -> Result<Report, 
                     return Ok(Report::nothing(
                         Operation::Release,
                         &ctx.domain,
-                        format!("not idle, not released: {}", jobs.evidence),
+                        if jobs.unknown {
+                            format!("not released (--if-idle needs to know that no job runs): {}", jobs.evidence)
+                        } else {
+                            format!("not idle, not released: {}", jobs.evidence)
+                        },
                         epoch(),
                     ));
                 }
