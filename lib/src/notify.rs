@@ -228,9 +228,13 @@ pub fn site_hook(invoked: &Path, by_link: bool) -> Option<PathBuf> {
 /// which the caller passes on to where it always went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteHookRun {
+    /// Its exit status; 128 + N when signal N killed it (as a shell reports it); 1 when it
+    /// could not be started or did not finish in time.
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// Why it failed when its status does not say (a signal, a timeout, no start).
+    pub note: Option<String>,
 }
 
 /// How long the site's own hook may run.
@@ -261,20 +265,28 @@ pub fn run_site_hook(
     let mut argv = vec![site.display().to_string()];
     argv.extend(args.iter().cloned());
     Some(match runner.run(&Command::new(argv, timeout)) {
-        Ok(Output { status, stdout, stderr, .. }) => {
-            let code = match status {
-                Status::Exited(code) => code,
-                Status::Signalled(_) => 1,
+        Ok(Output { status, stdout, stderr, .. }) => Ok(match status {
+            Status::Exited(code) => SiteHookRun { code, stdout, stderr, note: None },
+            Status::Signalled(sig) => SiteHookRun {
+                code: 128 + sig,
+                stdout,
+                stderr,
+                note: Some(format!("the site's hook {} was killed by signal {sig}", site.display())),
+            },
+        }),
+        // The site's hook failed (it is not a configuration error of ftl's): status 1.
+        Err(e) => {
+            let note = match e {
+                ExecError::Timeout { .. } => format!(
+                    "the site's hook {} did not finish within {} and was killed with its process group",
+                    site.display(),
+                    crate::duration::format(timeout)
+                ),
+                ExecError::Spawn { reason, .. } => format!("cannot run the site's hook {}: {reason}", site.display()),
+                e => e.to_string(),
             };
-            Ok(SiteHookRun { code, stdout, stderr })
+            Ok(SiteHookRun { code: 1, stdout: String::new(), stderr: String::new(), note: Some(note) })
         }
-        Err(ExecError::Timeout { .. }) => Err(format!(
-            "the site's hook {} did not finish within {}",
-            site.display(),
-            crate::duration::format(timeout)
-        )),
-        Err(ExecError::Spawn { reason, .. }) => Err(format!("cannot run the site's hook {}: {reason}", site.display())),
-        Err(e) => Err(e.to_string()),
     })
 }
 
@@ -530,7 +542,7 @@ mod tests {
         );
         let args = s(&["db1", "p", "s", "FULL"]);
         let run = run_site_hook(&runner, &script, &args, SITE_HOOK_TIMEOUT).unwrap().unwrap();
-        assert_eq!(run, SiteHookRun { code: 7, stdout: "out\n".into(), stderr: "err\n".into() });
+        assert_eq!(run, SiteHookRun { code: 7, stdout: "out\n".into(), stderr: "err\n".into(), note: None });
         let calls = runner.calls();
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].argv, [script.to_str().unwrap(), "db1", "p", "s", "FULL"]);
@@ -544,10 +556,18 @@ mod tests {
         let runner = RecordingRunner::new();
         runner.once(&[script.to_str().unwrap()], Reply::Timeout);
         runner.once(&[script.to_str().unwrap()], Reply::NotStarted("Exec format error".into()));
-        let err = run_site_hook(&runner, &script, &[], Duration::from_secs(300)).unwrap().unwrap_err();
-        assert_eq!(err, format!("the site's hook {} did not finish within 5m", script.display()));
-        let err = run_site_hook(&runner, &script, &[], SITE_HOOK_TIMEOUT).unwrap().unwrap_err();
-        assert_eq!(err, format!("cannot run the site's hook {}: Exec format error", script.display()));
+        let run = run_site_hook(&runner, &script, &[], Duration::from_secs(300)).unwrap().unwrap();
+        assert_eq!(run.code, 1, "a hung site hook failed; it is no usage error");
+        assert_eq!(
+            run.note.unwrap(),
+            format!(
+                "the site's hook {} did not finish within 5m and was killed with its process group",
+                script.display()
+            )
+        );
+        let run = run_site_hook(&runner, &script, &[], SITE_HOOK_TIMEOUT).unwrap().unwrap();
+        assert_eq!(run.code, 1);
+        assert_eq!(run.note.unwrap(), format!("cannot run the site's hook {}: Exec format error", script.display()));
     }
 
     #[test]

@@ -80,6 +80,13 @@ fn each_binary_accepts_only_the_flags_it_honours() {
         // The status never changes anything: --dry-run means something only with a ledger write.
         ("ftl-status", &["--dry-run"][..]),
         ("ftl-status", &["--dry-run", "--check"][..]),
+        // Flags that the chosen work would ignore.
+        ("ftl-status", &["--repair-ledger", "--dry-run", "--history", "3"][..]),
+        ("ftl-status", &["--repair-ledger", "--dry-run", "--json"][..]),
+        ("ftl-status", &["--repair-ledger", "--dry-run", "--owner", "flinstones"][..]),
+        ("ftl-status", &["--init-ledger", "--json", "--history", "2"][..]),
+        ("ftl-status", &["-v", "-q"][..]),
+        ("ftl-notify", &["--background", "acquire", "bpstart_notify", "a", "b", "c", "FULL"][..]),
     ] {
         let out = run(site.ftl("marmaduke", binary).args(args));
         assert_eq!(code(&out), 2, "{binary} {args:?}: {}", stderr(&out));

@@ -21,7 +21,9 @@ NetBackup) and exits 3, so that NetBackup fails the job now and retries it later
 that waits for the domain to be idle and releases if its window is closed or another domain has \
 asked. Hooks print nothing on stdout. When called by a hook name the configuration comes from \
 $FTL_CONFIG or /etc/ftl/ftl.toml. A site hook that install.sh set aside (NAME.ftl-site) runs first \
-with the same arguments; when it fails, its exit status is returned. `ftl-notify --dry-run HOOK \
+with the same arguments, for at most 5 minutes (then it is killed with its process group); when it \
+fails, its exit status is returned (128 + N when signal N killed it, 1 when it timed out or could \
+not start); one that others could write is not run and the hook exits 2. `ftl-notify --dry-run HOOK \
 ARGS...` says on stderr what the hook would do and changes nothing. Arguments that are not UTF-8 \
 are read lossily (and said so), never a reason to fail.";
 
@@ -41,8 +43,9 @@ pub struct NotifyArgs {
     /// release) and change nothing.
     #[arg(long, conflicts_with = "background")]
     pub dry_run: bool,
-    /// Internal: run the detached background worker (acquire or release).
-    #[arg(long, hide = true, value_parser = ["acquire", "release"])]
+    /// Internal, not for operators: run the detached background worker (acquire or release)
+    /// that a hook starts; it takes no hook and no hook arguments.
+    #[arg(long, value_parser = ["acquire", "release"], value_name = "KIND", conflicts_with_all = ["hook", "args"])]
     pub background: Option<String>,
     /// The hook to act as (when not called by its name).
     #[arg(required_unless_present = "background")]
@@ -133,6 +136,9 @@ fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, qui
         Some(Ok(run)) => {
             // What the site's hook printed goes where it always went.
             pass_on(&run);
+            if let Some(note) = &run.note {
+                warn_line(format_args!("ftl-notify: {note}"));
+            }
             if run.code != 0 {
                 warn_line(format_args!("ftl-notify: the site's own {name} failed with status {}", run.code));
                 return u8::try_from(run.code).unwrap_or(1);

@@ -28,14 +28,14 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub common: Common,
     /// Print the result as JSON on stdout (the same as --format json).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dry_run")]
     pub json: bool,
     /// With --init-ledger or --repair-ledger: say what would be written and change nothing.
     /// (The status itself never changes anything, so without them --dry-run is a usage error.)
     #[arg(long, requires = "ledger_write")]
     pub dry_run: bool,
     /// Also show the journal's last N transitions.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "ledger_write")]
     pub history: Option<usize>,
     /// Run every precheck and show pass/fail with the evidence (exit 4 when one fails).
     #[arg(long)]
@@ -48,7 +48,7 @@ pub struct StatusArgs {
     #[arg(long, conflicts_with = "check")]
     pub init_ledger: bool,
     /// With --init-ledger: the domain that owns the library now.
-    #[arg(long, value_name = "DOMAIN", requires = "init_ledger")]
+    #[arg(long, value_name = "DOMAIN", requires = "init_ledger", conflicts_with = "repair_ledger")]
     pub owner: Option<String>,
     /// Output format (default text); `prometheus` writes metrics for node_exporter's textfile
     /// collector, and takes neither --json, --check nor --history.
