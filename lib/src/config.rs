@@ -772,14 +772,17 @@ fn build(root: &Section) -> Option<Config> {
         Some(toml::Value::Table(t)) => t.keys().filter(|k| domains.contains_key(*k)).cloned().collect(),
         _ => domains.keys().cloned().collect(),
     };
+    // Declared is what the file names under [domains], even a table with a problem of its own
+    // (reported already): it is not also "not declared".
+    let declared: Vec<String> = match root.raw("domains") {
+        Some(toml::Value::Table(t)) => t.keys().cloned().collect(),
+        _ => domains.keys().cloned().collect(),
+    };
     if let Some(d) = &domain {
-        if !domains.contains_key(d) {
+        if !declared.contains(d) {
             root.problem(
                 "domain".into(),
-                format!(
-                    "`{d}` is not declared under [domains] (declared: {})",
-                    domains.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
+                format!("`{d}` is not declared under [domains] (declared: {})", declared.join(", ")),
             );
         }
     }
@@ -837,7 +840,9 @@ fn build_drives(root: &Section) -> Option<Vec<Drive>> {
             s.problem(s.key("index"), format!("drive index {index} is already used by drives[{first}]"));
             continue;
         }
-        if let Some(first) = devices.insert(device.clone(), i) {
+        // `/dev/rmt//0`, `/dev/rmt/./0` and `/dev/rmt/0/` name the same device as `/dev/rmt/0`.
+        let same: PathBuf = Path::new(&device).components().collect();
+        if let Some(first) = devices.insert(same, i) {
             s.problem(s.key("device"), format!("device {device} is already the device of drives[{first}]"));
             continue;
         }
@@ -925,6 +930,22 @@ prefix = ["ssh", "-o", "BatchMode=yes", "ssp@ssp0"]
         assert_eq!(c.timeouts.command, Duration::from_secs(120));
         assert_eq!(c.drives.iter().map(|d| d.index).collect::<Vec<_>>(), vec![0, 1]);
         assert!(c.hooks.fail_job_when_elsewhere);
+    }
+
+    #[test]
+    fn one_device_under_two_spellings_and_a_broken_domain_table() {
+        for spelling in ["/dev/rmt//0", "/dev/rmt/./0", "/dev/rmt/0/"] {
+            let text = MINIMAL.replace("device = \"/dev/rmt/1\"", &format!("device = \"{spelling}\""));
+            let err = Config::parse(Path::new("f.toml"), &text).unwrap_err().to_string();
+            assert!(err.contains("drives[1].device") && err.contains("already the device of drives[0]"), "{err}");
+        }
+        // A domain whose table has a problem is still declared: one problem, not two.
+        let text = format!(
+            "domain = \"flinstones\"\n{}",
+            MINIMAL.replace("hosts = [\"flinstones\", \"fl.example.com\"]", "hosts = 5")
+        );
+        let err = Config::parse(Path::new("f.toml"), &text).unwrap_err().to_string();
+        assert!(err.contains("domains.flinstones.hosts") && !err.contains("not declared"), "{err}");
     }
 
     #[test]

@@ -28,11 +28,16 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
+/// Each warning names the keys it is about; this adds the file that holds them.
+fn in_file(ctx: &Context, warnings: Vec<String>) -> Vec<String> {
+    warnings.into_iter().map(|w| format!("{w} [{}]", ctx.config.path.display())).collect()
+}
+
 /// The site's schedule warnings as seen from this host (see [`schedule::warnings`]).
 pub fn warnings<Tz: TimeZone>(ctx: &Context, now: DateTime<Utc>, tz: &Tz) -> Result<Vec<String>, Error> {
     let (windows, elsewhere) = schedule::known_windows(ctx.config, &ctx.domain, ctx.runner)?;
     let lead = Duration::from_std(ctx.config.schedule.lead).unwrap_or_default();
-    Ok(schedule::warnings(&windows, &elsewhere, lead, now, tz))
+    Ok(in_file(ctx, schedule::warnings(&windows, &elsewhere, lead, now, tz)))
 }
 
 impl Plan {
@@ -56,7 +61,7 @@ impl Plan {
             windows.push((name.clone(), list.iter().map(|w| w.to_string()).collect()));
             all.extend(schedule::occurrences(name, list, now - grace, until, tz));
         }
-        let warnings = schedule::warnings(&known, &elsewhere, lead, now, tz);
+        let warnings = in_file(ctx, schedule::warnings(&known, &elsewhere, lead, now, tz));
         all.sort_by_key(|o| o.start);
         // The hand-overs are the policy's own, run forward from the ledger's record.
         let site = crate::policy::Site::read_span(ctx, now - grace, until + Duration::days(1), tz)?;

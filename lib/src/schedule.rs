@@ -181,19 +181,27 @@ pub fn warnings<Tz: TimeZone>(
 ) -> Vec<String> {
     let mut found = Vec::new();
     if windows.len() == 1 {
-        found.push(format!("only one domain ({}) is declared: the library never moves", windows[0].0));
+        found.push(format!("only one domain ({}) is declared under [domains]: the library never moves", windows[0].0));
     }
     let week = Duration::days(7);
     let mut all = Vec::new();
     for (domain, list) in windows {
         if list.is_empty() && !policies.contains(domain) {
-            found.push(format!("domain {domain} has no window: it gets the library only when it asks"));
+            found.push(format!(
+                "domain {domain} has no window (domains.{domain}.windows is empty): it gets the library only when it asks"
+            ));
         }
         let occ = occurrences(domain, list, now, now + week + week, tz);
         if occ.iter().any(|o| o.end - o.start >= week) {
             found.push(format!(
-                "domain {domain}'s windows never end ({}): it never lets the library go at a window's end",
-                list.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(", ")
+                "domain {domain}'s windows never end (domains.{domain}.windows = {}): it never lets the library go at a window's end",
+                list.iter().map(|w| w.to_string()).fold(Vec::<String>::new(), |mut shown, w| {
+                    if !shown.contains(&w) {
+                        shown.push(w);
+                    }
+                    shown
+                })
+                .join(", ")
             ));
         }
         all.extend(occ.into_iter().filter(|o| o.start < now + week));
@@ -205,8 +213,8 @@ pub fn warnings<Tz: TimeZone>(
     };
     for (a, b) in overlaps(&all) {
         push(format!(
-            "the windows of {} ({}) and {} ({}) overlap: both expect the library",
-            a.domain, a.window, b.domain, b.window
+            "the windows of {} ({} in domains.{}.windows) and {} ({} in domains.{}.windows) overlap: both expect the library",
+            a.domain, a.window, a.domain, b.domain, b.window, b.domain
         ));
     }
     for a in &all {
@@ -218,7 +226,7 @@ pub fn warnings<Tz: TimeZone>(
         let between = all.iter().any(|o| o.start >= a.end && o.start < b.start);
         if lead > gap && !between {
             push(format!(
-                "the lead ({}) is longer than the {} between {}'s window {} and {}'s window {}: {} asks for the \
+                "the lead (schedule.lead = {}) is longer than the {} between {}'s window {} and {}'s window {}: {} asks for the \
                  library while {}'s window is still open",
                 crate::duration::format(lead.to_std().unwrap_or_default()),
                 crate::duration::format(gap.to_std().unwrap_or_default()),
@@ -306,7 +314,13 @@ mod tests {
         assert_eq!(overlap.iter().filter(|w| w.contains("overlap")).count(), 1, "{overlap:?}");
         let lead = warned(&[("m", &["Mon-Sun 20:00-01:00"]), ("f", &["Mon-Sun 01:15-07:00"])], 30);
         assert_eq!(lead.len(), 1, "{lead:?}");
-        assert!(lead[0].contains("lead (30m) is longer than the 15m"), "{lead:?}");
+        assert!(lead[0].contains("lead (schedule.lead = 30m) is longer than the 15m"), "{lead:?}");
+        // Each names the key it is about, and a window is shown once.
+        assert!(none.iter().any(|w| w.contains("domains.f.windows is empty")), "{none:?}");
+        let both = overlap.iter().find(|w| w.contains("overlap")).unwrap();
+        assert!(both.contains("domains.m.windows") && both.contains("domains.f.windows"), "{both}");
+        let never = never.iter().find(|w| w.contains("never end")).unwrap();
+        assert_eq!(never.matches("00:00-24:00").count(), 1, "{never}");
     }
 
     #[test]

@@ -315,7 +315,9 @@ fn schedule_warnings_are_reported_by_check_and_show_but_refuse_nothing() {
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let warnings = value["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].as_str().unwrap().contains("lead (30m) is longer than the 15m"), "{warnings:?}");
+    let lead = warnings[0].as_str().unwrap();
+    assert!(lead.contains("lead (schedule.lead = 30m) is longer than the 15m"), "{warnings:?}");
+    assert!(lead.ends_with(&format!("[{}]", site.config("marmaduke").display())), "the file is named: {lead}");
     // A domain without a window.
     site.set_windows("flinstones", "[]");
     let out = run(site.ftl("marmaduke", "ftl-status").arg("--check"));
