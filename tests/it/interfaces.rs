@@ -263,6 +263,24 @@ fn verbosity_shows_each_command_with_its_status_and_duration() {
     let out = run(site.ftl("flinstones", "ftl-acquire").arg("-v"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stderr(&out).lines().any(|l| l.contains("addboard") && l.contains("exit status 0")), "{}", stderr(&out));
+    // The hooks and the window tick say what they read too.
+    let out =
+        run(site.ftl("flinstones", "ftl-notify").args(["-vv", "bpstart_notify", "client1", "pol", "sched", "FULL"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("configuration read") && stderr(&out).contains("ledger record read"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(site.ftl("flinstones", "ftl-window").args(["-vv", "tick", "--dry-run"]));
+    assert!(stderr(&out).contains("ledger record read"), "{}", stderr(&out));
+    let out = run(site
+        .ftl("flinstones", "ftl-notify")
+        .arg("-q")
+        .arg("bpstart_notify")
+        .arg(std::ffi::OsStr::from_bytes(b"cl\xe9"))
+        .args(["pol", "sched", "FULL"]));
+    assert_eq!((code(&out), stderr(&out)), (0, String::new()), "-q printed more than errors");
 }
 
 #[test]

@@ -112,8 +112,12 @@ fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, qui
     let name = hook.name;
     // NetBackup's names are validated as text; one that is not UTF-8 is read lossily, and said so.
     let args: Vec<String> = hook.args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    // The fast path sets up logging only when asked to say more (or less) than warnings.
+    if verbose > 0 || quiet > 0 {
+        logging::init("ftl-notify", verbose, quiet);
+    }
     for (raw, text) in hook.args.iter().zip(&args) {
-        if raw.to_str().is_none() {
+        if raw.to_str().is_none() && quiet == 0 {
             warn_line(format_args!("ftl-notify: {name}: argument {raw:?} is not UTF-8; read as `{text}`"));
         }
     }

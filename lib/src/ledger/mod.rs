@@ -223,6 +223,13 @@ impl Ledger {
         if record.library != self.library {
             return Err(LedgerError::LibraryMismatch { path, found: record.library, expected: self.library.clone() });
         }
+        tracing::debug!(
+            state = %record.state.name(),
+            owner = record.state.owner().unwrap_or_default(),
+            epoch = record.epoch,
+            "ledger record read from {}",
+            path.display()
+        );
         Ok(record)
     }
 
