@@ -545,6 +545,13 @@ fn build(root: &Section) -> Option<Config> {
     let library = root.table("library", true).and_then(|s| {
         let (name, driver, driver_path) =
             (s.string("name"), s.string_or("driver", "sg"), s.string_or("driver_path", "/kernel/drv/sg"));
+        // The name is printed in tables, metrics labels and the ledger: one line of text.
+        if let Some(bad) = name.as_ref().filter(|n| n.trim().is_empty() || n.chars().any(char::is_control)) {
+            s.problem(
+                s.key("name"),
+                format!("{bad:?} must be a non-empty name on one line, without control characters"),
+            );
+        }
         s.finish();
         Some(Library { name: name?, driver: driver?, driver_path: driver_path? })
     });
@@ -939,6 +946,9 @@ prefix = ["ssh", "-o", "BatchMode=yes", "ssp@ssp0"]
             let err = Config::parse(Path::new("f.toml"), &text).unwrap_err().to_string();
             assert!(err.contains("drives[1].device") && err.contains("already the device of drives[0]"), "{err}");
         }
+        let err = Config::parse(Path::new("f.toml"), &MINIMAL.replace("name = \"L3500\"", "name = \"L\\n3500\""))
+            .unwrap_err();
+        assert!(err.to_string().contains("library.name"), "{err}");
         // A domain whose table has a problem is still declared: one problem, not two.
         let text = format!(
             "domain = \"flinstones\"\n{}",
