@@ -191,3 +191,30 @@ fn the_sites_own_hook_runs_first_and_its_failure_is_returned() {
         .env("SITE_EXIT", "7"));
     assert_eq!(code(&out), 7, "{}", stderr(&out));
 }
+
+/// A signal to the hook stops the site's own hook with it: no orphan keeps running.
+#[test]
+fn a_signal_to_the_hook_stops_the_sites_own_hook_too() {
+    let site = SimSite::new();
+    let hooks = HookDir::new();
+    let pidfile = hooks.dir.path().join("pid");
+    let script = hooks.dir.path().join("bpstart_notify.ftl-site");
+    std::fs::write(&script, format!("#!/bin/sh\necho $$ > {}\nexec sleep 1000\n", pidfile.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut child =
+        hooks.hook("bpstart_notify", &site.config("marmaduke")).args(["db1", "p", "s", "FULL"]).spawn().unwrap();
+    site.wait_for(10, "the site's hook to start", |_| {
+        std::fs::read_to_string(&pidfile).is_ok_and(|p| !p.trim().is_empty())
+    });
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    signal(child.id(), libc::SIGTERM);
+    let status = wait_timeout(&mut child, 10.0).expect("the hook ends after the signal");
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: probing a pid with signal 0.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        !alive
+    });
+    assert!(gone, "the site's hook {pid} outlived the signal");
+}

@@ -133,8 +133,16 @@ fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, qui
     }
     // The site's own hook keeps working, whatever happens to ftl's configuration.
     let site = crate::notify::site_hook(hook.invoked, hook.invoked != Path::new(name));
+    if site.as_ref().is_some_and(|s| s.is_file()) {
+        // A signal to the hook reaches the site's hook too (it runs in a process group of its own).
+        crate::signals::install();
+    }
     let ran = site
         .and_then(|site| crate::notify::run_site_hook(&SystemRunner, &site, &args, crate::notify::SITE_HOOK_TIMEOUT));
+    if let Some(signal) = crate::signals::interrupted() {
+        warn_line(format_args!("ftl-notify: stopped by {signal} (the site's own {name} was killed with it)"));
+        return Exit::StepFailed.code();
+    }
     match ran {
         None => {}
         Some(Ok(run)) => {
