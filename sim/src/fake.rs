@@ -416,7 +416,15 @@ fn modload(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     let [path] = call.args.as_slice() else {
         return Ok(fail(255, "usage:  modload [-p] [-e <exec_file>] <filename>\n"));
     };
-    if !path.ends_with("/sg") && path != "sg" {
+    // modload loads whatever module file it is given: the domain has sg and the modules modinfo
+    // lists (under any directory, /kernel/drv/sparcv9/sg say); another file does not exist.
+    let module = Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if module != "sg" {
+        if OTHER_MODULES.iter().any(|(_, name, _)| *name == module) {
+            // Already loaded, like every module modinfo lists: modload succeeds and changes nothing.
+            call.sleep(secs::MODLOAD);
+            return Ok(ok(""));
+        }
         return Ok(fail(2, "can't load module: No such file or directory\n"));
     }
     if platform.domain(&call.host).map_err(|e| fail(2, e))?.sg == Module::Loaded {

@@ -264,6 +264,9 @@ fn fake_commands_print_what_the_fixtures_show() {
     assert_eq!((code(&out), stderr(&out)), (22, fixture("modunload/invalid.txt")));
     let out = fake("modload", &[]);
     assert_eq!((code(&out), stderr(&out)), (255, fixture("modload/usage.txt")));
+    // Any module file loads, whatever its directory; a file that is not there does not.
+    assert_eq!(code(&fake("modload", &["/kernel/drv/sparcv9/st"])), 0);
+    assert_eq!(code(&fake("modload", &["/usr/kernel/drv/sg"])), 0);
     let out = fake("modload", &["/kernel/drv/sparcv9/nosuch"]);
     assert_eq!((code(&out), stderr(&out)), (2, fixture("modload/cant_load.txt")));
     let ds = fake("vmoprcmd", &["-d", "ds"]);
