@@ -230,8 +230,11 @@ impl Runner for SystemRunner {
             let _ = child.wait();
         }
         drop(registered);
-        let stdout = stdout.join().unwrap_or_default();
-        let stderr = stderr.join().unwrap_or_default();
+        // The command has ended; what it started may still hold the pipes (a daemon, a `sleep &`):
+        // wait a moment for them to close, then take what was written, and leave those alone.
+        let drained = Instant::now() + PIPE_GRACE;
+        let stdout = stdout.collect(drained);
+        let stderr = stderr.collect(drained);
         tracing::info!(
             "ran `{shown}`: {} after {}",
             status.map_or("timed out".into(), |s| Status::from_exit(s).to_string()),
@@ -244,14 +247,47 @@ impl Runner for SystemRunner {
     }
 }
 
-fn reader<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
-        }
+/// How long the pipes may stay open after the command ended.
+const PIPE_GRACE: Duration = Duration::from_secs(2);
+
+/// A pipe read on a thread of its own, into a buffer that can be taken before the end.
+struct Reader {
+    bytes: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    done: mpsc::Receiver<()>,
+}
+
+impl Reader {
+    /// What was read, once the pipe closed or `deadline` passed, whichever comes first.
+    fn collect(self, deadline: Instant) -> String {
+        let _ = self.done.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        let bytes = self.bytes.lock().map(|b| b.clone()).unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
-    })
+    }
+}
+
+fn reader<R: Read + Send + 'static>(pipe: Option<R>) -> Reader {
+    let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, done) = mpsc::channel();
+    let into = bytes.clone();
+    std::thread::spawn(move || {
+        if let Some(mut pipe) = pipe {
+            let mut chunk = [0u8; 8192];
+            loop {
+                match pipe.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if let Ok(mut b) = into.lock() {
+                            b.extend_from_slice(&chunk[..n]);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        let _ = tx.send(());
+    });
+    Reader { bytes, done }
 }
 
 /// Waits for the child, at most `timeout`. A helper thread blocks in `waitpid` while this one
@@ -277,6 +313,16 @@ mod tests {
 
     fn sh(script: &str, timeout: Duration) -> Command {
         Command::new(["/bin/sh", "-c", script], timeout)
+    }
+
+    #[test]
+    fn a_background_child_holding_the_pipes_does_not_hold_the_command() {
+        // The command exits at once; its child keeps both pipes open for 30 s.
+        let start = Instant::now();
+        let out = SystemRunner.run(&sh("echo started; sleep 30 & exit 0", Duration::from_secs(60))).unwrap();
+        assert_eq!(out.status, Status::Exited(0));
+        assert_eq!(out.stdout, "started\n");
+        assert!(start.elapsed() < Duration::from_secs(10), "waited {:?} for the child's pipes", start.elapsed());
     }
 
     #[test]

@@ -234,7 +234,8 @@ impl Process {
     pub fn own(&self) -> bool {
         let program = self.command.split_whitespace().next().unwrap_or("");
         let name = program.rsplit('/').next().unwrap_or(program);
-        (self.section.is_empty() || OWN_SECTIONS.contains(&self.section.as_str())) && !SHARED_PROGRAMS.contains(&name)
+        let own_section = self.section.is_empty() || OWN_SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(&self.section));
+        own_section && !SHARED_PROGRAMS.contains(&name)
     }
 }
 
@@ -250,7 +251,8 @@ pub fn parse_processes(stdout: &str) -> Result<Vec<Process>, String> {
     let mut section = String::new();
     for line in stdout.lines() {
         let trimmed = line.trim();
-        if trimmed.ends_with("Processes") || trimmed.ends_with("Components") {
+        let lower = trimmed.to_ascii_lowercase();
+        if lower.ends_with("processes") || lower.ends_with("components") {
             section = trimmed.to_string();
             continue;
         }
@@ -355,6 +357,8 @@ mod tests {
         assert_eq!(ps.len(), 4);
         assert_eq!(own(&ps).iter().map(|p| p.pid).collect::<Vec<_>>(), vec![306, 311, 295]);
         assert!(!ps[3].own() && ps[3].command.ends_with("pbx_exchange"));
+        // Titles in another case are titles still.
+        assert_eq!(own(&parse_processes(&out.to_lowercase()).unwrap()).len(), 3);
         // Listed under NetBackup's own sections, or with no section at all, it is still shared.
         let pbx = "    root   210     1  0   Nov 24 ?        0:03 /opt/VRTSpbx/bin/pbx_exchange\n";
         for layout in [format!("{out}{pbx}"), pbx.to_string()] {

@@ -90,7 +90,10 @@ pub fn occurrences<Tz: TimeZone>(
             Some(prev) if o.start <= prev.end => {
                 if o.end > prev.end {
                     prev.end = o.end;
-                    prev.window = format!("{} + {}", prev.window, o.window);
+                    // One window that runs into its own next day is named once.
+                    if !prev.window.split(" + ").any(|w| w == o.window) {
+                        prev.window = format!("{} + {}", prev.window, o.window);
+                    }
                 }
             }
             _ => merged.push(o),

@@ -141,9 +141,24 @@ fn a_configured_program_that_cannot_start_names_its_key() {
     let config = site.config("marmaduke").display().to_string();
     let out = run(site.ftl("marmaduke", "ftl-release").arg("--if-idle"));
     let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(code(&out), 4, "not knowing is a refusal, not nothing to do: {said}");
     assert!(said.contains(&format!("`netbackup.bpdbjobs` in {config}")), "{said}");
     assert!(!said.contains("not idle"), "it could not ask, so it cannot say busy: {said}");
+    // Every configured program is looked for before a step needs it.
+    let out = run(site.ftl("marmaduke", "ftl-status").arg("--check"));
+    assert_eq!(code(&out), 4);
+    assert!(stdout(&out).contains("/nonexistent/bpdbjobs (`netbackup.bpdbjobs`"), "{}", stdout(&out));
     let out = run(site.ftl("marmaduke", "ftl-release"));
     assert_eq!(code(&out), 4, "{}", stderr(&out));
     assert!(stderr(&out).contains(&format!("`netbackup.bpdbjobs` in {config}")), "{}", stderr(&out));
+    // A program a step needs (bpps, in R2 and its undo) is missing: refused before R1, not broken.
+    let site = SimSite::new();
+    site.edit_config("marmaduke", |c| {
+        c.replace("bpps = \"", "bpps = \"/nonexistent").replace("/nonexistent/", "/nonexistent/x/")
+    });
+    let before = site.snapshot();
+    let out = run(site.ftl("marmaduke", "ftl-release"));
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("`netbackup.bpps`"), "{}", stderr(&out));
+    assert_eq!(site.snapshot(), before);
 }

@@ -158,6 +158,15 @@ fn an_active_job_refuses_with_4_and_changes_nothing() {
     assert_eq!(code(&out), 0, "--if-idle does nothing and succeeds: {}", stderr(&out));
     assert!(stdout(&out).contains("not idle"));
     assert_eq!(site.snapshot(), before);
+    // Its dry run says the same, not the plan of a release that would not happen.
+    let out = release(&site, "marmaduke", &["--if-idle", "--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("not idle, so --if-idle would not release") && !stdout(&out).contains("R1"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(site.snapshot(), before);
 }
 
 #[test]

@@ -311,11 +311,15 @@ fn request_until(ctx: &Context, wait: Option<Duration>) -> Result<chrono::DateTi
 fn record_request(ctx: &Context, wait: Option<Duration>) -> Result<chrono::DateTime<chrono::Utc>, Error> {
     let until = request_until(ctx, wait)?;
     let request = Request { domain: ctx.domain.clone(), at: ctx.clock.now(), until: Some(until) };
-    // Asking again for as long changes nothing; a longer wait renews the claim.
-    if ctx.ledger.read()?.request_of(&ctx.domain).and_then(|r| r.until).is_none_or(|u| u < until) {
-        ctx.ledger.commit(&ctx.holder, &Event::Request(request), Value::Null, ctx.clock.now())?;
+    // Asking again for as long changes nothing; a longer wait renews the claim; a shorter one
+    // leaves the longer claim standing, and the messages give the one the ledger keeps.
+    match ctx.ledger.read()?.request_of(&ctx.domain).and_then(|r| r.until) {
+        Some(kept) if kept >= until => Ok(kept),
+        _ => {
+            ctx.ledger.commit(&ctx.holder, &Event::Request(request), Value::Null, ctx.clock.now())?;
+            Ok(until)
+        }
     }
-    Ok(until)
 }
 
 /// `ftl-acquire --cancel`: withdraws this domain's request.
@@ -344,7 +348,7 @@ fn fresh(ctx: &Context, book: &Runbook, options: &AcquireOptions, jobs: precheck
     if let Some(signal) = crate::signals::interrupted() {
         return Err(Error::Interrupted { signal, during: None });
     }
-    let mut checks = vec![jobs, controller];
+    let mut checks = vec![precheck::programs(ctx), jobs, controller];
     checks.extend(super::prereq::for_attach(ctx));
     let opening = match (precheck::failures(&checks), &options.force) {
         (Some(failed), None) => {

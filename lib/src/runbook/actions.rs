@@ -150,7 +150,10 @@ impl Action {
             Action::SuspendScheduling => scheduling(ctx, true),
             Action::ResumeScheduling => scheduling(ctx, false),
             Action::TryResumeScheduling => scheduling(ctx, false).or_else(|e| {
-                let note = format!("the policy scheduler stays suspended: {}; resume it by hand", e.message);
+                let note = format!(
+                    "could not resume the policy scheduler: {}; if it was suspended, it stays so until resumed by hand",
+                    e.message
+                );
                 ctx.progress.note(&note);
                 Ok(Outcome::found(note))
             }),

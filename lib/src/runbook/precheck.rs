@@ -234,10 +234,34 @@ pub fn sequence(ctx: &Context, record: &Record) -> Check {
     }
 }
 
+/// Every program the configuration names for this host exists and may be run: a missing one is
+/// found before a step needs it (after R1 it could only be rolled back, or leave the ledger
+/// broken when its undo needs it too).
+pub fn programs(ctx: &Context) -> Check {
+    use std::os::unix::fs::PermissionsExt;
+    const NAME: &str = "configured programs present";
+    let file = ctx.config.path.display();
+    let missing: Vec<String> = ctx
+        .config
+        .programs()
+        .into_iter()
+        .filter(|(program, _)| {
+            !std::fs::metadata(program).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .map(|(program, key)| format!("{program} (`{key}` in {file}) is not an executable file"))
+        .collect();
+    if missing.is_empty() {
+        Check::pass(NAME, "every program the configuration names is an executable file")
+    } else {
+        Check::fail(NAME, missing.join("; "))
+    }
+}
+
 /// Every check, for `ftl-status --check`.
 pub fn all(ctx: &Context, record: &Record) -> Vec<Check> {
     let mut checks = vec![
         sequence(ctx, record),
+        programs(ctx),
         jobs(ctx),
         controller(ctx, record).0,
         processor_sets(ctx),

@@ -71,13 +71,20 @@ fn base(id: &str) -> Option<&str> {
 /// kernel_cage_enable=1` and `set kernel_cage_enable = 1` are both written in the DR guides). The
 /// last setting wins, as the kernel reads the file in order.
 pub fn cage_set(etc_system: &str) -> Option<String> {
-    let mut found = None;
+    // system(4): `set variable=value`, `set variable&mask`, `set variable|mask`, in order.
+    let mut found: Option<String> = None;
     for line in etc_system.lines().map(str::trim).filter(|l| !l.starts_with('*')) {
         let Some(rest) = line.strip_prefix("set") else { continue };
         let compact: String = rest.chars().filter(|c| !c.is_whitespace()).collect();
-        if let Some(value) = compact.strip_prefix("kernel_cage_enable=") {
-            found = Some(value.to_string());
-        }
+        let Some(op) = compact.strip_prefix("kernel_cage_enable") else { continue };
+        let (sign, operand) = op.split_at(op.len().min(1));
+        let current = found.as_deref().and_then(number).unwrap_or(0);
+        found = Some(match (sign, number(operand)) {
+            ("=", _) => operand.to_string(),
+            ("&", Some(mask)) => (current & mask).to_string(),
+            ("|", Some(mask)) => (current | mask).to_string(),
+            _ => format!("{op} (unreadable)"),
+        });
     }
     found
 }
@@ -85,15 +92,19 @@ pub fn cage_set(etc_system: &str) -> Option<String> {
 /// Whether a `kernel_cage_enable` value turns the cage on: the kernel reads an integer, decimal,
 /// `0x` hexadecimal or `0` octal, and any value but zero enables it.
 pub fn cage_value_enables(value: &str) -> Option<bool> {
-    let v = value.trim();
-    let n = if let Some(hex) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
-        u64::from_str_radix(hex, 16).ok()?
+    number(value).map(|n| n != 0)
+}
+
+/// An `/etc/system` integer for a 32-bit kernel variable (a larger one is refused, not wrapped).
+fn number(text: &str) -> Option<u32> {
+    let v = text.trim();
+    if let Some(hex) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        u32::from_str_radix(hex, 16).ok()
     } else if v.len() > 1 && v.starts_with('0') {
-        u64::from_str_radix(&v[1..], 8).ok()?
+        u32::from_str_radix(&v[1..], 8).ok()
     } else {
-        v.parse().ok()?
-    };
-    Some(n != 0)
+        v.parse().ok()
+    }
 }
 
 /// The last `DR Kernel Cage is ENABLED|DISABLED` notice among `lines` (any case, the state a
@@ -106,12 +117,20 @@ pub fn cage_notice<'a>(lines: impl Iterator<Item = std::borrow::Cow<'a, str>>) -
         let word: String =
             lower[at + "dr kernel cage is ".len()..].chars().take_while(|c| c.is_ascii_alphabetic()).collect();
         match word.as_str() {
-            "enabled" => last = Some((true, line.trim().to_string())),
-            "disabled" => last = Some((false, line.trim().to_string())),
+            "enabled" => last = Some((true, printable(&line))),
+            "disabled" => last = Some((false, printable(&line))),
             _ => {}
         }
     }
     last
+}
+
+/// A line as it can be quoted: control characters shown as `\u{..}` escapes.
+fn printable(line: &str) -> String {
+    line.trim()
+        .chars()
+        .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
+        .collect()
 }
 
 /// Reads `path` line by line, whatever its size and encoding (bytes that are not UTF-8 are
@@ -414,6 +433,8 @@ mod tests {
         assert_eq!(cage_set("set kernel_cage_enable = 1\n").as_deref(), Some("1"));
         assert_eq!(cage_set("* set kernel_cage_enable=1\n"), None, "a comment sets nothing");
         assert_eq!(cage_set("set kernel_cage_enable=1\nset kernel_cage_enable=0\n").as_deref(), Some("0"));
+        assert_eq!(cage_set("set kernel_cage_enable=1\nset kernel_cage_enable & 0\n").as_deref(), Some("0"));
+        assert_eq!(cage_set("set kernel_cage_enable=0\nset kernel_cage_enable|1\n").as_deref(), Some("1"));
         let notice = |text: &str| cage_notice(text.lines().map(std::borrow::Cow::Borrowed)).map(|(on, _)| on);
         assert_eq!(notice(&fixture("messages/kernel_cage_enabled.txt")), Some(true));
         assert_eq!(
@@ -429,6 +450,8 @@ mod tests {
             ("0", Some(false)),
             ("0x0", Some(false)),
             ("yes", None),
+            ("4294967296", None),
+            ("0x100000000", None),
         ] {
             assert_eq!(cage_value_enables(value), on, "{value}");
         }

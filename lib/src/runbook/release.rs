@@ -90,6 +90,7 @@ fn decide(ctx: &Context, book: &Runbook, force: bool) -> Result<Result<Start, St
 fn checks(ctx: &Context) -> Result<Vec<Check>, Error> {
     let record = ctx.ledger.read()?;
     let mut checks = vec![
+        precheck::programs(ctx),
         precheck::jobs(ctx),
         precheck::controller(ctx, &record).0,
         precheck::processor_sets(ctx),
@@ -145,15 +146,18 @@ fn release_validated(ctx: &Context, options: &ReleaseOptions) -> Result<Report, 
         Start::Fresh => {
             if options.if_idle {
                 let jobs = precheck::jobs(ctx);
+                if jobs.unknown {
+                    // Not knowing is no reason to release, and no "nothing to do" either.
+                    return Err(Error::Refused(format!(
+                        "--if-idle needs to know that no job runs, and cannot (nothing was changed): {}",
+                        jobs.evidence
+                    )));
+                }
                 if !jobs.ok {
                     return Ok(Report::nothing(
                         Operation::Release,
                         &ctx.domain,
-                        if jobs.unknown {
-                            format!("not released (--if-idle needs to know that no job runs): {}", jobs.evidence)
-                        } else {
-                            format!("not idle, not released: {}", jobs.evidence)
-                        },
+                        format!("not idle, not released: {}", jobs.evidence),
                         epoch(),
                     ));
                 }
@@ -244,7 +248,21 @@ pub fn plan(ctx: &Context, options: &ReleaseOptions) -> Result<Plan, Error> {
     let last = PlanStep { id: "R7".into(), name: "ledger: free".into(), groups: vec![], on_failure: String::new() };
     Ok(match decide(ctx, &book, options.force.is_some())? {
         Err(why) => Plan { operation: Operation::Release, domain: ctx.domain.clone(), note: why, steps: vec![] },
-        Ok(Start::Fresh) => Plan::new(ctx, &book, 0, String::new(), vec![precheck], last),
+        // --if-idle asks the jobs first, as the run does (a query changes nothing).
+        Ok(Start::Fresh) => match options.if_idle.then(|| precheck::jobs(ctx)).filter(|j| !j.ok) {
+            Some(jobs) => {
+                let note = if jobs.unknown {
+                    format!(
+                        "--if-idle cannot tell whether a job runs, so the run would refuse (exit 4): {}",
+                        jobs.evidence
+                    )
+                } else {
+                    format!("not idle, so --if-idle would not release: {}", jobs.evidence)
+                };
+                Plan { operation: Operation::Release, domain: ctx.domain.clone(), note, steps: vec![] }
+            }
+            None => Plan::new(ctx, &book, 0, String::new(), vec![precheck], last),
+        },
         Ok(Start::Resume(at)) => Plan::new(ctx, &book, at, format!("resumes at {}", book.steps[at].id), vec![], last),
         Ok(Start::ForOther(owner)) => Plan {
             operation: Operation::Release,
