@@ -319,3 +319,27 @@ fn a_forced_release_for_an_owner_that_cannot() {
     assert_eq!(code(&acquire(&site, "flinstones", &[])), 0);
     assert_healthy_owner(&site, "flinstones");
 }
+
+/// A second, shorter ask leaves the longer request standing, and says the expiry the ledger keeps.
+#[test]
+fn a_shorter_ask_reports_the_request_the_ledger_keeps() {
+    let site = SimSite::new();
+    let mut waiter = site.ftl("flinstones", "ftl-acquire").args(["--wait", "3h"]).spawn().unwrap();
+    site.wait_for(20, "the request", |s| s.ledger("flinstones")["requests"].as_array().is_some_and(|r| r.len() == 1));
+    signal(waiter.id(), libc::SIGKILL);
+    let _ = waiter.wait();
+    let until: chrono::DateTime<chrono::Utc> =
+        site.ledger("flinstones")["requests"][0]["until"].as_str().unwrap().parse().unwrap();
+    let out = acquire(&site, "flinstones", &["--wait", "0s"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let kept = until.format("%Y-%m-%d %H:%M UTC").to_string();
+    assert!(stderr(&out).contains(&kept), "the message gives {kept}, the ledger's: {}", stderr(&out));
+    assert_eq!(
+        site.ledger("flinstones")["requests"][0]["until"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap(),
+        until
+    );
+}
