@@ -26,7 +26,8 @@ pub struct ReleaseArgs {
     /// Print the plan (every command in order, parallel groups marked) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Release only when no job is active; otherwise do nothing and exit 0.
+    /// Release only when no job is active (nor pending, unless netbackup.pending_jobs_block = false);
+    /// otherwise do nothing and exit 0. When it cannot ask bpdbjobs, refuse (exit 4).
     #[arg(long)]
     pub if_idle: bool,
     #[command(flatten)]
