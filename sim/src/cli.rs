@@ -117,6 +117,7 @@ const FAULTS: &[&str] = &[
     "solaris-2.6:DOMAIN",
     "unsafe:DOMAIN",
     "down:DOMAIN",
+    "board-off",
     "dr-fail:PHASE",
 ];
 
@@ -130,6 +131,8 @@ stays until cleared:\n\
   empty-pset:DOMAIN  `psrset -i` on DOMAIN lists an empty user processor set\n\
   solaris-2.6:DOMAIN `uname -r` on DOMAIN says 5.6 (DR patches and dr-max-mem apply)\n\
   unsafe:DOMAIN    `showusage -r UNSAFE` lists a tape driver's device open in DOMAIN\n\
+  board-off        the board, in no domain, is powered off: `showusage -s` exits 2 and addboard \
+refuses it (exit 5)\n\
   down:DOMAIN      DOMAIN is down: its commands never answer (an unreachable host), and \
 the SSP's addboard and deleteboard cannot reach its DR daemon (exit 4)\n\
   hang:CMD         the fake command CMD never returns (until killed)\n\
@@ -263,7 +266,7 @@ fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
         let valid = match (name, arg) {
             ("bot" | "lost", Some(i)) => i.parse::<usize>().is_ok_and(|i| i < p.drives.len()),
             ("hang" | "fail", Some(cmd)) => DOMAIN_COMMANDS.contains(&cmd) || CONTROLLER_COMMANDS.contains(&cmd),
-            ("controller-down", None) => true,
+            ("controller-down" | "board-off", None) => true,
             ("sg-busy" | "bound" | "empty-pset" | "solaris-2.6" | "unsafe" | "down", Some(d)) => {
                 p.domains.contains_key(d)
             }

@@ -669,6 +669,8 @@ fn unsafe_report(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
 pub mod showusage_status {
     /// A board that is not there: "not present, in no domain".
     pub const NOT_PRESENT: i32 = 0;
+    /// "Present, powered off, in no domain": the fault `board-off`.
+    pub const POWERED_OFF: i32 = 2;
     /// "Present, powered on, in no domain (attachable)".
     pub const ATTACHABLE: i32 = 3;
     /// "Unconfigured": in the domain's domain_config but not in its booted domain; the simulator
@@ -696,7 +698,8 @@ fn showusage(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     call.sleep(secs::SHOWUSAGE);
     let p = call.site.read().map_err(|e| fail(1, e))?;
     let Some(domain) = &p.board.domain else {
-        return Ok(Reply { code: ATTACHABLE, out: String::new(), err: String::new() });
+        let code = if p.has_fault("board-off") { POWERED_OFF } else { ATTACHABLE };
+        return Ok(Reply { code, out: String::new(), err: String::new() });
     };
     let code = match p.board.unfinished {
         None => CONFIGURED,
@@ -821,6 +824,11 @@ fn addboard(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
             4,
             format!("addboard: board {board}: cannot communicate with the DR daemon of domain {target}\n"),
         ));
+    }
+    if platform.board.domain.is_none() && platform.has_fault("board-off") {
+        // addboard(1M): "To be eligible for attachment, a board must be powered on". Exit 5 (not
+        // eligible) is the claimed exit list's, unverified.
+        return Ok(fail(5, format!("addboard: board {board} is powered off; it is not eligible\n")));
     }
     match (&platform.board.domain, unfinished) {
         (Some(owner), None) if *owner == target => {

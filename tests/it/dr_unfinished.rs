@@ -240,3 +240,27 @@ fn a_domain_that_is_down_keeps_the_library_until_the_ssp_can_detach_it() {
     assert_eq!(site.board_domain().as_deref(), Some("flinstones"));
     assert_eq!(site.ledger("flinstones")["owner"], "flinstones");
 }
+
+/// A board in no domain that the SSP reports absent or powered off (showusage -s 0 or 2) is not
+/// attachable: the acquire is refused before anything runs, and `--check` says why.
+#[test]
+fn a_powered_off_board_is_refused_before_an_acquire_touches_anything() {
+    let site = SimSite::new();
+    assert_eq!(code(&run(site.ftl("marmaduke", "ftl-release"))), 0);
+    assert_eq!(code(&site.sim(&["fault", "board-off"])), 0);
+    let before = site.snapshot();
+    let calls = site.calls().len();
+    let out = run(site.ftl("flinstones", "ftl-acquire"));
+    let said = stderr(&out);
+    assert_eq!(code(&out), 4, "{said}");
+    assert!(said.contains("exit 2: present, powered off, in no domain") && said.contains("not attachable"), "{said}");
+    assert_eq!(site.snapshot(), before, "a refused acquire changed something");
+    let ran: Vec<String> =
+        site.calls()[calls..].iter().map(|c| c["command"].as_str().unwrap_or_default().to_string()).collect();
+    assert!(!ran.iter().any(|c| c == "netbackup-stop" || c == "addboard"), "{ran:?}");
+    let out = run(site.ftl("flinstones", "ftl-status").arg("--check"));
+    assert_eq!(code(&out), 4, "{}", stdout(&out));
+    assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+    assert_eq!(code(&run(site.ftl("flinstones", "ftl-acquire"))), 0);
+    assert_eq!(site.board_domain().as_deref(), Some("flinstones"));
+}

@@ -226,6 +226,7 @@ fn fault_help_explains_every_fault_and_fault_and_job_confirm() {
         ("solaris-2.6:marmaduke", "solaris-2.6:DOMAIN"),
         ("unsafe:marmaduke", "unsafe:DOMAIN"),
         ("down:marmaduke", "down:DOMAIN"),
+        ("board-off", "board-off"),
         ("dr-fail:init_attach", "dr-fail:"),
     ] {
         assert!(sim(&["fault", site, fault]).status.success(), "{fault} refused");

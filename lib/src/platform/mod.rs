@@ -39,7 +39,8 @@ pub enum Condition {
     Settled,
     /// A documented state of a board assigned to a domain whose operating system does not use it
     /// (not present, powered off, or unconfigured: for example an attach that stopped before the
-    /// domain took the board).
+    /// domain took the board), or of a board in no domain that cannot be attached (not present,
+    /// or powered off).
     Unused,
     /// A state no source documents, or a report that contradicts itself: the board is where the
     /// report names it, and nothing more is known.

@@ -49,9 +49,10 @@ const fn state(status: i32, meaning: &'static str, in_domain: bool, condition: C
 /// "Software domain": the domain's board list in domain_config; "hardware domain": the booted
 /// domain. The same table, with its sources, is tests/fixtures/showusage/exit_status_s.txt.
 pub const BOARD_STATES: [BoardState; 7] = [
-    state(0, "not present, in no domain", false, Condition::Settled),
+    // In no domain but not attachable: addboard needs a powered-on board (addboard(1M)).
+    state(0, "not present, in no domain", false, Condition::Unused),
     state(1, "not present, but assigned to a domain", true, Condition::Unused),
-    state(2, "present, powered off, in no domain", false, Condition::Settled),
+    state(2, "present, powered off, in no domain", false, Condition::Unused),
     state(3, "present, powered on, in no domain (attachable)", false, Condition::Settled),
     state(4, "present, powered off, assigned to a domain", true, Condition::Unused),
     state(
@@ -110,7 +111,7 @@ pub fn read_showusage(output: &Output) -> Result<Reading, String> {
             Ok(Reading { location: Location::Domain(domain.into()), condition: Condition::Unknown, reported })
         }
         (None, Some(s)) if !s.in_domain => {
-            Ok(Reading { location: Location::Unassigned, condition: Condition::Settled, reported })
+            Ok(Reading { location: Location::Unassigned, condition: s.condition, reported })
         }
         (None, Some(_)) => Err(format!(
             "{reported}: the status says the board is in a domain but no domain name was printed; ftl cannot \
@@ -277,9 +278,10 @@ mod tests {
         assert_eq!(r.reported, "showusage -s exit 6: configured: in the domain's configuration and its booted domain, not in a DR-detachable state; stdout `xf7-b4`");
         let nothing = body(include_str!("../../../tests/fixtures/showusage/stdout_s_not_in_domain.txt"));
         assert_eq!(nothing, "");
-        for status in [0, 2, 3] {
+        // In no domain: attachable (3), or absent or powered off (0, 2), which no addboard takes.
+        for (status, condition) in [(0, Condition::Unused), (2, Condition::Unused), (3, Condition::Settled)] {
             let r = read_showusage(&exited(status, nothing)).unwrap();
-            assert_eq!((r.location, r.condition), (Location::Unassigned, Condition::Settled), "{status}");
+            assert_eq!((r.location, r.condition), (Location::Unassigned, condition), "{status}");
         }
     }
 

@@ -109,6 +109,17 @@ pub fn controller(ctx: &Context, record: &Record) -> (Check, Option<Location>) {
         Ok(at) => {
             let board = ctx.config.board.id;
             let check = match expected(record) {
+                Some(Location::Unassigned)
+                    if at.location == Location::Unassigned && at.condition == Condition::Unused =>
+                {
+                    Check::fail(
+                        NAME,
+                        format!(
+                            "board {board} is {at}: in no domain, as the ledger says, but not attachable (absent \
+                             or powered off); no domain can acquire it until it is powered on"
+                        ),
+                    )
+                }
                 Some(want) if want == at.location && at.condition == Condition::Unused => Check::fail(
                     NAME,
                     format!(
