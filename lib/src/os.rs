@@ -183,46 +183,38 @@ mod tests {
         assert!(parse_mt_status("   file no= x   block no= 0\n", "").is_err());
     }
 
-    /// A fixture's output: the lines after its `# ---` header.
-    fn fixture(text: &str) -> &str {
-        let start = text.find("# ---\n").expect("a fixture has a `# ---` line") + "# ---\n".len();
-        &text[start..]
-    }
+    use crate::testkit::fixture;
 
     #[test]
     fn mt_fixtures_parse_as_documented() {
-        let read = |name: &str| {
-            std::fs::read_to_string(format!("{}/../tests/fixtures/mt/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-        };
-        assert_eq!(parse_mt_status(fixture(&read("status_bot.txt")), ""), Ok(Tape::AtBot));
-        let unknown = parse_mt_status(fixture(&read("status_unknown_position.txt")), "").unwrap();
+        let read = |name: &str| fixture(&format!("mt/{name}"));
+        assert_eq!(parse_mt_status(&read("status_bot.txt"), ""), Ok(Tape::AtBot));
+        let unknown = parse_mt_status(&read("status_unknown_position.txt"), "").unwrap();
         assert_eq!(unknown, Tape::Away { file: None, block: 0 }, "file no= -1 is not BOT");
         assert!(unknown.to_string().contains("position unknown"));
-        assert_eq!(parse_mt_status("", fixture(&read("no_tape_loaded.txt"))), Ok(Tape::Empty));
+        assert_eq!(parse_mt_status("", &read("no_tape_loaded.txt")), Ok(Tape::Empty));
         // A failed ioctl or a missing device is no position at all.
-        assert!(parse_mt_status("", fixture(&read("status_ioctl_failed.txt"))).is_err());
-        assert!(parse_mt_status("", fixture(&read("open_enoent.txt"))).is_err());
+        assert!(parse_mt_status("", &read("status_ioctl_failed.txt")).is_err());
+        assert!(parse_mt_status("", &read("open_enoent.txt")).is_err());
         assert!(parse_mt_status("   file no= -2   block no= 0\n", "").is_err());
     }
 
     #[test]
     fn psrset_fixtures_parse_as_documented() {
-        let read = |name: &str| {
-            std::fs::read_to_string(format!("{}/../tests/fixtures/psrset/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-        };
+        let read = |name: &str| fixture(&format!("psrset/{name}"));
         let cpus = [4, 9];
         assert!(
-            parse_psrset(fixture(&read("info_empty.txt")), &cpus).unwrap().is_empty(),
+            parse_psrset(&read("info_empty.txt"), &cpus).unwrap().is_empty(),
             "an empty set is no set on the board"
         );
         assert_eq!(
-            parse_psrset(fixture(&read("info_single.txt")), &cpus).unwrap(),
+            parse_psrset(&read("info_single.txt"), &cpus).unwrap(),
             vec!["user processor set 1 holds board processor(s) 4"]
         );
-        assert_eq!(parse_psrset(fixture(&read("info_multi.txt")), &cpus).unwrap().len(), 2);
-        assert!(parse_psrset(fixture(&read("info_system.txt")), &cpus).unwrap().is_empty());
+        assert_eq!(parse_psrset(&read("info_multi.txt"), &cpus).unwrap().len(), 2);
+        assert!(parse_psrset(&read("info_system.txt"), &cpus).unwrap().is_empty());
         assert_eq!(
-            parse_psrset(fixture(&read("info_system.txt")), &[1]).unwrap(),
+            parse_psrset(&read("info_system.txt"), &[1]).unwrap(),
             vec!["system processor set 1 holds board processor(s) 1"]
         );
         assert!(parse_psrset("user processor set 3: emptyish\n", &cpus).is_err());

@@ -217,6 +217,14 @@ impl Progress for RecordingProgress {
 }
 
 /// The time every kit's clock says.
+/// The output part of `tests/fixtures/PATH`: what follows its `# ---` header line.
+pub fn fixture(path: &str) -> String {
+    let file = format!("{}/../tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let start = text.find("# ---\n").unwrap_or_else(|| panic!("{file} has no `# ---` line")) + "# ---\n".len();
+    text[start..].to_string()
+}
+
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 22, 0, 3).unwrap()
 }

@@ -107,22 +107,17 @@ fn number(text: &str) -> Option<u32> {
     }
 }
 
-/// The last `DR Kernel Cage is ENABLED|DISABLED` notice among `lines` (any case, the state a
-/// whole word), as (enabled, the line).
-pub fn cage_notice<'a>(lines: impl Iterator<Item = std::borrow::Cow<'a, str>>) -> Option<(bool, String)> {
-    let mut last = None;
-    for line in lines {
-        let lower = line.to_ascii_lowercase();
-        let Some(at) = lower.find("dr kernel cage is ") else { continue };
-        let word: String =
-            lower[at + "dr kernel cage is ".len()..].chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-        match word.as_str() {
-            "enabled" => last = Some((true, printable(&line))),
-            "disabled" => last = Some((false, printable(&line))),
-            _ => {}
-        }
+/// A `DR Kernel Cage is ENABLED|DISABLED` notice (any case, the state a whole word), as
+/// (enabled, the line as it can be quoted).
+pub fn cage_notice(line: &str) -> Option<(bool, String)> {
+    let lower = line.to_ascii_lowercase();
+    let at = lower.find("dr kernel cage is ")? + "dr kernel cage is ".len();
+    let word: String = lower[at..].chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    match word.as_str() {
+        "enabled" => Some((true, printable(line))),
+        "disabled" => Some((false, printable(line))),
+        _ => None,
     }
-    last
 }
 
 /// A line as it can be quoted: control characters shown as `\u{..}` escapes.
@@ -140,10 +135,7 @@ fn cage_notice_in(path: &str) -> std::io::Result<Option<(bool, String)>> {
     let reader = std::io::BufReader::new(std::fs::File::open(path)?);
     let mut last = None;
     for line in reader.split(b'\n') {
-        let line = line?;
-        if let Some(found) = cage_notice(std::iter::once(String::from_utf8_lossy(&line))) {
-            last = Some(found);
-        }
+        last = cage_notice(&String::from_utf8_lossy(&line?)).or(last);
     }
     Ok(last)
 }
@@ -368,31 +360,34 @@ pub fn plan(ctx: &Context, attach: bool) -> Vec<String> {
 
 /// The prerequisites of a detach (release), of an attach (acquire), or all (`--check`).
 pub fn for_detach(ctx: &Context) -> Vec<Check> {
-    let mut checks = match release(ctx, "DR prerequisites readable") {
-        Err(check) => vec![check],
-        Ok(r) => vec![patches(ctx, r), kernel_cage(ctx, r)],
-    };
-    checks.extend([interleave(ctx), unsafe_open(ctx)]);
-    checks
+    checks(ctx, true, false)
 }
 
 /// The kernel cage is checked before an attach too: without it the kernel may place its own
 /// memory on the board it just attached, which no DR can detach again.
 pub fn for_attach(ctx: &Context) -> Vec<Check> {
-    let mut checks = match release(ctx, "DR prerequisites readable") {
-        Err(check) => vec![check],
-        Ok(r) => vec![patches(ctx, r), kernel_cage(ctx, r), dr_max_mem(ctx, r)],
-    };
-    checks.push(interleave(ctx));
-    checks
+    checks(ctx, false, true)
 }
 
 pub fn all(ctx: &Context) -> Vec<Check> {
+    checks(ctx, true, true)
+}
+
+fn checks(ctx: &Context, detach: bool, attach: bool) -> Vec<Check> {
     let mut checks = match release(ctx, "DR prerequisites readable") {
         Err(check) => vec![check],
-        Ok(r) => vec![patches(ctx, r), kernel_cage(ctx, r), dr_max_mem(ctx, r)],
+        Ok(r) => {
+            let mut by_release = vec![patches(ctx, r), kernel_cage(ctx, r)];
+            if attach {
+                by_release.push(dr_max_mem(ctx, r));
+            }
+            by_release
+        }
     };
-    checks.extend([interleave(ctx), unsafe_open(ctx)]);
+    checks.push(interleave(ctx));
+    if detach {
+        checks.push(unsafe_open(ctx));
+    }
     checks
 }
 
@@ -400,13 +395,11 @@ pub fn all(ctx: &Context) -> Vec<Check> {
 mod tests {
     use super::*;
 
-    fn fixture(path: &str) -> String {
-        let text = std::fs::read_to_string(format!("{}/../tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        text[text.find("# ---\n").unwrap() + 6..].to_string()
-    }
+    use crate::testkit::fixture;
 
     #[test]
     fn releases() {
+        assert_eq!(parse_release(&fixture("uname/release_5_6.txt")), Ok(Release(5, 6)));
         assert_eq!(parse_release("5.6\n"), Ok(Release(5, 6)));
         assert!(parse_release("5.6\n").unwrap().before_cage());
         assert!(!parse_release("5.8").unwrap().before_cage());
@@ -435,7 +428,8 @@ mod tests {
         assert_eq!(cage_set("set kernel_cage_enable=1\nset kernel_cage_enable=0\n").as_deref(), Some("0"));
         assert_eq!(cage_set("set kernel_cage_enable=1\nset kernel_cage_enable & 0\n").as_deref(), Some("0"));
         assert_eq!(cage_set("set kernel_cage_enable=0\nset kernel_cage_enable|1\n").as_deref(), Some("1"));
-        let notice = |text: &str| cage_notice(text.lines().map(std::borrow::Cow::Borrowed)).map(|(on, _)| on);
+        // The last notice counts, as cage_notice_in reads them.
+        let notice = |text: &str| text.lines().rev().find_map(cage_notice).map(|(on, _)| on);
         assert_eq!(notice(&fixture("messages/kernel_cage_enabled.txt")), Some(true));
         assert_eq!(
             notice("Nov 30 unix: NOTICE: DR kernel Cage is ENABLED.\nDec 1 unix: NOTICE: DR kernel Cage is DISABLED\n"),
