@@ -24,10 +24,11 @@ pub struct Config {
     pub domain: Option<String>,
     pub library: Library,
     pub ledger: LedgerConfig,
-    pub board: Board,
     pub drives: Vec<Drive>,
     pub domains: BTreeMap<String, DomainConfig>,
     pub controller: Controller,
+    /// The domains' own operating system (`[host] os`).
+    pub host: Host,
     pub netbackup: NetBackup,
     pub commands: Commands,
     pub timeouts: Timeouts,
@@ -76,19 +77,88 @@ pub struct DomainConfig {
     pub policies: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    Starfire,
+/// The controller profile (`[controller] profile`) and the keys it owns: what moves the library
+/// between domains, with its own commands and timeouts.
+#[derive(Debug, Clone)]
+pub enum Controller {
+    Starfire(Starfire),
+    Libvirt(Libvirt),
 }
 
-#[derive(Debug, Clone)]
-pub struct Controller {
-    pub profile: Profile,
+impl Controller {
     /// Prepended to every controller command, e.g. `ssh -o BatchMode=yes ssp@ssp0`.
+    pub fn prefix(&self) -> &[String] {
+        match self {
+            Controller::Starfire(s) => &s.prefix,
+            Controller::Libvirt(l) => &l.prefix,
+        }
+    }
+
+    /// The Starfire profile's keys, when that is the profile.
+    pub fn starfire(&self) -> Option<&Starfire> {
+        match self {
+            Controller::Starfire(s) => Some(s),
+            Controller::Libvirt(_) => None,
+        }
+    }
+}
+
+/// `profile = "starfire"`: the E10000's SSP. Its keys stay where existing sites have them:
+/// `[controller]` for the commands, `[board]` for the board, `[timeouts]` for addboard and
+/// deleteboard.
+#[derive(Debug, Clone)]
+pub struct Starfire {
     pub prefix: Vec<String>,
     pub showusage: String,
     pub addboard: String,
     pub deleteboard: String,
+    pub board: Board,
+    pub addboard_timeout: Duration,
+    pub deleteboard_timeout: Duration,
+}
+
+/// `profile = "libvirt"`: a KVM host's `virsh` passes a PCI host device (the library's HBA)
+/// between guests, each guest a domain.
+#[derive(Debug, Clone)]
+pub struct Libvirt {
+    pub prefix: Vec<String>,
+    pub virsh: String,
+    /// `virsh -c URI`.
+    pub uri: String,
+    /// The HBA on the KVM host, as `domain:bus:slot.function` (hex, checked when read).
+    pub pci: String,
+    /// A user alias (`ua-...`) for the hostdev, when configured.
+    pub alias: Option<String>,
+    /// ftl domain -> libvirt guest; a domain not listed is a guest of the same name.
+    pub guests: BTreeMap<String, String>,
+    pub attach_timeout: Duration,
+    pub detach_timeout: Duration,
+}
+
+impl Libvirt {
+    pub fn guest<'a>(&'a self, domain: &'a str) -> &'a str {
+        self.guests.get(domain).map(String::as_str).unwrap_or(domain)
+    }
+}
+
+/// The domains' operating system (`[host] os`).
+#[derive(Debug, Clone)]
+pub enum Host {
+    /// Today's: `[library] driver`, `[commands]` and `[prerequisites]` hold its keys.
+    Solaris,
+    Linux(Linux),
+}
+
+/// `[host] os = "linux"`: the drives are mt-st devices, the robot a SCSI generic device, both
+/// removed through sysfs before a detach and waited for after an attach.
+#[derive(Debug, Clone)]
+pub struct Linux {
+    /// Where sysfs is mounted (`/sys`).
+    pub sysfs: PathBuf,
+    /// The changer's device (its persistent name, e.g. `/dev/tape/by-id/scsi-...`).
+    pub robot: PathBuf,
+    /// How long devices may take to appear after an attach or a rescan, or to go after a delete.
+    pub devices_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -155,8 +225,6 @@ pub struct Timeouts {
     pub netbackup_start: Duration,
     pub stop_grace: Duration,
     pub rewind: Duration,
-    pub deleteboard: Duration,
-    pub addboard: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -234,7 +302,7 @@ impl Config {
 
     /// Every program the configuration names, with its key.
     pub fn programs(&self) -> Vec<(String, &'static str)> {
-        let (n, c, k, p) = (&self.netbackup, &self.commands, &self.controller, &self.prerequisites);
+        let (n, c, p) = (&self.netbackup, &self.commands, &self.prerequisites);
         let first = |argv: &[String]| argv.first().cloned().unwrap_or_default();
         let mut list = vec![
             (n.vmoprcmd.clone(), "netbackup.vmoprcmd"),
@@ -259,15 +327,31 @@ impl Config {
         if let Some(argv) = &p.dr_max_mem {
             list.push((first(argv), "prerequisites.dr_max_mem"));
         }
-        // Without a prefix the SSP's commands run here; with one, the prefix's program does.
-        match k.prefix.first() {
-            Some(program) => list.push((program.clone(), "controller.prefix")),
-            None => list.extend([
+        // Without a prefix the controller's commands run here; with one, the prefix's program does.
+        match (&self.controller, self.controller.prefix().first()) {
+            (_, Some(program)) => list.push((program.clone(), "controller.prefix")),
+            (Controller::Starfire(k), None) => list.extend([
                 (k.showusage.clone(), "controller.showusage"),
                 (k.addboard.clone(), "controller.addboard"),
                 (k.deleteboard.clone(), "controller.deleteboard"),
                 (p.cat.clone(), "prerequisites.cat"),
             ]),
+            (Controller::Libvirt(l), None) => list.push((l.virsh.clone(), "controller.virsh")),
+        }
+        if let Host::Linux(_) = self.host {
+            // Solaris's programs are not run on Linux.
+            let solaris = [
+                "commands.modinfo",
+                "commands.modunload",
+                "commands.modload",
+                "commands.psrset",
+                "commands.pbind",
+                "prerequisites.uname",
+                "prerequisites.showrev",
+                "prerequisites.dr_max_mem",
+                "prerequisites.cat",
+            ];
+            list.retain(|(_, key)| !solaris.contains(key));
         }
         list
     }
@@ -576,55 +660,8 @@ fn build(root: &Section) -> Option<Config> {
             journal_keep: journal_keep? as u32,
         })
     });
-    let board = root.table("board", true).and_then(|s| {
-        let id = s.uint("id", 63).map(|id| id as u32);
-        let cpus = match s.raw("cpus") {
-            None => id.map(|id| (0..4).map(|n| id * 4 + n).collect()),
-            Some(toml::Value::Array(items)) if items.is_empty() => {
-                s.problem(
-                    s.key("cpus"),
-                    "the board has no processors (the list is empty); leave the key out for the board's four",
-                );
-                None
-            }
-            Some(toml::Value::Array(items)) => {
-                let cpus: Vec<Option<u64>> =
-                    items.iter().enumerate().map(|(i, item)| s.uint_value(&format!("cpus[{i}]"), item, 1023)).collect();
-                cpus.into_iter().map(|c| c.map(|c| c as u32)).collect::<Option<Vec<u32>>>()
-            }
-            Some(other) => {
-                s.wrong_type("cpus", "a list of processor ids", other);
-                None
-            }
-        };
-        s.finish();
-        Some(Board { id: id?, cpus: cpus? })
-    });
     let drives = build_drives(root);
     let domains = build_domains(root);
-    let controller = root.table("controller", true).and_then(|s| {
-        let profile = s.string("profile").and_then(|p| match p.as_str() {
-            "starfire" => Some(Profile::Starfire),
-            other => {
-                s.problem(s.key("profile"), format!("unknown profile `{other}` (known: starfire)"));
-                None
-            }
-        });
-        let (prefix, showusage, addboard, deleteboard) = (
-            s.string_list_or("prefix", &[]),
-            s.string_or("showusage", "/opt/SUNWssp/bin/showusage"),
-            s.string_or("addboard", "/opt/SUNWssp/bin/addboard"),
-            s.string_or("deleteboard", "/opt/SUNWssp/bin/deleteboard"),
-        );
-        s.finish();
-        Some(Controller {
-            profile: profile?,
-            prefix: prefix?,
-            showusage: showusage?,
-            addboard: addboard?,
-            deleteboard: deleteboard?,
-        })
-    });
     let netbackup = root.table("netbackup", false).and_then(|s| {
         let (vmoprcmd, bpdbjobs, bpps, bppllist, stop, start, restart_after_release, pending_jobs_block, nbpemreq) = (
             s.absolute_path_or("vmoprcmd", "/usr/openv/volmgr/bin/vmoprcmd"),
@@ -674,31 +711,25 @@ fn build(root: &Section) -> Option<Config> {
             kill: kill?,
         })
     });
-    let timeouts = root.table("timeouts", false).and_then(|s| {
-        let (command, netbackup_stop, netbackup_start, stop_grace, rewind, deleteboard, addboard) = (
+    let timeouts_section = root.table("timeouts", false);
+    let timeouts = timeouts_section.as_ref().and_then(|s| {
+        let (command, netbackup_stop, netbackup_start, stop_grace, rewind) = (
             s.duration_or("command", "2m"),
             s.duration_or("netbackup_stop", "5m"),
             s.duration_or("netbackup_start", "10m"),
             s.duration_or("stop_grace", "2m"),
             s.duration_or("rewind", "10m"),
-            s.duration_or("deleteboard", "30m"),
-            s.duration_or("addboard", "1h"),
         );
-        s.finish();
         let t = Timeouts {
             command: command?,
             netbackup_stop: netbackup_stop?,
             netbackup_start: netbackup_start?,
             stop_grace: stop_grace?,
             rewind: rewind?,
-            deleteboard: deleteboard?,
-            addboard: addboard?,
         };
         for (name, d) in [
             ("command", t.command),
             ("rewind", t.rewind),
-            ("addboard", t.addboard),
-            ("deleteboard", t.deleteboard),
             ("netbackup_stop", t.netbackup_stop),
             ("netbackup_start", t.netbackup_start),
         ] {
@@ -708,6 +739,10 @@ fn build(root: &Section) -> Option<Config> {
         }
         Some(t)
     });
+    let (controller, host) = build_platform(root, timeouts_section.as_ref());
+    if let Some(s) = &timeouts_section {
+        s.finish();
+    }
     let schedule = root.table("schedule", false).and_then(|s| {
         let (lead, grace, release_at_window_end) =
             (s.duration_or("lead", "30m"), s.duration_or("grace", "30m"), s.bool_or("release_at_window_end", false));
@@ -798,10 +833,10 @@ fn build(root: &Section) -> Option<Config> {
         domain,
         library: library?,
         ledger: ledger?,
-        board: board?,
         drives: drives?,
         domains,
         controller: controller?,
+        host: host?,
         netbackup: netbackup?,
         commands: commands?,
         timeouts: timeouts?,
@@ -811,6 +846,213 @@ fn build(root: &Section) -> Option<Config> {
         prerequisites: prerequisites?,
         domain_order: order,
     })
+}
+
+/// The controller profile's keys and the host's: each profile reads its own, and refuses the
+/// other's.
+fn build_platform(root: &Section, timeouts: Option<&Section>) -> (Option<Controller>, Option<Host>) {
+    let Some(s) = root.table("controller", true) else {
+        return (None, None);
+    };
+    let host = build_host(root);
+    let profile = s.string("profile");
+    let controller = match profile.as_deref() {
+        Some("starfire") => build_starfire(root, &s, timeouts),
+        Some("libvirt") => build_libvirt(root, &s, timeouts),
+        Some(other) => {
+            s.problem(s.key("profile"), format!("unknown profile `{other}` (known: starfire, libvirt)"));
+            None
+        }
+        None => None,
+    };
+    s.finish();
+    // Each profile is written for the operating system its platform runs.
+    match (&controller, &host) {
+        (Some(Controller::Starfire(_)), Some(Host::Linux(_))) => root.problem(
+            "host.os".into(),
+            "the starfire profile moves boards between Solaris domains: use os = \"solaris\"",
+        ),
+        (Some(Controller::Libvirt(_)), Some(Host::Solaris)) => root.problem(
+            "host.os".into(),
+            "the libvirt profile's guests are Linux (mt-st drives, sysfs): set [host] os = \"linux\"",
+        ),
+        _ => {}
+    }
+    (controller, host)
+}
+
+fn build_starfire(root: &Section, s: &Section, timeouts: Option<&Section>) -> Option<Controller> {
+    let (prefix, showusage, addboard, deleteboard) = (
+        s.string_list_or("prefix", &[]),
+        s.string_or("showusage", "/opt/SUNWssp/bin/showusage"),
+        s.string_or("addboard", "/opt/SUNWssp/bin/addboard"),
+        s.string_or("deleteboard", "/opt/SUNWssp/bin/deleteboard"),
+    );
+    let timeout = |name: &str, default: &str| {
+        let t = timeouts?;
+        let d = t.duration_or(name, default)?;
+        if d.is_zero() {
+            t.problem(t.key(name), "a timeout of zero would fail every command");
+        }
+        Some(d)
+    };
+    let (addboard_timeout, deleteboard_timeout) = (timeout("addboard", "1h"), timeout("deleteboard", "30m"));
+    let board = build_board(root);
+    Some(Controller::Starfire(Starfire {
+        prefix: prefix?,
+        showusage: showusage?,
+        addboard: addboard?,
+        deleteboard: deleteboard?,
+        board: board?,
+        addboard_timeout: addboard_timeout?,
+        deleteboard_timeout: deleteboard_timeout?,
+    }))
+}
+
+fn build_board(root: &Section) -> Option<Board> {
+    let s = root.table("board", true)?;
+    let id = s.uint("id", 63).map(|id| id as u32);
+    let cpus = match s.raw("cpus") {
+        None => id.map(|id| (0..4).map(|n| id * 4 + n).collect()),
+        Some(toml::Value::Array(items)) if items.is_empty() => {
+            s.problem(
+                s.key("cpus"),
+                "the board has no processors (the list is empty); leave the key out for the board's four",
+            );
+            None
+        }
+        Some(toml::Value::Array(items)) => {
+            let cpus: Vec<Option<u64>> =
+                items.iter().enumerate().map(|(i, item)| s.uint_value(&format!("cpus[{i}]"), item, 1023)).collect();
+            cpus.into_iter().map(|c| c.map(|c| c as u32)).collect::<Option<Vec<u32>>>()
+        }
+        Some(other) => {
+            s.wrong_type("cpus", "a list of processor ids", other);
+            None
+        }
+    };
+    s.finish();
+    Some(Board { id: id?, cpus: cpus? })
+}
+
+fn build_libvirt(root: &Section, s: &Section, timeouts: Option<&Section>) -> Option<Controller> {
+    let (prefix, virsh, uri, pci, attach_timeout, detach_timeout) = (
+        s.string_list_or("prefix", &[]),
+        s.absolute_path_or("virsh", "/usr/bin/virsh"),
+        s.string_or("uri", "qemu:///system"),
+        s.string("pci"),
+        s.duration_or("attach_timeout", "5m"),
+        s.duration_or("detach_timeout", "5m"),
+    );
+    let alias = s.raw("alias").map(|v| s.string_value("alias", v));
+    if let Some(Some(alias)) = &alias {
+        // libvirt accepts a user alias only with this prefix (docs: "Devices", "alias").
+        let ok = alias.starts_with("ua-") && alias.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+        if !ok {
+            s.problem(s.key("alias"), format!("`{alias}` must start with `ua-` and use letters, digits, `-` and `_` (libvirt's rule for user aliases)"));
+        }
+    }
+    if let Some(bad) = pci.as_ref().filter(|p| crate::platform::libvirt::parse_pci(p).is_none()) {
+        s.problem(
+            s.key("pci"),
+            format!("`{bad}` is not a PCI address such as 0000:41:00.0 (domain:bus:slot.function, hexadecimal)"),
+        );
+    }
+    for (name, d) in [("attach_timeout", attach_timeout), ("detach_timeout", detach_timeout)] {
+        if d.is_some_and(|d| d.is_zero()) {
+            s.problem(s.key(name), "a timeout of zero would fail every command");
+        }
+    }
+    let guests = match s.raw("guests") {
+        None => Some(BTreeMap::new()),
+        Some(toml::Value::Table(t)) => {
+            let g = s.sub(s.key("guests"), t);
+            let names: Vec<(String, Option<String>)> =
+                t.iter().map(|(domain, v)| (domain.clone(), g.string_value(domain, v))).collect();
+            names.into_iter().map(|(d, v)| v.map(|v| (d, v))).collect::<Option<BTreeMap<_, _>>>()
+        }
+        Some(other) => {
+            s.wrong_type("guests", "a table of domain = \"guest\"", other);
+            None
+        }
+    };
+    // The Starfire's keys elsewhere have no meaning here: say so rather than ignore them.
+    if root.table.contains_key("board") {
+        root.raw("board");
+        root.problem(
+            "board".into(),
+            "the libvirt profile moves a PCI device, not a system board: remove [board] (the device is controller.pci)",
+        );
+    }
+    if let Some(t) = timeouts {
+        for name in ["addboard", "deleteboard"] {
+            if t.raw(name).is_some() {
+                t.problem(t.key(name), "a Starfire timeout; the libvirt profile's are controller.attach_timeout and controller.detach_timeout");
+            }
+        }
+    }
+    Some(Controller::Libvirt(Libvirt {
+        prefix: prefix?,
+        virsh: virsh?,
+        uri: uri?,
+        pci: pci?,
+        alias: match alias {
+            None => None,
+            Some(a) => Some(a?),
+        },
+        guests: guests?,
+        attach_timeout: attach_timeout?,
+        detach_timeout: detach_timeout?,
+    }))
+}
+
+fn build_host(root: &Section) -> Option<Host> {
+    let s = root.table("host", false)?;
+    let os = s.string_or("os", "solaris")?;
+    let host = match os.as_str() {
+        "solaris" => Some(Host::Solaris),
+        "linux" => {
+            let (sysfs, robot, devices_timeout) = (
+                s.absolute_path_or("sysfs", "/sys"),
+                s.raw("robot").and_then(|_| s.absolute_path_or("robot", "")),
+                s.duration_or("devices_timeout", "2m"),
+            );
+            if s.table.get("robot").is_none() {
+                s.problem(
+                    s.key("robot"),
+                    "missing (this key is required on Linux: the changer's device, e.g. /dev/tape/by-id/scsi-...)",
+                );
+            }
+            if devices_timeout.is_some_and(|d| d.is_zero()) {
+                s.problem(s.key("devices_timeout"), "a timeout of zero would fail every wait for a device");
+            }
+            // Solaris's own keys have no meaning on Linux: say so rather than ignore them.
+            for (table, keys) in [
+                ("library", &["driver", "driver_path"][..]),
+                ("commands", &["modinfo", "modunload", "modload", "psrset", "pbind"][..]),
+            ] {
+                if let Some(toml::Value::Table(t)) = root.table.get(table) {
+                    for key in keys.iter().filter(|k| t.contains_key(**k)) {
+                        root.problem(format!("{table}.{key}"), "a Solaris key; this site's host.os is linux");
+                    }
+                }
+            }
+            if root.table.contains_key("prerequisites") {
+                root.problem("prerequisites".into(), "the Starfire's DR prerequisites; this site's host.os is linux");
+            }
+            Some(Host::Linux(Linux {
+                sysfs: PathBuf::from(sysfs?),
+                robot: PathBuf::from(robot?),
+                devices_timeout: devices_timeout?,
+            }))
+        }
+        other => {
+            s.problem(s.key("os"), format!("unknown operating system `{other}` (known: solaris, linux)"));
+            None
+        }
+    };
+    s.finish();
+    host
 }
 
 fn build_drives(root: &Section) -> Option<Vec<Drive>> {
@@ -932,7 +1174,7 @@ prefix = ["ssh", "-o", "BatchMode=yes", "ssp@ssp0"]
     #[test]
     fn minimal_file_gets_documented_defaults() {
         let c = Config::parse(Path::new("/etc/ftl/ftl.toml"), MINIMAL).unwrap();
-        assert_eq!(c.board.cpus, vec![28, 29, 30, 31]);
+        assert_eq!(c.controller.starfire().unwrap().board.cpus, vec![28, 29, 30, 31]);
         assert_eq!(c.netbackup.stop, vec!["/etc/rc0.d/K77netbackup", "stop"]);
         assert_eq!(c.timeouts.command, Duration::from_secs(120));
         assert_eq!(c.drives.iter().map(|d| d.index).collect::<Vec<_>>(), vec![0, 1]);

@@ -20,11 +20,24 @@ pub struct Command {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub timeout: Duration,
+    /// Written to the command's standard input, which is then closed; `None`: `/dev/null`.
+    pub stdin: Option<String>,
 }
 
 impl Command {
     pub fn new<S: AsRef<str>>(argv: impl IntoIterator<Item = S>, timeout: Duration) -> Command {
-        Command { argv: argv.into_iter().map(|s| s.as_ref().to_string()).collect(), env: Vec::new(), timeout }
+        Command {
+            argv: argv.into_iter().map(|s| s.as_ref().to_string()).collect(),
+            env: Vec::new(),
+            timeout,
+            stdin: None,
+        }
+    }
+
+    /// Gives the command `text` on its standard input.
+    pub fn input(mut self, text: impl Into<String>) -> Command {
+        self.stdin = Some(text.into());
+        self
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Command {
@@ -34,7 +47,7 @@ impl Command {
 }
 
 impl fmt::Display for Command {
-    /// Shell-escaped, as an operator could paste it.
+    /// Shell-escaped, as an operator could paste it into bash (standard input as a here-string).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
         for (k, v) in &self.env {
@@ -44,6 +57,10 @@ impl fmt::Display for Command {
         for arg in &self.argv {
             write!(f, "{}{}", if first { "" } else { " " }, shell_quote(arg))?;
             first = false;
+        }
+        if let Some(input) = &self.stdin {
+            // A here-string adds a newline, which every reader of a document ignores.
+            write!(f, " <<< {}", shell_quote(input.strip_suffix('\n').unwrap_or(input)))?;
         }
         Ok(())
     }
@@ -206,7 +223,7 @@ impl Runner for SystemRunner {
         let mut child = std::process::Command::new(program)
             .args(args)
             .envs(command.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+            .stdin(if command.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -219,6 +236,14 @@ impl Runner for SystemRunner {
                 },
             })?;
         let registered = crate::signals::Running::register(child.id() as i32);
+        if let (Some(mut pipe), Some(text)) = (child.stdin.take(), command.stdin.clone()) {
+            // On a thread of its own, so that a command that does not read cannot hold ftl past
+            // its timeout; a command that exits without reading it all is not an error here.
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = pipe.write_all(text.as_bytes());
+            });
+        }
         let stdout = reader(child.stdout.take());
         let stderr = reader(child.stderr.take());
         let status = wait_with_timeout(&mut child, command.timeout);
@@ -359,6 +384,16 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(dead(), "the command's own child {grandchild} survived the timeout by {:?}", waited.elapsed());
+    }
+
+    #[test]
+    fn standard_input_is_given_and_shown_as_a_here_string() {
+        let cmd = Command::new(["/bin/cat", "/dev/stdin"], Duration::from_secs(5)).input("<a x='1'/>\n");
+        assert_eq!(SystemRunner.run(&cmd).unwrap().stdout, "<a x='1'/>\n");
+        assert_eq!(cmd.to_string(), r"/bin/cat /dev/stdin <<< '<a x='\''1'\''/>'");
+        // A command that never reads its input still ends at its timeout.
+        let deaf = sh("sleep 30", Duration::from_millis(300)).input("x".repeat(1 << 20));
+        assert!(matches!(SystemRunner.run(&deaf), Err(ExecError::Timeout { .. })));
     }
 
     #[test]

@@ -8,10 +8,8 @@ use crate::ledger::record::{Operation, Record};
 use crate::platform::{Condition, Location};
 use crate::policy::{self, Decision, Site, Trigger};
 use crate::runbook::actions::{self, Action};
-use crate::runbook::progress::StepInfo;
 use crate::runbook::release::{self, ReleaseOptions};
-use crate::runbook::{precheck, Context};
-use std::time::Instant;
+use crate::runbook::{executor, precheck, Context, OnFailure, Step};
 
 pub fn boot(ctx: &Context) -> Result<String, Error> {
     let _sequence = crate::signals::sequence();
@@ -27,41 +25,30 @@ pub fn boot(ctx: &Context) -> Result<String, Error> {
     }
     let at = actions::read_board(ctx)
         .map_err(|e| Error::Refused(format!("cannot confirm the board with the controller: {}", e.message)))?;
+    let unit = ctx.platform.unit();
     if at.location != Location::Domain(ctx.domain.clone()) || at.condition == Condition::Unused {
         return Err(Error::Refused(format!(
-            "the ledger says {} owns the library but the controller says board {} is {at}; see `ftl-status --check`",
-            ctx.domain, ctx.config.board.id
+            "the ledger says {} owns the library but the controller says {unit} is {at}; see `ftl-status --check`",
+            ctx.domain
         )));
     }
-    let mut done = Vec::new();
-    for (id, name, action) in [
-        ("B1", "load the robot driver", Action::LoadDriver),
-        ("B2", "start NetBackup", Action::StartNetBackup),
-        ("B3", "drives up", Action::DrivesUp),
-    ] {
-        let info = StepInfo {
-            library: &record.library,
-            domain: &ctx.domain,
-            operation: Operation::Acquire,
-            id,
-            name,
-            epoch: record.epoch,
-        };
-        ctx.progress.step_started(&info, action.width(ctx));
-        let t0 = Instant::now();
-        match action.run(ctx) {
-            Ok(outcome) => {
-                ctx.progress.step_finished(&info, t0.elapsed(), Ok(&outcome.summary));
-                done.push(outcome.summary);
-            }
-            Err(e) => {
-                ctx.progress.step_finished(&info, t0.elapsed(), Err(&e.message));
-                let command = e.command.map(|c| format!(" (`{c}`)")).unwrap_or_default();
-                return Err(Error::Failed(format!("at boot, {id} {name} failed{command}: {}", e.message)));
-            }
+    let steps = [
+        Step::new("B1", ctx.host.restore_name(), &[Action::Restore], &[], OnFailure::Broken),
+        Step::new("B2", "start NetBackup", &[Action::StartNetBackup], &[], OnFailure::Broken),
+        Step::new("B3", "drives up", &[Action::DrivesUp], &[], OnFailure::Broken),
+    ];
+    match executor::run_unrecorded(ctx, Operation::Acquire, &steps) {
+        Ok(timings) => Ok(format!(
+            "{unit} confirmed in {}; {}",
+            ctx.domain,
+            timings.iter().map(|t| t.summary.as_str()).collect::<Vec<_>>().join("; ")
+        )),
+        Err((index, e)) => {
+            let command = e.command.map(|c| format!(" (`{c}`)")).unwrap_or_default();
+            let step = &steps[index];
+            Err(Error::Failed(format!("at boot, {} {} failed{command}: {}", step.id, step.name, e.message)))
         }
     }
-    Ok(format!("board {} confirmed in {}; {}", ctx.config.board.id, ctx.domain, done.join("; ")))
 }
 
 pub fn shutdown(ctx: &Context) -> Result<String, Error> {

@@ -160,11 +160,16 @@ impl FakePlatform {
 }
 
 impl Platform for FakePlatform {
-    fn locate(&self, domain: &str) -> Command {
-        FakePlatform::command(domain, &["where"])
+    fn unit(&self) -> String {
+        "board 7".into()
     }
 
-    fn parse_location(&self, output: &Output) -> Result<Reading, String> {
+    fn locate(&self, domain: &str) -> Vec<Command> {
+        vec![FakePlatform::command(domain, &["where"])]
+    }
+
+    fn read_location(&self, answers: &[Output]) -> Result<Reading, String> {
+        let [output] = answers else { return Err(format!("{} answers", answers.len())) };
         let text = output.stdout.trim();
         let location = match text.split_once(' ') {
             _ if !output.status.success() => return Err(format!("fake-dr where failed ({})", output.status)),
@@ -175,12 +180,12 @@ impl Platform for FakePlatform {
         Ok(Reading { location, condition: Condition::Settled, reported: format!("fake-dr said `{text}`") })
     }
 
-    fn detach(&self, domain: &str) -> Command {
-        FakePlatform::command(domain, &["detach", domain])
+    fn detach(&self, domain: &str) -> Vec<Command> {
+        vec![FakePlatform::command(domain, &["detach", domain])]
     }
 
-    fn attach(&self, domain: &str) -> Command {
-        FakePlatform::command(domain, &["attach", domain])
+    fn attach(&self, domain: &str) -> Vec<Command> {
+        vec![FakePlatform::command(domain, &["attach", domain])]
     }
 }
 
@@ -281,6 +286,7 @@ impl Kit {
             clock: &self.clock,
             ledger: &self.ledger,
             platform: Box::new(FakePlatform),
+            host: crate::host::for_config(&self.config),
             progress: &self.progress,
         }
     }

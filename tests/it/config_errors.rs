@@ -117,7 +117,7 @@ fn the_example_configuration_is_valid() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ftl.toml");
     let config = ftl::config::Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.drives.len(), 7);
-    assert_eq!(config.board.id, 7);
+    assert_eq!(config.controller.starfire().map(|s| s.board.id), Some(7));
     assert_eq!(config.domains.keys().collect::<Vec<_>>(), vec!["flinstones", "marmaduke"]);
 }
 

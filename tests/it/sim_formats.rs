@@ -155,8 +155,9 @@ fn the_fake_showusage_passes_the_product_parser() {
     let config = ftl::config::Config::load(&site.config("flinstones")).unwrap();
     let platform = ftl::platform::for_config(&config);
     let read = || {
-        let out = ftl::exec::SystemRunner.run(&platform.locate("flinstones")).unwrap();
-        platform.parse_location(&out).unwrap_or_else(|e| panic!("{e}"))
+        let answers: Vec<_> =
+            platform.locate("flinstones").iter().map(|c| ftl::exec::SystemRunner.run(c).unwrap()).collect();
+        platform.read_location(&answers).unwrap_or_else(|e| panic!("{e}"))
     };
     let here = |d: &str| Location::Domain(d.to_string());
     let r = read();

@@ -97,6 +97,7 @@ impl Setup {
             clock,
             ledger: &self.ledger,
             platform: platform::for_config(&self.config),
+            host: crate::host::for_config(&self.config),
             progress,
         }
     }

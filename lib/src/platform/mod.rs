@@ -1,19 +1,25 @@
-//! Controller profiles: how a platform moves the board between domains.
+//! Controller profiles, the controller seam: how a platform moves the library's unit (the
+//! Starfire's system board, a KVM host's PCI HBA) between domains.
 //!
-//! The runbooks only know [`Platform`]: a command that says where the board is, one that
-//! detaches it from a domain, one that attaches it to a domain, and how to read the first.
-//! Starfire (the E10000's SSP) is the profile today; another platform is another implementation
-//! of this trait, with no change to the runbooks.
+//! The runbooks only know [`Platform`]: the commands that say where the unit is, the commands
+//! that detach it from a domain and attach it to one, and how to read the first. Each operation
+//! may be several commands, run in order, each with its own timeout. Starfire (the E10000's SSP)
+//! and libvirt (`virsh` on a KVM host) are the profiles; another platform is another
+//! implementation of this trait and of [`crate::host::HostOs`], with no change to the runbooks
+//! or the executor.
 //!
 //! Reading the controller's answer gives a [`Reading`]: where the board is ([`Location`]), whether
 //! a DR operation is known to be half done there ([`Condition`]), and the controller's own report
 //! in words, which every message about the board quotes.
 
+pub mod libvirt;
+pub mod libvirt_xml;
 pub mod starfire;
 
-use crate::config::{Config, Profile};
+use crate::config::{Config, Controller};
 use crate::exec::{Command, Output};
 use std::fmt;
+use std::time::Duration;
 
 /// Where the controller says the board is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,21 +70,33 @@ impl fmt::Display for Reading {
 }
 
 pub trait Platform: Send + Sync {
-    /// The command that asks where the board is; `domain` is the one asking.
-    fn locate(&self, domain: &str) -> Command;
-    /// Reads the answer of [`Platform::locate`]; an answer that does not place the board is an
-    /// error quoting it.
-    fn parse_location(&self, output: &Output) -> Result<Reading, String>;
-    /// Detaches the board from the domain that holds it, `domain` being the one asking (exit 0
-    /// when it is in no domain). On the SSP that is whatever domain holds the board, so it is run
-    /// only right after [`Platform::locate`] has placed the board in the domain meant.
-    fn detach(&self, domain: &str) -> Command;
-    /// Attaches the board to `domain` (exit 0 when it is already there).
-    fn attach(&self, domain: &str) -> Command;
+    /// The unit that moves, for messages: `board 7`, `PCI device 0000:41:00.0`.
+    fn unit(&self) -> String;
+    /// The commands that ask where the unit is; `domain` is the one asking. Every one runs, in
+    /// order, and [`Platform::read_location`] reads their answers together.
+    fn locate(&self, domain: &str) -> Vec<Command>;
+    /// Reads the answers of [`Platform::locate`] (one per command, whatever their exit status);
+    /// answers that do not place the unit are an error quoting them.
+    fn read_location(&self, answers: &[Output]) -> Result<Reading, String>;
+    /// Detaches the unit from `domain` (on the SSP: from whatever domain holds it, so it is run
+    /// only right after [`Platform::locate`] has placed it in the domain meant).
+    fn detach(&self, domain: &str) -> Vec<Command>;
+    /// Attaches the unit to `domain`.
+    fn attach(&self, domain: &str) -> Vec<Command>;
+    /// How long the controller may take to show a move done after its commands succeeded (a
+    /// live PCI detach completes when the guest lets the device go); zero: at once.
+    fn settle(&self, _attach: bool) -> Duration {
+        Duration::ZERO
+    }
+    /// The processors on the unit, which no processor set or bound thread may use at a detach.
+    fn cpus(&self) -> &[u32] {
+        &[]
+    }
 }
 
 pub fn for_config(config: &Config) -> Box<dyn Platform> {
-    match config.controller.profile {
-        Profile::Starfire => Box::new(starfire::Starfire::new(config)),
+    match &config.controller {
+        Controller::Starfire(_) => Box::new(starfire::Starfire::new(config)),
+        Controller::Libvirt(_) => Box::new(libvirt::Libvirt::new(config)),
     }
 }

@@ -127,24 +127,34 @@ pub struct Starfire {
     addboard: String,
     deleteboard: String,
     board: String,
+    cpus: Vec<u32>,
     query_timeout: Duration,
     detach_timeout: Duration,
     attach_timeout: Duration,
 }
 
 impl Starfire {
+    /// The profile of `config`, which must be the Starfire's (see [`super::for_config`]).
     pub fn new(config: &Config) -> Starfire {
-        let c = &config.controller;
+        let Some(c) = config.controller.starfire() else {
+            unreachable!("Starfire::new is only called for the starfire profile")
+        };
         Starfire {
             prefix: c.prefix.clone(),
             showusage: c.showusage.clone(),
             addboard: c.addboard.clone(),
             deleteboard: c.deleteboard.clone(),
-            board: config.board.id.to_string(),
+            board: c.board.id.to_string(),
+            cpus: c.board.cpus.clone(),
             query_timeout: config.timeouts.command,
-            detach_timeout: config.timeouts.deleteboard,
-            attach_timeout: config.timeouts.addboard,
+            detach_timeout: c.deleteboard_timeout,
+            attach_timeout: c.addboard_timeout,
         }
+    }
+
+    /// `showusage` on the SSP for `domain`, with `args`.
+    pub fn showusage(&self, domain: &str, args: &[&str], timeout: Duration) -> Command {
+        self.ssp_command(domain, &self.showusage, args, timeout)
     }
 
     /// A command on the SSP for `domain` (through the prefix, with `SUNW_HOSTNAME`).
@@ -166,20 +176,31 @@ impl Starfire {
 }
 
 impl Platform for Starfire {
-    fn locate(&self, domain: &str) -> Command {
-        self.ssp_command(domain, &self.showusage, &["-b", &self.board, "-s"], self.query_timeout)
+    fn unit(&self) -> String {
+        format!("board {}", self.board)
     }
 
-    fn parse_location(&self, output: &Output) -> Result<Reading, String> {
-        read_showusage(output)
+    fn locate(&self, domain: &str) -> Vec<Command> {
+        vec![self.ssp_command(domain, &self.showusage, &["-b", &self.board, "-s"], self.query_timeout)]
     }
 
-    fn detach(&self, domain: &str) -> Command {
-        self.ssp_command(domain, &self.deleteboard, &["-b", &self.board], self.detach_timeout)
+    fn read_location(&self, answers: &[Output]) -> Result<Reading, String> {
+        match answers {
+            [output] => read_showusage(output),
+            _ => Err(format!("expected one showusage answer, got {}", answers.len())),
+        }
     }
 
-    fn attach(&self, domain: &str) -> Command {
-        self.ssp_command(domain, &self.addboard, &["-d", domain, "-b", &self.board], self.attach_timeout)
+    fn detach(&self, domain: &str) -> Vec<Command> {
+        vec![self.ssp_command(domain, &self.deleteboard, &["-b", &self.board], self.detach_timeout)]
+    }
+
+    fn attach(&self, domain: &str) -> Vec<Command> {
+        vec![self.ssp_command(domain, &self.addboard, &["-d", domain, "-b", &self.board], self.attach_timeout)]
+    }
+
+    fn cpus(&self) -> &[u32] {
+        &self.cpus
     }
 }
 
@@ -194,11 +215,11 @@ mod tests {
         let config = Config::parse(Path::new("f"), MINIMAL).unwrap();
         let sf = Starfire::new(&config);
         assert_eq!(
-            sf.attach("flinstones").to_string(),
+            sf.attach("flinstones")[0].to_string(),
             "ssh -o BatchMode=yes ssp@ssp0 env SUNW_HOSTNAME=flinstones /opt/SUNWssp/bin/addboard -d flinstones -b 7"
         );
         assert_eq!(
-            sf.detach("marmaduke").to_string(),
+            sf.detach("marmaduke")[0].to_string(),
             "ssh -o BatchMode=yes ssp@ssp0 env SUNW_HOSTNAME=marmaduke /opt/SUNWssp/bin/deleteboard -b 7"
         );
         let local = Config::parse(
@@ -206,7 +227,7 @@ mod tests {
             &MINIMAL.replace("prefix = [\"ssh\", \"-o\", \"BatchMode=yes\", \"ssp@ssp0\"]", ""),
         )
         .unwrap();
-        let cmd = Starfire::new(&local).locate("marmaduke");
+        let cmd = Starfire::new(&local).locate("marmaduke").remove(0);
         assert_eq!(cmd.env, vec![("SUNW_HOSTNAME".to_string(), "marmaduke".to_string())]);
         assert_eq!(cmd.argv, vec!["/opt/SUNWssp/bin/showusage", "-b", "7", "-s"]);
     }
@@ -218,7 +239,7 @@ mod tests {
             &MINIMAL.replace("[controller]", "[controller]\nshowusage = \"/opt/ssp/showusage$(touch X)\""),
         )
         .unwrap();
-        let cmd = Starfire::new(&config).locate("marmaduke");
+        let cmd = Starfire::new(&config).locate("marmaduke").remove(0);
         assert_eq!(&cmd.argv[..4], ["ssh", "-o", "BatchMode=yes", "ssp@ssp0"]);
         assert_eq!(
             &cmd.argv[4..],
@@ -333,7 +354,7 @@ mod tests {
         // The Platform trait reads through the same table.
         let config = Config::parse(Path::new("f"), MINIMAL).unwrap();
         assert_eq!(
-            Starfire::new(&config).parse_location(&exited(6, "marmaduke\n")),
+            Starfire::new(&config).read_location(&[exited(6, "marmaduke\n")]),
             read_showusage(&exited(6, "marmaduke\n"))
         );
     }

@@ -22,19 +22,25 @@ pub struct AcquireOptions {
     pub for_claim: bool,
 }
 
-pub fn runbook(config: &crate::config::Config) -> Runbook {
+pub fn runbook(ctx: &Context) -> Runbook {
     use Action::*;
     use OnFailure::*;
     let mut steps = vec![
         Step::new("A1", "stop NetBackup", &[StopNetBackup], &[StartNetBackup], RollBack),
-        Step::new("A2", "unload the robot driver", &[UnloadDriver], &[LoadDriver], RollBack),
+        Step::new("A2", ctx.host.quiesce_name(), &[Quiesce], &[Restore], RollBack),
         // Undone only when the board was left assigned here but unused (see `after_failed_move`):
         // deleteboard returns it, right after showusage placed it here.
-        Step::new("A3", "DR attach", &[Attach], &[Detach], AskController),
-        Step::new("A4", "load the robot driver, start NetBackup", &[LoadDriver, StartNetBackup], &[], Broken),
+        Step::new("A3", "DR attach", &[Attach], &[Detach], AskController { attach: true }),
+        Step::new(
+            "A4",
+            format!("{}, start NetBackup", ctx.host.restore_name()),
+            &[Restore, StartNetBackup],
+            &[],
+            Broken,
+        ),
         Step::new("A5", "drives up", &[DrivesUp], &[], Broken),
     ];
-    if config.netbackup.nbpemreq.is_some() {
+    if ctx.config.netbackup.nbpemreq.is_some() {
         // The library is here and in use either way; a scheduler left suspended is a warning.
         steps.push(Step::new("A6", "resume the policy scheduler", &[ResumeScheduling], &[], Warn));
     }
@@ -92,7 +98,7 @@ pub fn acquire(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error>
 fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, Error> {
     let _sequence = crate::signals::sequence();
     let _run = super::run_lock(ctx)?;
-    let book = runbook(ctx.config);
+    let book = runbook(ctx);
     let started = Instant::now();
     let out_of_time = || options.wait.is_none_or(|w| started.elapsed() >= w);
     let mut pause = Duration::from_millis(100);
@@ -349,7 +355,7 @@ fn fresh(ctx: &Context, book: &Runbook, options: &AcquireOptions, jobs: precheck
         return Err(Error::Interrupted { signal, during: None });
     }
     let mut checks = vec![precheck::programs(ctx), jobs, controller];
-    checks.extend(super::prereq::for_attach(ctx));
+    checks.extend(ctx.host.checks(ctx, false, true));
     let opening = match (precheck::failures(&checks), &options.force) {
         (Some(failed), None) => {
             return Err(Error::Refused(format!(
@@ -369,18 +375,17 @@ fn force_takeover(ctx: &Context, book: &Runbook, reason: &str) -> Result<Report,
         Error::Refused(format!("--force needs the controller to confirm where the board is: {}", e.message))
     })?;
     let at = &reading.location;
+    let attach = book.moving(true).unwrap_or_default();
     let from = match at {
         // Attached here: only the driver, NetBackup and the drives are left to do.
-        Location::Domain(d) if d == &ctx.domain && reading.condition == Condition::Settled => {
-            book.position("A4").expect("A4 exists")
-        }
+        Location::Domain(d) if d == &ctx.domain && reading.condition == Condition::Settled => attach + 1,
         // Here with the attach unfinished: addboard takes it from there.
-        Location::Domain(d) if d == &ctx.domain => book.position("A3").expect("A3 exists"),
+        Location::Domain(d) if d == &ctx.domain => attach,
         Location::Unassigned => 0,
         Location::Domain(other) => {
-            ctx.progress
-                .note(&format!("forced: detaching board {} from {other} on the controller", ctx.config.board.id));
-            ctx.runner.run_ok(&ctx.platform.detach(other))?;
+            ctx.progress.note(&format!("forced: detaching {} from {other} on the controller", ctx.platform.unit()));
+            executor::run_unrecorded(ctx, Operation::Acquire, &[super::release::forced_detach(other)])
+                .map_err(|(_, e)| Error::Failed(e.message))?;
             0
         }
     };
@@ -393,7 +398,7 @@ fn force_takeover(ctx: &Context, book: &Runbook, reason: &str) -> Result<Report,
         step: StepRef {
             operation: Operation::Acquire,
             id: step.id.into(),
-            name: step.name.into(),
+            name: step.name.clone(),
             started: ctx.clock.now(),
         },
     };
@@ -408,19 +413,18 @@ fn force_takeover(ctx: &Context, book: &Runbook, reason: &str) -> Result<Report,
 }
 
 pub fn plan(ctx: &Context, options: &AcquireOptions) -> Result<Plan, Error> {
-    let book = runbook(ctx.config);
+    let book = runbook(ctx);
     let precheck = PlanStep {
         id: "A0".into(),
         name: "precheck".into(),
         groups: vec![super::actions::Group {
             parallel: false,
-            commands: [
-                crate::netbackup::NetBackup::new(ctx.config).jobs().to_string(),
-                ctx.platform.locate(&ctx.domain).to_string(),
-            ]
-            .into_iter()
-            .chain(super::prereq::plan(ctx, true))
-            .collect(),
+            commands: [crate::netbackup::NetBackup::new(ctx.config).jobs()]
+                .into_iter()
+                .chain(ctx.platform.locate(&ctx.domain))
+                .map(|c| c.to_string())
+                .chain(ctx.host.plan_checks(ctx, true))
+                .collect(),
         }],
         on_failure: if options.force.is_some() { "overridden by --force".into() } else { "refuse, exit 4".into() },
     };

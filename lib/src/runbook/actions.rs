@@ -6,7 +6,7 @@
 use super::{ActionError, Context};
 use crate::exec::{Command, Output};
 use crate::netbackup::{self, Control, NetBackup};
-use crate::os::{self, Tape};
+use crate::os::Tape;
 use crate::platform::{Condition, Location, Reading};
 use std::time::{Duration, Instant};
 
@@ -20,15 +20,20 @@ pub enum Action {
     StopNetBackup,
     /// The start script, unless the daemons already run; `bpps -x` shows them.
     StartNetBackup,
-    /// `mt -f DEV rewind` then `mt -f DEV status` for every drive, in parallel: empty or at BOT.
+    /// The host's rewind then status for every drive, in parallel: empty or at BOT.
     RewindDrives,
-    /// `modinfo`, `modunload -i ID`, `modinfo` no longer lists the driver.
-    UnloadDriver,
-    /// `modload PATH` unless `modinfo` lists the driver already.
-    LoadDriver,
-    /// The controller detaches the board from this domain, once `showusage` has placed it here.
+    /// The host lets go of the library's devices ([`crate::host::HostOs::quiesce`]: Solaris
+    /// unloads the robot driver).
+    Quiesce,
+    /// The host's devices are usable again ([`crate::host::HostOs::restore`]: Solaris loads the
+    /// robot driver).
+    Restore,
+    /// The controller detaches the unit from this domain, once it has placed it here.
     Detach,
-    /// The controller attaches the board to this domain.
+    /// The controller detaches the unit from another domain (a forced override of a domain that
+    /// cannot release), once it has placed it there.
+    DetachFrom(String),
+    /// The controller attaches the unit to this domain.
     Attach,
     /// `nbpemreq -suspend_scheduling`: no new job starts (only in runbooks of a site that
     /// configures `netbackup.nbpemreq`).
@@ -47,8 +52,24 @@ pub struct Group {
     pub commands: Vec<String>,
 }
 
+impl Group {
+    /// The commands as the run builds them.
+    pub fn of(commands: Vec<Command>, parallel: bool) -> Group {
+        Group { parallel, commands: commands.iter().map(|c| c.to_string()).collect() }
+    }
+}
+
 fn group(commands: Vec<Command>, parallel: bool) -> Group {
-    Group { parallel, commands: commands.iter().map(|c| c.to_string()).collect() }
+    Group::of(commands, parallel)
+}
+
+/// A move's commands: where the unit is, the move, where it is now.
+fn moving(ctx: &Context, domain: &str, attach: bool) -> Vec<Group> {
+    let locate = ctx.platform.locate(&ctx.domain);
+    let mut commands = locate.clone();
+    commands.extend(if attach { ctx.platform.attach(domain) } else { ctx.platform.detach(domain) });
+    commands.extend(locate);
+    vec![group(commands, false)]
 }
 
 impl Action {
@@ -64,8 +85,6 @@ impl Action {
         let nb = NetBackup::new(ctx.config);
         let drives = &ctx.config.drives;
         let c = &ctx.config.commands;
-        let t = ctx.config.timeouts.command;
-        let driver = &ctx.config.library.driver;
         match self {
             Action::DrivesDown => vec![
                 group(drives.iter().map(|d| nb.drive_down(d.index)).collect(), true),
@@ -92,41 +111,14 @@ impl Action {
                 parallel: true,
                 commands: drives
                     .iter()
-                    .map(|d| format!("{} ; {}", mt(ctx, &d.device, "rewind"), mt(ctx, &d.device, "status")))
+                    .map(|d| format!("{} ; {}", ctx.host.rewind(ctx, d), ctx.host.tape_status(ctx, d)))
                     .collect(),
             }],
-            Action::UnloadDriver => vec![Group {
-                parallel: false,
-                commands: vec![
-                    Command::new([&c.modinfo], t).to_string(),
-                    format!("{} -i <id of {driver} from modinfo>", c.modunload),
-                    Command::new([&c.modinfo], t).to_string(),
-                ],
-            }],
-            Action::LoadDriver => vec![group(
-                vec![
-                    Command::new([&c.modinfo], t),
-                    Command::new([&c.modload, &ctx.config.library.driver_path], t),
-                    Command::new([&c.modinfo], t),
-                ],
-                false,
-            )],
-            Action::Detach => vec![group(
-                vec![
-                    ctx.platform.locate(&ctx.domain),
-                    ctx.platform.detach(&ctx.domain),
-                    ctx.platform.locate(&ctx.domain),
-                ],
-                false,
-            )],
-            Action::Attach => vec![group(
-                vec![
-                    ctx.platform.locate(&ctx.domain),
-                    ctx.platform.attach(&ctx.domain),
-                    ctx.platform.locate(&ctx.domain),
-                ],
-                false,
-            )],
+            Action::Quiesce => ctx.host.plan_quiesce(ctx),
+            Action::Restore => ctx.host.plan_restore(ctx),
+            Action::Detach => moving(ctx, &ctx.domain, false),
+            Action::DetachFrom(other) => moving(ctx, other, false),
+            Action::Attach => moving(ctx, &ctx.domain, true),
             Action::SuspendScheduling | Action::ResumeScheduling | Action::TryResumeScheduling => {
                 let suspend = *self == Action::SuspendScheduling;
                 vec![group(nb.scheduling(suspend).into_iter().collect(), false)]
@@ -143,10 +135,11 @@ impl Action {
             Action::StopNetBackup => stop_netbackup(ctx),
             Action::StartNetBackup => start_netbackup(ctx),
             Action::RewindDrives => rewind_drives(ctx).map(Outcome::changed),
-            Action::UnloadDriver => unload_driver(ctx),
-            Action::LoadDriver => load_driver(ctx),
-            Action::Detach => move_board(ctx, false),
-            Action::Attach => move_board(ctx, true),
+            Action::Quiesce => ctx.host.quiesce(ctx),
+            Action::Restore => ctx.host.restore(ctx),
+            Action::Detach => move_board(ctx, &ctx.domain, false),
+            Action::DetachFrom(other) => move_board(ctx, other, false),
+            Action::Attach => move_board(ctx, &ctx.domain, true),
             Action::SuspendScheduling => scheduling(ctx, true),
             Action::ResumeScheduling => scheduling(ctx, false),
             Action::TryResumeScheduling => scheduling(ctx, false).or_else(|e| {
@@ -179,12 +172,7 @@ impl Outcome {
     }
 }
 
-fn mt(ctx: &Context, device: &std::path::Path, op: &str) -> Command {
-    let timeout = if op == "rewind" { ctx.config.timeouts.rewind } else { ctx.config.timeouts.command };
-    Command::new([ctx.config.commands.mt.as_str(), "-f", &device.display().to_string(), op], timeout)
-}
-
-fn unexpected(command: &Command, output: &Output, reason: String) -> ActionError {
+pub(crate) fn unexpected(command: &Command, output: &Output, reason: String) -> ActionError {
     ActionError {
         command: Some(command.to_string()),
         message: format!("`{command}` printed what ftl cannot read: {reason}"),
@@ -380,9 +368,9 @@ fn start_netbackup(ctx: &Context) -> Result<Outcome, ActionError> {
 
 fn rewind_drives(ctx: &Context) -> Result<String, ActionError> {
     let states = per_drive(ctx, |drive| {
-        let rewind = mt(ctx, &drive.device, "rewind");
+        let rewind = ctx.host.rewind(ctx, drive);
         let out = ctx.runner.run(&rewind)?;
-        let empty = out.text().contains("no tape loaded or drive offline");
+        let empty = ctx.host.rewind_found_empty(&out);
         if !out.status.success() && !empty {
             return Err(ActionError {
                 command: Some(rewind.to_string()),
@@ -395,9 +383,9 @@ fn rewind_drives(ctx: &Context) -> Result<String, ActionError> {
                 output: Some(out.text()),
             });
         }
-        let status = mt(ctx, &drive.device, "status");
+        let status = ctx.host.tape_status(ctx, drive);
         let out = ctx.runner.run(&status)?;
-        match os::parse_mt_status(&out.stdout, &out.stderr) {
+        match ctx.host.read_tape(&out) {
             Ok(away @ Tape::Away { .. }) => Err(ActionError {
                 command: Some(status.to_string()),
                 message: format!(
@@ -424,56 +412,17 @@ fn rewind_drives(ctx: &Context) -> Result<String, ActionError> {
     Ok(format!("{} at BOT, {empty} empty", states.len() - empty))
 }
 
-fn driver_id(ctx: &Context) -> Result<Option<u32>, ActionError> {
-    let cmd = Command::new([&ctx.config.commands.modinfo], ctx.config.timeouts.command);
-    let out = ctx.runner.run_ok(&cmd)?;
-    os::parse_modinfo(&out.stdout, &ctx.config.library.driver).map_err(|e| unexpected(&cmd, &out, e))
-}
-
-fn unload_driver(ctx: &Context) -> Result<Outcome, ActionError> {
-    let driver = &ctx.config.library.driver;
-    let Some(id) = driver_id(ctx)? else {
-        return Ok(Outcome::found(format!("{driver} was not loaded")));
-    };
-    let unload =
-        Command::new([ctx.config.commands.modunload.clone(), "-i".into(), id.to_string()], ctx.config.timeouts.command);
-    ctx.runner.run_ok(&unload)?;
-    if let Some(still) = driver_id(ctx)? {
-        return Err(ActionError {
-            command: Some(unload.to_string()),
-            message: format!("{driver} is still loaded (id {still}) after `{unload}`"),
-            output: None,
-        });
-    }
-    Ok(Outcome::changed(format!("{driver} (id {id}) unloaded")))
-}
-
-fn load_driver(ctx: &Context) -> Result<Outcome, ActionError> {
-    let driver = &ctx.config.library.driver;
-    if let Some(id) = driver_id(ctx)? {
-        return Ok(Outcome::found(format!("{driver} was already loaded (id {id})")));
-    }
-    let load =
-        Command::new([&ctx.config.commands.modload, &ctx.config.library.driver_path], ctx.config.timeouts.command);
-    ctx.runner.run_ok(&load)?;
-    match driver_id(ctx)? {
-        Some(id) => Ok(Outcome::changed(format!("{driver} loaded (id {id})"))),
-        None => Err(ActionError {
-            command: Some(load.to_string()),
-            message: format!("modinfo does not list {driver} after `{load}`"),
-            output: None,
-        }),
-    }
-}
-
 /// Asks the controller about the board and reads its answer.
 pub fn read_board(ctx: &Context) -> Result<Reading, ActionError> {
-    let cmd = ctx.platform.locate(&ctx.domain);
-    let out = ctx.runner.run(&cmd)?;
-    ctx.platform.parse_location(&out).map_err(|e| ActionError {
-        command: Some(cmd.to_string()),
+    let commands = ctx.platform.locate(&ctx.domain);
+    let mut answers = Vec::with_capacity(commands.len());
+    for cmd in &commands {
+        answers.push(ctx.runner.run(cmd)?);
+    }
+    ctx.platform.read_location(&answers).map_err(|e| ActionError {
+        command: Some(commands.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" ; ")),
         message: e,
-        output: Some(out.text()),
+        output: Some(answers.iter().map(|a| a.text()).collect::<Vec<_>>().join("\n")),
     })
 }
 
@@ -544,31 +493,45 @@ pub fn after_failed_move(attach: bool, domain: &str, at: &Reading) -> AfterFailu
     }
 }
 
-fn move_board(ctx: &Context, attach: bool) -> Result<Outcome, ActionError> {
-    let here = Location::Domain(ctx.domain.clone());
-    let (from, to) = if attach { (Location::Unassigned, here) } else { (here, Location::Unassigned) };
-    let board = ctx.config.board.id;
+fn move_board(ctx: &Context, domain: &str, attach: bool) -> Result<Outcome, ActionError> {
+    let there = Location::Domain(domain.to_string());
+    let (from, to) = if attach { (Location::Unassigned, there) } else { (there, Location::Unassigned) };
+    let unit = ctx.platform.unit();
     let now = read_board(ctx)?;
-    match before_move(attach, &ctx.domain, &now) {
-        Before::Done => return Ok(Outcome::found(format!("board {board} was already {to}"))),
+    match before_move(attach, domain, &now) {
+        Before::Done => return Ok(Outcome::found(format!("{unit} was already {to}"))),
         Before::Refuse => {
-            return Err(ActionError::new(format!(
-                "board {board} is {now}, not {from} as expected; refusing to move it"
-            )))
+            return Err(ActionError::new(format!("{unit} is {now}, not {from} as expected; refusing to move it")))
         }
         Before::Run => {}
     }
-    let cmd = if attach { ctx.platform.attach(&ctx.domain) } else { ctx.platform.detach(&ctx.domain) };
-    ctx.runner.run_ok(&cmd)?;
-    let after = read_board(ctx)?;
-    if !moved(attach, &ctx.domain, &after) {
+    let commands = if attach { ctx.platform.attach(domain) } else { ctx.platform.detach(domain) };
+    for cmd in &commands {
+        ctx.runner.run_ok(cmd)?;
+    }
+    let shown = commands.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" ; ");
+    // A controller whose move completes later is asked again until it shows it, or its time is up.
+    let settle = ctx.platform.settle(attach);
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(100);
+    let after = loop {
+        let after = read_board(ctx)?;
+        if moved(attach, domain, &after) || started.elapsed() >= settle {
+            break after;
+        }
+        std::thread::sleep(pause.min(settle.saturating_sub(started.elapsed())));
+        pause = (pause * 2).min(Duration::from_secs(5));
+    };
+    if !moved(attach, domain, &after) {
+        let waited =
+            if settle.is_zero() { String::new() } else { format!(" (asked for {})", crate::duration::format(settle)) };
         return Err(ActionError {
-            command: Some(cmd.to_string()),
-            message: format!("after `{cmd}` the board is {after}, not {to}"),
+            command: Some(shown.clone()),
+            message: format!("after `{shown}` the {unit} is {after}, not {to}{waited}"),
             output: None,
         });
     }
-    Ok(Outcome::changed(format!("board {board} is now {to}")))
+    Ok(Outcome::changed(format!("{unit} is now {to}")))
 }
 
 #[cfg(test)]

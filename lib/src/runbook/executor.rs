@@ -17,7 +17,7 @@
 //! stands and stops.
 
 use super::progress::StepInfo;
-use super::{secs, Action, ActionError, Context, Left, OnFailure, Report, Runbook, StepFailure, StepTiming};
+use super::{secs, Action, ActionError, Context, Left, OnFailure, Report, Runbook, Step, StepFailure, StepTiming};
 use crate::error::Error;
 use crate::ledger::lock::LockError;
 use crate::ledger::record::{Event, Failure, Operation, Record, StepRef};
@@ -53,7 +53,7 @@ pub fn execute_fenced(
     for (index, step) in book.steps.iter().enumerate().skip(from) {
         let begin = |ctx: &Context| Event::Begin {
             holder: ctx.holder.clone(),
-            step: StepRef { operation: op, id: step.id.into(), name: step.name.into(), started: ctx.clock.now() },
+            step: StepRef { operation: op, id: step.id.into(), name: step.name.clone(), started: ctx.clock.now() },
         };
         if let Some(signal) = signals::interrupted() {
             if fence.is_none() {
@@ -75,31 +75,18 @@ pub fn execute_fenced(
             domain: &ctx.domain,
             operation: op,
             id: step.id,
-            name: step.name,
+            name: &step.name,
             epoch: record.epoch,
         };
-        let width = step.actions.iter().map(|a| a.width(ctx)).max().unwrap_or(1);
-        ctx.progress.step_started(&info, width);
-        let t0 = Instant::now();
-        let result = run_all(ctx, &step.actions);
-        let elapsed = t0.elapsed();
-        let mut timing = StepTiming {
-            id: step.id.into(),
-            name: step.name.into(),
-            secs: secs(elapsed),
-            parallel: width,
-            summary: String::new(),
-        };
+        let (result, mut timing) = run_step(ctx, &info, step);
         // A failed step may have done part of its work: its undo runs in a rollback.
         changed[index] = result.as_ref().map_or(true, |(_, changed)| *changed);
         match result.map(|(summary, _)| summary) {
             Ok(summary) => {
-                ctx.progress.step_finished(&info, elapsed, Ok(&summary));
                 timing.summary = summary;
                 detail = json!({ "completed": timing });
             }
             Err(error) => {
-                ctx.progress.step_finished(&info, elapsed, Err(&error.message));
                 timing.summary = format!("failed: {}", error.message);
                 if let Some(signal) = signals::interrupted() {
                     let detail = json!({ "interrupted": signal.to_string(), "completed": timing });
@@ -141,6 +128,52 @@ pub fn execute_fenced(
     })
 }
 
+/// Runs one step's actions with its progress and timing: the one place a step runs, for a
+/// journaled sequence and for [`run_unrecorded`] alike.
+fn run_step(ctx: &Context, info: &StepInfo, step: &Step) -> (Result<(String, bool), ActionError>, StepTiming) {
+    let width = step.actions.iter().map(|a| a.width(ctx)).max().unwrap_or(1);
+    ctx.progress.step_started(info, width);
+    let t0 = Instant::now();
+    let result = run_all(ctx, &step.actions);
+    let elapsed = t0.elapsed();
+    match &result {
+        Ok((summary, _)) => ctx.progress.step_finished(info, elapsed, Ok(summary)),
+        Err(error) => ctx.progress.step_finished(info, elapsed, Err(&error.message)),
+    }
+    let timing = StepTiming {
+        id: step.id.into(),
+        name: step.name.clone(),
+        secs: secs(elapsed),
+        parallel: width,
+        summary: result.as_ref().map(|(s, _)| s.clone()).unwrap_or_default(),
+    };
+    (result, timing)
+}
+
+/// Runs steps that change no record: a domain's boot (the ledger names it owner already), and a
+/// forced override's detach from the domain that cannot release (before the override is
+/// recorded, so that a failure leaves the ledger as it was). The first failure stops them, with
+/// its step's index.
+pub fn run_unrecorded(ctx: &Context, op: Operation, steps: &[Step]) -> Result<Vec<StepTiming>, (usize, ActionError)> {
+    let epoch = ctx.ledger.read().map(|r| r.epoch).unwrap_or_default();
+    let mut timings = Vec::new();
+    for (index, step) in steps.iter().enumerate() {
+        let info = StepInfo {
+            library: &ctx.config.library.name,
+            domain: &ctx.domain,
+            operation: op,
+            id: step.id,
+            name: &step.name,
+            epoch,
+        };
+        match run_step(ctx, &info, step) {
+            (Ok(_), timing) => timings.push(timing),
+            (Err(e), _) => return Err((index, e)),
+        }
+    }
+    Ok(timings)
+}
+
 /// Runs a step's actions: the summaries, and whether any of them changed something.
 fn run_all(ctx: &Context, actions: &[Action]) -> Result<(String, bool), ActionError> {
     let mut summaries = Vec::new();
@@ -177,9 +210,8 @@ fn on_failure(
         }
         OnFailure::Broken => Ok(Continue::No(Left::Broken, Vec::new())),
         OnFailure::RollBack => Ok(roll_back(ctx, book, index, changed)),
-        OnFailure::AskController => {
+        OnFailure::AskController { attach } => {
             use super::actions::{after_failed_move, read_board, AfterFailure};
-            let attach = step.actions.contains(&Action::Attach);
             match read_board(ctx) {
                 Ok(at) => match after_failed_move(attach, &ctx.domain, &at) {
                     AfterFailure::Done => Ok(Continue::Yes(format!("the command failed but the board is {at}: done"))),
@@ -189,9 +221,9 @@ fn on_failure(
                     }
                     AfterFailure::Broken => {
                         let note = format!(
-                            "the controller now reports board {} {at}: ftl can neither finish nor undo the \
-                             move from there",
-                            ctx.config.board.id
+                            "the controller now reports {} {at}: ftl can neither finish nor undo the move from \
+                             there",
+                            ctx.platform.unit()
                         );
                         ctx.progress.note(&note);
                         error.message = format!("{}; {note}", error.message);
@@ -235,7 +267,7 @@ fn undo(ctx: &Context, book: &Runbook, index: usize, changed: &[bool]) -> Result
                 domain: &ctx.domain,
                 operation: book.operation,
                 id: &label,
-                name: step.name,
+                name: &step.name,
                 epoch,
             };
             ctx.progress.step_started(&info, action.width(ctx));
@@ -410,7 +442,7 @@ fn fail(
     let failure = StepFailure {
         operation: book.operation,
         step: step.id.into(),
-        name: step.name.into(),
+        name: step.name.clone(),
         message: error.message,
         command: error.command,
         output: error.output,

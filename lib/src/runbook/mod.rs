@@ -32,6 +32,7 @@ pub struct Context<'a> {
     pub clock: &'a dyn Clock,
     pub ledger: &'a Ledger,
     pub platform: Box<dyn Platform>,
+    pub host: Box<dyn crate::host::HostOs>,
     pub progress: &'a dyn Progress,
 }
 
@@ -40,9 +41,9 @@ pub struct Context<'a> {
 pub enum OnFailure {
     /// Nothing irreversible happened yet: undo this step and every earlier one.
     RollBack,
-    /// The step moves the board: ask the controller where it is. Where the step wanted it, the
-    /// step is done after all; where it was, roll back; anywhere else, broken.
-    AskController,
+    /// The step moves the unit (`attach`, or detach): ask the controller where it is. Where the
+    /// step wanted it, the step is done after all; where it was, roll back; anywhere else, broken.
+    AskController { attach: bool },
     /// No safe state to go back to: the ledger says `broken`.
     Broken,
     /// The hand-over is complete without this step; record the failure and go on.
@@ -51,7 +52,7 @@ pub enum OnFailure {
 
 pub struct Step {
     pub id: &'static str,
-    pub name: &'static str,
+    pub name: String,
     pub actions: Vec<Action>,
     pub undo: Vec<Action>,
     pub on_failure: OnFailure,
@@ -60,12 +61,12 @@ pub struct Step {
 impl Step {
     pub fn new(
         id: &'static str,
-        name: &'static str,
+        name: impl Into<String>,
         actions: &[Action],
         undo: &[Action],
         on_failure: OnFailure,
     ) -> Step {
-        Step { id, name, actions: actions.to_vec(), undo: undo.to_vec(), on_failure }
+        Step { id, name: name.into(), actions: actions.to_vec(), undo: undo.to_vec(), on_failure }
     }
 }
 
@@ -75,8 +76,14 @@ pub struct Runbook {
 }
 
 impl Runbook {
+    /// The step the ledger names (a resume).
     pub fn position(&self, id: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.id == id)
+    }
+
+    /// The step that moves the unit (attach, or detach).
+    pub fn moving(&self, attach: bool) -> Option<usize> {
+        self.steps.iter().position(|s| s.on_failure == OnFailure::AskController { attach })
     }
 }
 
@@ -266,11 +273,11 @@ impl Plan {
         let mut steps = prelude;
         steps.extend(book.steps.iter().skip(from).map(|s| PlanStep {
             id: s.id.into(),
-            name: s.name.into(),
+            name: s.name.clone(),
             groups: s.actions.iter().flat_map(|a| a.plan(ctx)).collect(),
             on_failure: match s.on_failure {
                 OnFailure::RollBack => "roll back".into(),
-                OnFailure::AskController => "ask the controller where the board is".into(),
+                OnFailure::AskController { .. } => "ask the controller where the board is".into(),
                 OnFailure::Broken => "ledger broken; rerun resumes here".into(),
                 OnFailure::Warn => "warn and go on".into(),
             },

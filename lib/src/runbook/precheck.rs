@@ -107,7 +107,8 @@ pub fn controller(ctx: &Context, record: &Record) -> (Check, Option<Location>) {
     match actions::read_board(ctx) {
         Err(e) => (Check::fail(NAME, format!("controller unreachable or unreadable: {}", e.message)), None),
         Ok(at) => {
-            let board = ctx.config.board.id;
+            let board = ctx.platform.unit();
+            let board = board.strip_prefix("board ").unwrap_or(&board);
             let check = match expected(record) {
                 Some(Location::Unassigned)
                     if at.location == Location::Unassigned && at.condition == Condition::Unused =>
@@ -150,14 +151,13 @@ pub fn controller(ctx: &Context, record: &Record) -> (Check, Option<Location>) {
 fn listing(
     ctx: &Context,
     name: &'static str,
-    argv: &[&str],
+    cmd: Command,
     parse: fn(&str, &[u32]) -> Result<Vec<String>, String>,
     good: &str,
 ) -> Check {
-    let cmd = Command::new(argv, ctx.config.timeouts.command);
     match ctx.runner.run_ok(&cmd) {
         Err(e) => Check::fail(name, e.to_string()),
-        Ok(out) => match parse(&out.stdout, &ctx.config.board.cpus) {
+        Ok(out) => match parse(&out.stdout, ctx.platform.cpus()) {
             Err(e) => Check::fail(name, format!("`{cmd}` printed what ftl cannot read: {e}")),
             Ok(found) if found.is_empty() => Check::pass(name, good),
             Ok(found) => Check::fail(name, found.join("; ")),
@@ -165,13 +165,23 @@ fn listing(
     }
 }
 
+/// `psrset -i`.
+pub fn processor_sets_command(ctx: &Context) -> Command {
+    Command::new([ctx.config.commands.psrset.as_str(), "-i"], ctx.config.timeouts.command)
+}
+
+/// `pbind -q`.
+pub fn bound_threads_command(ctx: &Context) -> Command {
+    Command::new([ctx.config.commands.pbind.as_str(), "-q"], ctx.config.timeouts.command)
+}
+
 /// No processor set holds a processor of the board (`psrset -i`).
 pub fn processor_sets(ctx: &Context) -> Check {
-    let cpus: Vec<String> = ctx.config.board.cpus.iter().map(u32::to_string).collect();
+    let cpus: Vec<String> = ctx.platform.cpus().iter().map(u32::to_string).collect();
     listing(
         ctx,
         "no processor set on the board",
-        &[&ctx.config.commands.psrset, "-i"],
+        processor_sets_command(ctx),
         os::parse_psrset,
         &format!("no set holds processors {}", cpus.join(" ")),
     )
@@ -182,7 +192,7 @@ pub fn bound_threads(ctx: &Context) -> Check {
     listing(
         ctx,
         "no thread bound to the board",
-        &[&ctx.config.commands.pbind, "-q"],
+        bound_threads_command(ctx),
         os::parse_pbind,
         "no process is bound to a board processor",
     )
@@ -191,7 +201,7 @@ pub fn bound_threads(ctx: &Context) -> Check {
 /// `modinfo` is readable and says whether the robot driver is loaded.
 pub fn driver(ctx: &Context) -> Check {
     const NAME: &str = "robot driver readable";
-    let cmd = Command::new([&ctx.config.commands.modinfo], ctx.config.timeouts.command);
+    let cmd = crate::host::solaris::modinfo(ctx);
     let driver = &ctx.config.library.driver;
     match ctx.runner.run_ok(&cmd) {
         Err(e) => Check::fail(NAME, e.to_string()),
@@ -270,16 +280,8 @@ pub fn programs(ctx: &Context) -> Check {
 
 /// Every check, for `ftl-status --check`.
 pub fn all(ctx: &Context, record: &Record) -> Vec<Check> {
-    let mut checks = vec![
-        sequence(ctx, record),
-        programs(ctx),
-        jobs(ctx),
-        controller(ctx, record).0,
-        processor_sets(ctx),
-        bound_threads(ctx),
-        driver(ctx),
-    ];
-    checks.extend(super::prereq::all(ctx));
+    let mut checks = vec![sequence(ctx, record), programs(ctx), jobs(ctx), controller(ctx, record).0];
+    checks.extend(ctx.host.checks(ctx, true, true));
     checks
 }
 

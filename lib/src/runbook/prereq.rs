@@ -321,7 +321,7 @@ pub fn unsafe_open(ctx: &Context) -> Check {
         return Check::pass(NAME, format!("not checked: prerequisites.unsafe_devices = false in {}", file(ctx.config)));
     }
     let c = &ctx.config;
-    let cmd = Starfire::new(c).ssp_command(&ctx.domain, &c.controller.showusage, &["-r", "UNSAFE"], c.timeouts.command);
+    let cmd = Starfire::new(c).showusage(&ctx.domain, &["-r", "UNSAFE"], c.timeouts.command);
     match ctx.runner.run_ok(&cmd) {
         Err(e) => Check::fail(NAME, e.to_string()),
         Ok(out) => match unsafe_devices(&out.stdout, &c.library.driver, &c.library.driver_path).as_slice() {
@@ -349,11 +349,7 @@ pub fn plan(ctx: &Context, attach: bool) -> Vec<String> {
         out.push(Starfire::new(c).ssp_command(&ctx.domain, &p.cat, &[&path], c.timeouts.command).to_string());
     }
     if !attach && p.unsafe_devices {
-        out.push(
-            Starfire::new(c)
-                .ssp_command(&ctx.domain, &c.controller.showusage, &["-r", "UNSAFE"], c.timeouts.command)
-                .to_string(),
-        );
+        out.push(Starfire::new(c).showusage(&ctx.domain, &["-r", "UNSAFE"], c.timeouts.command).to_string());
     }
     out
 }
@@ -373,7 +369,8 @@ pub fn all(ctx: &Context) -> Vec<Check> {
     checks(ctx, true, true)
 }
 
-fn checks(ctx: &Context, detach: bool, attach: bool) -> Vec<Check> {
+/// The prerequisites of a detach, an attach, or both.
+pub fn checks(ctx: &Context, detach: bool, attach: bool) -> Vec<Check> {
     let mut checks = match release(ctx, "DR prerequisites readable") {
         Err(check) => vec![check],
         Ok(r) => {

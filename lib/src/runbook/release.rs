@@ -36,11 +36,11 @@ pub fn runbook(ctx: &Context) -> Runbook {
         r1,
         Step::new("R2", "stop NetBackup", &[StopNetBackup], &[StartNetBackup], RollBack),
         Step::new("R3", "drives at BOT", &[RewindDrives], &[], RollBack),
-        Step::new("R4", "unload the robot driver", &[UnloadDriver], &[LoadDriver], RollBack),
-        Step::new("R5", "DR detach", &[Detach], &[], AskController),
+        Step::new("R4", ctx.host.quiesce_name(), &[Quiesce], &[Restore], RollBack),
+        Step::new("R5", "DR detach", &[Detach], &[], AskController { attach: false }),
     ];
     if ctx.config.netbackup.restart_after_release {
-        steps.push(Step::new("R6", "NetBackup back up without the library", &[LoadDriver, StartNetBackup], &[], Warn));
+        steps.push(Step::new("R6", "NetBackup back up without the library", &[Restore, StartNetBackup], &[], Warn));
     }
     Runbook { operation: Operation::Release, steps }
 }
@@ -89,15 +89,8 @@ fn decide(ctx: &Context, book: &Runbook, force: bool) -> Result<Result<Start, St
 
 fn checks(ctx: &Context) -> Result<Vec<Check>, Error> {
     let record = ctx.ledger.read()?;
-    let mut checks = vec![
-        precheck::programs(ctx),
-        precheck::jobs(ctx),
-        precheck::controller(ctx, &record).0,
-        precheck::processor_sets(ctx),
-        precheck::bound_threads(ctx),
-        precheck::driver(ctx),
-    ];
-    checks.extend(super::prereq::for_detach(ctx));
+    let mut checks = vec![precheck::programs(ctx), precheck::jobs(ctx), precheck::controller(ctx, &record).0];
+    checks.extend(ctx.host.checks(ctx, true, false));
     Ok(checks)
 }
 
@@ -181,6 +174,17 @@ fn release_validated(ctx: &Context, options: &ReleaseOptions) -> Result<Report, 
     }
 }
 
+/// The step of a forced override that takes the unit from a domain that cannot release it.
+pub(crate) fn forced_detach(other: &str) -> Step {
+    Step::new(
+        "F1",
+        format!("detach from {other} on the controller"),
+        &[Action::DetachFrom(other.to_string())],
+        &[],
+        OnFailure::AskController { attach: false },
+    )
+}
+
 pub(crate) fn forced_detail(reason: &str, overridden: Option<String>) -> Value {
     json!({
         "forced": { "reason": reason, "user": crate::os::user_name(), "host": crate::os::hostname(), "overridden": overridden }
@@ -195,9 +199,9 @@ fn force_for_other(ctx: &Context, owner: &str, reason: &str) -> Result<Report, E
     })?;
     match &at.location {
         Location::Domain(d) if d == owner => {
-            ctx.progress
-                .note(&format!("forced: detaching board {} from {owner} on the controller", ctx.config.board.id));
-            ctx.runner.run_ok(&ctx.platform.detach(owner))?;
+            ctx.progress.note(&format!("forced: detaching {} from {owner} on the controller", ctx.platform.unit()));
+            executor::run_unrecorded(ctx, Operation::Release, &[forced_detach(owner)])
+                .map_err(|(_, e)| Error::Failed(e.message))?;
         }
         Location::Unassigned => {}
         Location::Domain(d) => {
@@ -225,23 +229,17 @@ fn force_for_other(ctx: &Context, owner: &str, reason: &str) -> Result<Report, E
 
 pub fn plan(ctx: &Context, options: &ReleaseOptions) -> Result<Plan, Error> {
     let book = runbook(ctx);
-    let nb = crate::netbackup::NetBackup::new(ctx.config);
-    let c = &ctx.config.commands;
     let precheck = PlanStep {
         id: "R0".into(),
         name: "precheck".into(),
         groups: vec![super::actions::Group {
             parallel: false,
-            commands: [
-                nb.jobs().to_string(),
-                ctx.platform.locate(&ctx.domain).to_string(),
-                format!("{} -i", c.psrset),
-                format!("{} -q", c.pbind),
-                c.modinfo.clone(),
-            ]
-            .into_iter()
-            .chain(super::prereq::plan(ctx, false))
-            .collect(),
+            commands: [crate::netbackup::NetBackup::new(ctx.config).jobs()]
+                .into_iter()
+                .chain(ctx.platform.locate(&ctx.domain))
+                .map(|c| c.to_string())
+                .chain(ctx.host.plan_checks(ctx, false))
+                .collect(),
         }],
         on_failure: if options.force.is_some() { "overridden by --force".into() } else { "refuse, exit 4".into() },
     };
@@ -264,22 +262,21 @@ pub fn plan(ctx: &Context, options: &ReleaseOptions) -> Result<Plan, Error> {
             None => Plan::new(ctx, &book, 0, String::new(), vec![precheck], last),
         },
         Ok(Start::Resume(at)) => Plan::new(ctx, &book, at, format!("resumes at {}", book.steps[at].id), vec![], last),
-        Ok(Start::ForOther(owner)) => Plan {
-            operation: Operation::Release,
-            domain: ctx.domain.clone(),
-            note: format!("forced release of {owner}'s library"),
-            steps: vec![PlanStep {
-                id: "F".into(),
-                name: "confirm and detach on the controller".into(),
-                groups: vec![super::actions::Group {
-                    parallel: false,
-                    commands: vec![
-                        ctx.platform.locate(&ctx.domain).to_string(),
-                        ctx.platform.detach(&owner).to_string(),
-                    ],
+        Ok(Start::ForOther(owner)) => {
+            let step = forced_detach(&owner);
+            let mut groups = vec![super::actions::Group::of(ctx.platform.locate(&ctx.domain), false)];
+            groups.extend(step.actions.iter().flat_map(|a| a.plan(ctx)));
+            Plan {
+                operation: Operation::Release,
+                domain: ctx.domain.clone(),
+                note: format!("forced release of {owner}'s library"),
+                steps: vec![PlanStep {
+                    id: step.id.into(),
+                    name: "confirm and detach on the controller".into(),
+                    groups,
+                    on_failure: "exit 1, ledger unchanged".into(),
                 }],
-                on_failure: "exit 1, ledger unchanged".into(),
-            }],
-        },
+            }
+        }
     })
 }

@@ -338,7 +338,7 @@ fn an_attach_that_times_out_with_the_board_attached_counts_as_done() {
         .always(&["fake-dr", "attach"], Reply::Timeout)
         .once(&["fake-dr", "where"], here("flinstones"));
     // Only A3: the steps after it are another test's business.
-    let mut book = acquire::runbook(&kit.config);
+    let mut book = acquire::runbook(&ctx);
     book.steps.truncate(3);
 
     let report = execute(&ctx, &book, 2, Value::Null).unwrap();
@@ -407,8 +407,8 @@ fn the_steps_after_a_failed_warn_step_still_run() {
     let book = Runbook {
         operation: Operation::Release,
         steps: vec![
-            Step::new("W1", "load a driver nobody needs", &[Action::LoadDriver], &[], OnFailure::Warn),
-            Step::new("W2", "DR detach", &[Action::Detach], &[], OnFailure::AskController),
+            Step::new("W1", "load a driver nobody needs", &[Action::Restore], &[], OnFailure::Warn),
+            Step::new("W2", "DR detach", &[Action::Detach], &[], OnFailure::AskController { attach: false }),
         ],
     };
 
@@ -438,7 +438,7 @@ fn interrupted_at_r4(kit: &Kit, book: &Runbook) {
     let me = holder("marmaduke");
     for id in ["R1", "R2", "R3", "R4"] {
         let step = &book.steps[book.position(id).unwrap()];
-        let step = StepRef { operation: Operation::Release, id: id.into(), name: step.name.into(), started: t0() };
+        let step = StepRef { operation: Operation::Release, id: id.into(), name: step.name.clone(), started: t0() };
         kit.ledger.commit(&me, &Event::Begin { holder: me.clone(), step }, Value::Null, t0()).unwrap();
     }
 }
