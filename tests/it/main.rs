@@ -19,6 +19,7 @@ mod ledger_cli;
 mod ledger_faults;
 mod netbackup_truth;
 mod notify;
+mod plan_truth;
 mod policy_cli;
 mod prerequisites;
 mod races;
