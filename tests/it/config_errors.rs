@@ -121,6 +121,83 @@ fn the_example_configuration_is_valid() {
     assert_eq!(config.domains.keys().collect::<Vec<_>>(), vec!["flinstones", "marmaduke"]);
 }
 
+#[test]
+fn the_libvirt_example_configuration_is_valid() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ftl-libvirt.toml");
+    let config = ftl::config::Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let ftl::config::Controller::Libvirt(l) = &config.controller else { panic!("not the libvirt profile") };
+    assert_eq!((l.pci.as_str(), l.guest("nbu-east")), ("0000:41:00.0", "nbu-east"));
+    assert!(matches!(config.host, ftl::config::Host::Linux(_)));
+}
+
+/// Each profile reads its own keys and names the other's, and each runs on its own OS.
+#[test]
+fn a_profile_refuses_the_keys_and_the_os_of_the_other() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ftl-libvirt.toml");
+    let libvirt = std::fs::read_to_string(example).unwrap();
+    let cases: Vec<(&str, String, &[&str])> = vec![
+        (
+            "a board on libvirt",
+            format!(
+                "{libvirt}
+[board]
+id = 7
+"
+            ),
+            &["`board`"],
+        ),
+        (
+            "an addboard timeout on libvirt",
+            libvirt.replace("rewind = \"10m\"", "addboard = \"1h\""),
+            &["`timeouts.addboard`"],
+        ),
+        ("a bad PCI address", libvirt.replace("0000:41:00.0", "41:00"), &["`controller.pci`", "41:00"]),
+        (
+            "a user alias without ua-",
+            libvirt.replace("# alias = \"ua-ftl-hba\"", "alias = \"hba\""),
+            &["`controller.alias`", "ua-"],
+        ),
+        ("Solaris on libvirt", libvirt.replace("os = \"linux\"", "os = \"solaris\""), &["`host.os`"]),
+        (
+            "no robot on Linux",
+            libvirt.replace("robot = \"/dev/tape/by-id/scsi-3500110a0012345f0\"", ""),
+            &["`host.robot`"],
+        ),
+        (
+            "a Solaris command on Linux",
+            libvirt.replace("kill = \"/usr/bin/kill\"", "kill = \"/usr/bin/kill\"\nmodinfo = \"/usr/sbin/modinfo\""),
+            &["`commands.modinfo`"],
+        ),
+        (
+            "an unknown profile",
+            libvirt.replace("profile = \"libvirt\"", "profile = \"hyperv\""),
+            &["`controller.profile`", "starfire, libvirt"],
+        ),
+        ("an unknown os", libvirt.replace("os = \"linux\"", "os = \"aix\""), &["`host.os`", "aix"]),
+    ];
+    for (what, text, wants) in cases {
+        let site = MiniSite::new();
+        site.write_config(&text);
+        let out = run(site.cmd("ftl-status"));
+        assert_eq!(code(&out), 2, "{what}: {}", stderr(&out));
+        for want in wants {
+            assert!(stderr(&out).contains(want), "{what}: wants {want}: {}", stderr(&out));
+        }
+    }
+    let starfire =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ftl.toml")).unwrap();
+    let site = MiniSite::new();
+    site.write_config(&format!(
+        "{starfire}
+[host]
+os = \"linux\"
+robot = \"/dev/sg0\"
+"
+    ));
+    let out = run(site.cmd("ftl-status"));
+    assert!(code(&out) == 2 && stderr(&out).contains("`host.os`"), "Linux on the Starfire: {}", stderr(&out));
+}
+
 /// A configured program that cannot be started is named by its key and file, and `--if-idle`
 /// does not call a domain busy when it could not ask.
 #[test]
