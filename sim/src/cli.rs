@@ -22,6 +22,11 @@ bpdbjobs, psrset, pbind, kill, netbackup-stop, netbackup-start, nbpemreq, uname,
 (showusage, addboard, deleteboard; give them SUNW_HOSTNAME as on the SSP). The fake commands \
 print the real outputs, exit with the real codes, enforce the real preconditions and take the \
 real time divided by --speed.\n\n\
+`ftl-sim init DIR --platform libvirt` builds a KVM site instead: Linux guests (mt-st's mt and the \
+NetBackup commands in DIR/<domain>/bin/, the guest's /sys and /dev in DIR/<domain>/sys and \
+DIR/<domain>/dev) and the KVM host's virsh in DIR/controller/bin/, which passes the tape HBA \
+between the guests; a small process per site (`ftl-sim kernel`) makes writes to the guests' sysfs \
+take effect.\n\n\
 Start with `ftl-sim demo`: a complete rehearsal on a fresh temporary site.",
     after_help = "Exit codes: 0 done; 1 refused or failed (a DIR that is not empty or not a site, a \
 domain, owner, fault or value the simulator refuses, a fake command's precondition); 2 the command \
@@ -54,6 +59,11 @@ enum Command {
         /// Seed for the tape positions left by the last backups.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The platform: `starfire` (an E10000: SSP commands, Solaris domains, /dev/rmt/N) or
+        /// `libvirt` (KVM guests passing the tape HBA 0000:41:00.0 with virsh; Linux guests with
+        /// mt-st, sysfs in DIR/<domain>/sys, drives at DIR/<domain>/dev/tape/by-id/scsi-*-nst).
+        #[arg(long, default_value = "starfire", value_parser = ["starfire", "libvirt"])]
+        platform: String,
     },
     /// Print the platform state: the board, the drives, each domain.
     Show {
@@ -98,7 +108,13 @@ enum Command {
         /// Print the time line as JSON.
         #[arg(long)]
         json: bool,
+        /// The platform of the site the demo builds (see `init --platform`).
+        #[arg(long, default_value = "starfire", value_parser = ["starfire", "libvirt"])]
+        platform: String,
     },
+    /// A libvirt site's guest kernels (run by its fake commands, in the site directory).
+    #[command(hide = true)]
+    Kernel,
 }
 
 /// The DR phases `dr-fail:` can make fail.
@@ -119,7 +135,11 @@ const FAULTS: &[&str] = &[
     "down:DOMAIN",
     "board-off",
     "dr-fail:PHASE",
+    "no-release:DOMAIN",
 ];
+
+/// The faults that mean something on a libvirt site.
+const LIBVIRT_FAULTS: &[&str] = &["bot", "lost", "hang", "fail", "controller-down", "down", "no-release"];
 
 /// `ftl-sim fault --help`: every fault, and the command names `hang:` and `fail:` take.
 fn fault_help() -> String {
@@ -141,6 +161,8 @@ the SSP's addboard and deleteboard cannot reach its DR daemon (exit 4)\n\
   sg-busy:DOMAIN   `modunload` of sg fails with EBUSY on DOMAIN\n\
   bound:DOMAIN     a thread of DOMAIN is bound to a processor of the board (`pbind -q` shows \
 it, and `deleteboard` refuses)\n\
+  no-release:DOMAIN  (libvirt) the guest DOMAIN never lets the HBA go: a live detach stays \
+pending and the hostdev stays in its live XML\n\
   dr-fail:PHASE    the DR phase PHASE fails and leaves the board where the SSP leaves it (\"in \
 the state it is in when the command fails\"), until a DR command finishes it:\n\
       complete_detach  `deleteboard` drains the board, then exits 10: the board stays drained, \
@@ -152,9 +174,14 @@ deleteboard, finishes it\n\
       complete_attach  `addboard` passes POST, then exits 8: the board is half attached \
 (`showusage -s` exits 7 and names it); a rerun of addboard, or deleteboard, finishes it\n\
   clear            remove every fault (alone)\n\n\
+On a libvirt site: bot, lost, hang, fail, controller-down (virsh cannot reach libvirtd), down (a \
+hung guest: its commands never answer, its kernel ignores sysfs writes, it never releases the HBA) \
+and no-release apply; fail:virsh makes attach-device and detach-device fail (dumpxml and list \
+still answer). The libvirt CMDs are {} and virsh.\n\n\
 CMD is one of the domains' commands ({}) or the controller's ({}). The exit statuses 7, 8 and 10 of \
 addboard and deleteboard, and showusage's 7, are the simulator's choice: no stored source gives \
 them.",
+        crate::fake::LIBVIRT_DOMAIN_COMMANDS.join(", "),
         DOMAIN_COMMANDS.join(", "),
         CONTROLLER_COMMANDS.join(", ")
     )
@@ -168,8 +195,9 @@ pub fn command() -> clap::Command {
 pub fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
-        Command::Init { dir, domains, owner, drives, speed, seed } => {
-            let options = InitOptions { domains, owner, drives, speed, board: 7, seed };
+        Command::Init { dir, domains, owner, drives, speed, seed, platform } => {
+            let platform = platform.parse().unwrap_or_default();
+            let options = InitOptions { domains, owner, drives, speed, board: 7, seed, platform };
             site::init(&dir, &options).map(|site| {
                 crate::outln!("simulated site ready in {}", site.dir.display());
                 for entry in std::fs::read_dir(&site.dir).into_iter().flatten().flatten() {
@@ -192,7 +220,10 @@ pub fn main() -> ExitCode {
         }),
         Command::Fault { dir, faults } => Site::open(&dir).and_then(|site| fault(&site, &faults)),
         Command::Job { dir, domain, action } => Site::open(&dir).and_then(|site| job(&site, &domain, &action)),
-        Command::Demo { speed, keep, json } => crate::demo::run(speed, keep, json),
+        Command::Demo { speed, keep, json, platform } => {
+            crate::demo::run(speed, keep, json, platform.parse().unwrap_or_default())
+        }
+        Command::Kernel => crate::kernel::run(),
         Command::Bench { json } => crate::bench::run(json),
         Command::Docs { dir } => crate::docs::generate(&dir).map(|files| {
             for f in files {
@@ -210,18 +241,40 @@ pub fn main() -> ExitCode {
 }
 
 pub fn describe(p: &Platform) -> String {
+    if let Some(lv) = &p.libvirt {
+        let mut out = match &p.board.domain {
+            Some(g) => format!("HBA {}: in guest {g}", lv.pci),
+            None => format!("HBA {}: in no guest", lv.pci),
+        };
+        if lv.unplug_pending {
+            out.push_str(" (a live detach is pending: the guest has not let it go)");
+        }
+        if lv.probe_at.is_some() {
+            out.push_str(" (the guest's kernel is probing it)");
+        } else if p.board.domain.is_some() {
+            let here = lv.present.iter().filter(|h| **h).count();
+            out.push_str(&format!(" ({here} of {} SCSI devices present)", lv.present.len()));
+        }
+        out.push('\n');
+        return out + &describe_rest(p);
+    }
     let unfinished = match p.board.unfinished {
         None => "",
         Some(Unfinished::InitAttach) => " (unconfigured: its init_attach failed)",
         Some(Unfinished::CompleteAttach) => " (half attached: its complete_attach failed)",
         Some(Unfinished::CompleteDetach) => " (drained: its complete_detach failed)",
     };
-    let mut out = format!(
+    let out = format!(
         "board {}: {}{unfinished}\n",
         p.board.id,
         p.board.domain.as_ref().map(|d| format!("in domain {d}")).unwrap_or_else(|| "in no domain".into())
     );
-    out.push_str("drives:");
+    out + &describe_rest(p)
+}
+
+/// The drives, each domain's NetBackup and the faults.
+fn describe_rest(p: &Platform) -> String {
+    let mut out = String::from("drives:");
     for d in &p.drives {
         let what = if !d.tape {
             "empty".to_string()
@@ -253,6 +306,7 @@ pub fn describe(p: &Platform) -> String {
 
 fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
     let p = site.read()?;
+    let (domain_commands, controller_commands) = crate::fake::commands(&p);
     if faults.iter().any(|f| f == "clear") {
         if faults.len() > 1 {
             return Err("`clear` stands alone".into());
@@ -265,7 +319,9 @@ fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
         let (name, arg) = f.split_once(':').map(|(n, a)| (n, Some(a))).unwrap_or((f.as_str(), None));
         let valid = match (name, arg) {
             ("bot" | "lost", Some(i)) => i.parse::<usize>().is_ok_and(|i| i < p.drives.len()),
-            ("hang" | "fail", Some(cmd)) => DOMAIN_COMMANDS.contains(&cmd) || CONTROLLER_COMMANDS.contains(&cmd),
+            _ if p.libvirt.is_some() && !LIBVIRT_FAULTS.contains(&name) => false,
+            ("hang" | "fail", Some(cmd)) => domain_commands.contains(&cmd) || controller_commands.contains(&cmd),
+            ("no-release", Some(d)) => p.libvirt.is_some() && p.domains.contains_key(d),
             ("controller-down" | "board-off", None) => true,
             ("sg-busy" | "bound" | "empty-pset" | "solaris-2.6" | "unsafe" | "down", Some(d)) => {
                 p.domains.contains_key(d)

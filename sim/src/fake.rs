@@ -33,8 +33,25 @@ pub const DOMAIN_COMMANDS: &[&str] = &[
 ];
 pub const CONTROLLER_COMMANDS: &[&str] = &["showusage", "addboard", "deleteboard"];
 
+/// A libvirt site's Linux guests: NetBackup's commands as on Solaris, and mt-st's `mt`.
+pub const LIBVIRT_DOMAIN_COMMANDS: &[&str] =
+    &["vmoprcmd", "mt", "bpps", "bpdbjobs", "netbackup-stop", "netbackup-start", "kill", "bppllist", "nbpemreq"];
+/// A libvirt site's controller, the KVM host.
+pub const LIBVIRT_CONTROLLER_COMMANDS: &[&str] = &["virsh"];
+
 pub fn is_fake(name: &str) -> bool {
-    DOMAIN_COMMANDS.contains(&name) || CONTROLLER_COMMANDS.contains(&name)
+    DOMAIN_COMMANDS.contains(&name)
+        || CONTROLLER_COMMANDS.contains(&name)
+        || LIBVIRT_CONTROLLER_COMMANDS.contains(&name)
+}
+
+/// The domain and controller commands of a site's platform.
+pub fn commands(platform: &Platform) -> (&'static [&'static str], &'static [&'static str]) {
+    if platform.libvirt.is_some() {
+        (LIBVIRT_DOMAIN_COMMANDS, LIBVIRT_CONTROLLER_COMMANDS)
+    } else {
+        (DOMAIN_COMMANDS, CONTROLLER_COMMANDS)
+    }
 }
 
 /// What a fake command answers.
@@ -44,11 +61,11 @@ pub struct Reply {
     pub err: String,
 }
 
-fn ok(out: impl Into<String>) -> Reply {
+pub(crate) fn ok(out: impl Into<String>) -> Reply {
     Reply { code: 0, out: out.into(), err: String::new() }
 }
 
-fn fail(code: i32, err: impl Into<String>) -> Reply {
+pub(crate) fn fail(code: i32, err: impl Into<String>) -> Reply {
     Reply { code, out: String::new(), err: err.into() }
 }
 
@@ -65,13 +82,17 @@ pub struct Call<'a> {
 
 impl Call<'_> {
     /// Sleeps `real` seconds of platform time, scaled by the site's speed.
-    fn sleep(&self, real: f64) {
+    pub(crate) fn sleep(&self, real: f64) {
         let scaled = real / self.speed;
         self.slept.set(self.slept.get() + scaled);
         std::thread::sleep(Duration::from_secs_f64(scaled));
     }
 
-    fn update<T>(&self, change: impl FnOnce(&mut Platform) -> T) -> Result<T, Reply> {
+    pub(crate) fn speed(&self) -> f64 {
+        self.speed
+    }
+
+    pub(crate) fn update<T>(&self, change: impl FnOnce(&mut Platform) -> T) -> Result<T, Reply> {
         self.site.update(change).map_err(|e| fail(1, format!("{}: simulator state: {e}\n", self.name)))
     }
 }
@@ -110,6 +131,9 @@ pub fn main(argv: Vec<String>) -> i32 {
             return 2;
         }
     };
+    if platform.libvirt.is_some() {
+        crate::kernel::ensure_running(&site);
+    }
     let call = Call {
         site: &site,
         name: name.clone(),
@@ -123,7 +147,14 @@ pub fn main(argv: Vec<String>) -> i32 {
     crate::out!("{}", reply.out);
     crate::err!("{}", reply.err);
     let controller = who == "controller";
-    let acting = if controller { std::env::var("SUNW_HOSTNAME").unwrap_or_default() } else { who };
+    let acting = if name == "virsh" {
+        // The KVM host acts for nobody in particular: the guest is an argument.
+        who
+    } else if controller {
+        std::env::var("SUNW_HOSTNAME").unwrap_or_default()
+    } else {
+        who
+    };
     site.log_call(
         &acting,
         &argv.iter().skip(1).fold(vec![name], |mut v, a| {
@@ -147,7 +178,7 @@ fn run(call: &Call, platform: &Platform) -> Reply {
             std::thread::sleep(Duration::from_secs(3600));
         }
     }
-    let controller = CONTROLLER_COMMANDS.contains(&name);
+    let controller = CONTROLLER_COMMANDS.contains(&name) || LIBVIRT_CONTROLLER_COMMANDS.contains(&name);
     // A domain that is down answers nothing, like an unreachable host: its commands never return
     // (until the caller's timeout kills them).
     if !controller && platform.has_fault(&format!("down:{}", call.host)) {
@@ -157,9 +188,15 @@ fn run(call: &Call, platform: &Platform) -> Reply {
         }
     }
     if controller && platform.has_fault("controller-down") {
+        if name == "virsh" {
+            // libvirtd is not running on the KVM host (the remote driver's message, as virsh
+            // prints it; not captured from a stored source).
+            return fail(1, "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock': Connection refused\n");
+        }
         return fail(255, "ssh: connect to host ssp0 port 22: Connection refused\n");
     }
-    if platform.has_fault(&format!("fail:{name}")) {
+    // fail:virsh makes the device operations fail; locate (dumpxml, list) still answers.
+    if platform.has_fault(&format!("fail:{name}")) && name != "virsh" {
         return injected_failure(call, platform);
     }
     if controller != (call.host == "controller") {
@@ -171,12 +208,18 @@ fn run(call: &Call, platform: &Platform) -> Reply {
             ),
         );
     }
+    let (domain_commands, controller_commands) = commands(platform);
+    if !domain_commands.contains(&name) && !controller_commands.contains(&name) {
+        return fail(127, format!("{name}: not found (this site simulates another platform)\n"));
+    }
     if !controller && !platform.domains.contains_key(&call.host) {
         return fail(2, format!("{name}: {} is not a domain of this site\n", call.host));
     }
     let result = match name {
         "vmoprcmd" => vmoprcmd(call, platform),
+        "mt" if platform.libvirt.is_some() => crate::linux::mt(call, platform),
         "mt" => mt(call, platform),
+        "virsh" => crate::virsh::virsh(call, platform),
         "modinfo" => modinfo(call, platform),
         "modunload" => modunload(call, platform),
         "modload" => modload(call, platform),
@@ -209,6 +252,11 @@ fn injected_failure(call: &Call, platform: &Platform) -> Reply {
         "vmoprcmd" => fail(252, "vmoprcmd: cannot connect to vmd (70)\n"),
         // illumos mt.c (tests/fixtures/mt/rewind_failed.txt, status_ioctl_failed.txt): a failed
         // operation ioctl prints `DEV OP COUNT failed: REASON`, a failed MTIOCGET `mt: REASON`.
+        // mt-st's mt.c: a failed MTIOCTOP or MTIOCGET is perror(tape_name), exit 2
+        // (tests/fixtures/mt-st/exit_codes.txt).
+        "mt" if platform.libvirt.is_some() => {
+            fail(2, format!("{}: Input/output error\n", call.args.get(1).map(String::as_str).unwrap_or("/dev/tape")))
+        }
         "mt" => {
             let device = call.args.get(1).map(String::as_str).unwrap_or("/dev/rmt/0");
             match call.args.get(2).map(String::as_str) {

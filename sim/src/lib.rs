@@ -4,7 +4,8 @@
 //!
 //! [`site`] builds a site, [`platform`] holds its state, [`fake`] is every fake command (one
 //! multi-call binary behind links named like the real commands) and [`policies`] the fake
-//! `bppllist`, [`timing`] the realistic durations, [`demo`] the rehearsal a new user runs first,
+//! `bppllist`, [`virsh`] the KVM host and [`linux`] the guests' `mt` of a libvirt site, [`kernel`]
+//! its guests' sysfs and /dev, [`timing`] the realistic durations, [`demo`] the rehearsal a new user runs first,
 //! [`bench`] the performance figures, [`docs`] the man pages and completions of every binary.
 
 /// `print!`/`println!`/`eprint!`/`eprintln!` that never panic: a closed or full stdout or
@@ -31,7 +32,10 @@ pub mod cli;
 pub mod demo;
 pub mod docs;
 pub mod fake;
+pub mod kernel;
+pub mod linux;
 pub mod platform;
 pub mod policies;
 pub mod site;
 pub mod timing;
+pub mod virsh;

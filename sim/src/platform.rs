@@ -28,6 +28,35 @@ pub struct Platform {
     /// Next fake pid and next module id, so that each start or load gets fresh ones.
     pub next_pid: u32,
     pub next_module_id: u32,
+    /// A libvirt site (`init --platform libvirt`): the board is the tape HBA, `board.domain` the
+    /// guest that has it; absent on a Starfire site, whose state file is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub libvirt: Option<Libvirt>,
+}
+
+/// The libvirt platform: a KVM host passing one PCI Fibre Channel HBA to one guest at a time.
+/// The guest's SCSI devices (one tape per drive, then the changer) exist only in the guest
+/// that has the HBA, and only once its kernel has probed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Libvirt {
+    /// The HBA on the KVM host, `domain:bus:slot.function` in hex (`0000:41:00.0`).
+    pub pci: String,
+    /// The user alias ftl gives the hostdev (libvirt's `hostdev0` otherwise).
+    pub alias: Option<String>,
+    /// The libvirt id of each running guest, by ftl domain (guest names are the domain names).
+    pub ids: BTreeMap<String, u32>,
+    /// The SCSI host number the HBA gets in a guest (`hostH`, devices `H:0:T:0`).
+    pub scsi_host: u32,
+    /// Which of the HBA's SCSI devices the guest that has it still has (index = target:
+    /// drives first, the changer last); a `1` written to a device's `delete` clears it.
+    pub present: Vec<bool>,
+    /// After an attach: when (ms since the Unix epoch) the guest's kernel will have probed the
+    /// HBA and its devices appear.
+    pub probe_at: Option<i64>,
+    /// A live detach was requested while the guest still had the HBA's devices: libvirt left it
+    /// pending, and the hostdev leaves the guest once the guest lets it go.
+    pub unplug_pending: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

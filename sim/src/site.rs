@@ -1,9 +1,14 @@
 //! `ftl-sim init`: builds a simulated site in a directory: the platform state, the shared ledger
 //! recording the owner, and per domain an `ftl.toml` (which fixes its own domain) whose command
 //! paths point at that domain's fake commands, plus the controller's fake commands.
+//!
+//! A Starfire site (the default) has the SSP's commands on the controller and Solaris domains; a
+//! libvirt site (`--platform libvirt`, the contract of issue 14) has `virsh` on the controller
+//! (the KVM host), Linux guests with mt-st's `mt`, and per guest the `sys` and `dev` trees that
+//! [`crate::kernel`] keeps; the NetBackup commands and the platform state are the same.
 
-use crate::fake::{CONTROLLER_COMMANDS, DOMAIN_COMMANDS};
-use crate::platform::{Board, Domain, Drive, Module, Platform, Running, Site};
+use crate::fake::{CONTROLLER_COMMANDS, DOMAIN_COMMANDS, LIBVIRT_CONTROLLER_COMMANDS, LIBVIRT_DOMAIN_COMMANDS};
+use crate::platform::{Board, Domain, Drive, Libvirt, Module, Platform, Running, Site};
 use crate::timing;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +22,36 @@ pub struct InitOptions {
     pub board: u32,
     /// Seeds the tape positions, so a site is reproducible.
     pub seed: u64,
+    pub platform: Kind,
 }
+
+/// Which platform a site simulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    /// The Sun E10000: a system board moved by the SSP between Solaris domains.
+    #[default]
+    Starfire,
+    /// KVM guests passing a tape HBA (a PCI host device) with virsh.
+    Libvirt,
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Kind, String> {
+        match s {
+            "starfire" => Ok(Kind::Starfire),
+            "libvirt" => Ok(Kind::Libvirt),
+            other => Err(format!("unknown platform `{other}` (starfire or libvirt)")),
+        }
+    }
+}
+
+/// The HBA a libvirt site passes between its guests, and the alias ftl gives its hostdev.
+pub const LIBVIRT_PCI: &str = "0000:41:00.0";
+pub const LIBVIRT_ALIAS: &str = "ua-ftl-hba";
+pub const LIBVIRT_URI: &str = "qemu:///system";
+/// The SCSI host number of the HBA in a guest (host0 and host1 are its own disk controllers).
+pub const LIBVIRT_SCSI_HOST: u32 = 2;
 
 impl Default for InitOptions {
     fn default() -> Self {
@@ -28,6 +62,7 @@ impl Default for InitOptions {
             speed: timing::DEFAULT_SPEED,
             board: 7,
             seed: 1,
+            platform: Kind::Starfire,
         }
     }
 }
@@ -158,6 +193,15 @@ fn build(dir: &Path, options: &InitOptions) -> Result<Site, String> {
         faults: Vec::new(),
         next_pid: 2000,
         next_module_id: 141,
+        libvirt: (options.platform == Kind::Libvirt).then(|| Libvirt {
+            pci: LIBVIRT_PCI.into(),
+            alias: Some(LIBVIRT_ALIAS.into()),
+            ids: options.domains.iter().enumerate().map(|(n, d)| (d.clone(), n as u32 + 1)).collect(),
+            scsi_host: LIBVIRT_SCSI_HOST,
+            present: vec![true; options.drives as usize + 1],
+            probe_at: None,
+            unplug_pending: false,
+        }),
     };
     for d in &options.domains {
         let control = if *d == owner { "UP" } else { "DOWN" };
@@ -186,16 +230,22 @@ fn build(dir: &Path, options: &InitOptions) -> Result<Site, String> {
         let path = bin.join(name);
         std::os::unix::fs::symlink(&exe, &path).map_err(|e| format!("{}: {e}", path.display()))
     };
+    let libvirt = options.platform == Kind::Libvirt;
+    let (controller_commands, domain_commands) = if libvirt {
+        (LIBVIRT_CONTROLLER_COMMANDS, LIBVIRT_DOMAIN_COMMANDS)
+    } else {
+        (CONTROLLER_COMMANDS, DOMAIN_COMMANDS)
+    };
     let controller_bin = dir.join("controller").join("bin");
     mk(&controller_bin)?;
-    for name in CONTROLLER_COMMANDS {
+    for name in controller_commands {
         link(&controller_bin, name)?;
     }
     mk(&site.ledger_dir())?;
     for d in &options.domains {
         let bin = site.domain_dir(d).join("bin");
         mk(&bin)?;
-        for name in DOMAIN_COMMANDS {
+        for name in domain_commands {
             link(&bin, name)?;
         }
         let policies = site.domain_dir(d).join("policies");
@@ -211,6 +261,11 @@ fn build(dir: &Path, options: &InitOptions) -> Result<Site, String> {
             for (name, text) in crate::policies::policies(d, hm(start), hm(end)) {
                 std::fs::write(policies.join(&name), text).map_err(|e| format!("{name}: {e}"))?;
             }
+        }
+        let text = if libvirt { libvirt_config_text(&dir, d, options) } else { config_text(&dir, d, options) };
+        std::fs::write(site.config_path(d), text).map_err(|e| format!("{}: {e}", site.config_path(d).display()))?;
+        if libvirt {
+            continue;
         }
         // What the DR prerequisites read: the blueprint's settings, all met.
         let files = [
@@ -230,14 +285,24 @@ fn build(dir: &Path, options: &InitOptions) -> Result<Site, String> {
         mk(&postrc.parent().unwrap_or(&dir).to_path_buf())?;
         std::fs::write(&postrc, format!("# ftl-sim: hpost settings of domain {d}; no mem_interleave_ok\nlevel 16\n"))
             .map_err(|e| format!("{}: {e}", postrc.display()))?;
-        let text = config_text(&dir, d, options);
-        std::fs::write(site.config_path(d), text).map_err(|e| format!("{}: {e}", site.config_path(d).display()))?;
     }
+    crate::kernel::render(&site, &platform)?;
     // ftl trusts only files its owner alone can write: set the modes, whatever the umask.
     fix_modes(&dir)?;
-    let config = ftl::config::Config::load(&site.config_path(&owner)).map_err(|e| e.to_string())?;
+    let config = match ftl::config::Config::load(&site.config_path(&owner)) {
+        Ok(config) => config,
+        // The library does not read the libvirt profile's keys yet (issue 14): the ledger is
+        // opened through the same site described as Starfire, whose [library], [ledger] and
+        // [domains] are the libvirt file's.
+        Err(_) if libvirt => ftl::config::Config::parse(&site.config_path(&owner), &config_text(&dir, &owner, options))
+            .map_err(|e| e.to_string())?,
+        Err(e) => return Err(e.to_string()),
+    };
     let ledger = ftl::ledger::Ledger::open(&config).map_err(|e| e.to_string())?;
     ledger.init(Some(&owner), &ftl::os::current_holder(&owner), chrono::Utc::now()).map_err(|e| e.to_string())?;
+    if libvirt {
+        crate::kernel::ensure_running(&site);
+    }
     Ok(site)
 }
 
@@ -333,6 +398,73 @@ fn config_text(dir: &Path, domain: &str, o: &InitOptions) -> String {
         scaled(600.0, s),
         scaled(1800.0, s),
         scaled(3600.0, s)
+    ));
+    t.push_str("\n[schedule]\nlead = \"30m\"\ngrace = \"30m\"\n");
+    t
+}
+
+/// A libvirt site's `ftl.toml`: the contract's keys (`/tmp/libvirt-protocol.md`, "Configuration"),
+/// pointing at this site's fakes and at this guest's `sys` and `dev` trees, and the NetBackup keys
+/// as on the Starfire site.
+fn libvirt_config_text(dir: &Path, domain: &str, o: &InitOptions) -> String {
+    let bin = dir.join(domain).join("bin");
+    let b = |name: &str| toml_str(&bin.join(name).display().to_string());
+    let here = dir.join(domain);
+    let dev = |rel: String| toml_str(&here.join("dev").join(rel).display().to_string());
+    let s = o.speed;
+    let mut t = String::new();
+    t.push_str(&format!(
+        "# A simulated libvirt site made by `ftl-sim init --platform libvirt`: this file speaks for guest {domain}.\n"
+    ));
+    t.push_str(&format!("domain = {}\n\n[library]\nname = \"L3500\"\n\n", toml_str(domain)));
+    t.push_str(&format!(
+        "[ledger]\ndir = {}\nlock_timeout = \"10s\"\n\n",
+        toml_str(&dir.join("ledger").display().to_string())
+    ));
+    for i in 0..o.drives {
+        let link = format!("tape/by-id/scsi-{}-nst", crate::kernel::drive_serial(i));
+        t.push_str(&format!("[[drives]]\nindex = {i}\ndevice = {}\n", dev(link)));
+    }
+    for (n, d) in o.domains.iter().enumerate() {
+        let windows = WINDOWS.get(n).map(|w| format!("[{}]", toml_str(w))).unwrap_or_else(|| "[]".into());
+        t.push_str(&format!("\n[domains.{d}]\nhosts = [{}]\nwindows = {windows}\n", toml_str(&format!("{d}.sim"))));
+    }
+    t.push_str(&format!(
+        "\n# Real timeouts divided by the speed ({s}), at least 5 s.\n[controller]\nprofile = \"libvirt\"\nprefix = []\nvirsh = {}\nuri = {}\npci = {}\nalias = {}\nattach_timeout = \"{}\"\ndetach_timeout = \"{}\"\n",
+        toml_str(&dir.join("controller/bin/virsh").display().to_string()),
+        toml_str(LIBVIRT_URI),
+        toml_str(LIBVIRT_PCI),
+        toml_str(LIBVIRT_ALIAS),
+        scaled(120.0, s),
+        scaled(120.0, s)
+    ));
+    t.push_str("\n[controller.guests]\n");
+    for d in &o.domains {
+        t.push_str(&format!("{d} = {}\n", toml_str(d)));
+    }
+    t.push_str(&format!(
+        "\n[host]\nos = \"linux\"\nsysfs = {}\nrobot = {}\ndevices_timeout = \"{}\"\n",
+        toml_str(&here.join("sys").display().to_string()),
+        dev(format!("tape/by-id/scsi-{}", crate::kernel::CHANGER_SERIAL)),
+        scaled(120.0, s)
+    ));
+    t.push_str(&format!(
+        "\n[netbackup]\nvmoprcmd = {}\nbpdbjobs = {}\nbpps = {}\nbppllist = {}\nstop = [{}, \"stop\"]\nstart = [{}, \"start\"]\n",
+        b("vmoprcmd"),
+        b("bpdbjobs"),
+        b("bpps"),
+        b("bppllist"),
+        b("netbackup-stop"),
+        b("netbackup-start")
+    ));
+    t.push_str(&format!("\n[commands]\nmt = {}\nkill = {}\n", b("mt"), b("kill")));
+    t.push_str(&format!(
+        "\n[timeouts]\ncommand = \"{}\"\nnetbackup_stop = \"{}\"\nnetbackup_start = \"{}\"\nstop_grace = \"{}\"\nrewind = \"{}\"\n",
+        scaled(120.0, s),
+        scaled(300.0, s),
+        scaled(600.0, s),
+        scaled(120.0, s),
+        scaled(600.0, s)
     ));
     t.push_str("\n[schedule]\nlead = \"30m\"\ngrace = \"30m\"\n");
     t

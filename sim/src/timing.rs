@@ -34,6 +34,18 @@ pub mod secs {
     pub const POST: f64 = 300.0;
     pub const COMPLETE_ATTACH: f64 = 60.0;
     pub const BPPLLIST: f64 = 0.5;
+    /// A local virsh call that only reads (dumpxml, list).
+    pub const VIRSH: f64 = 0.2;
+    /// virsh attach-device of a PCI hostdev: VFIO setup and QEMU's device_add.
+    pub const VIRSH_ATTACH: f64 = 2.0;
+    /// virsh detach-device when the guest releases the device at once.
+    pub const VIRSH_DETACH: f64 = 1.0;
+    /// How long libvirt waits for QEMU's DEVICE_DELETED before it returns with the unplug still
+    /// pending (QEMU_UNPLUG_TIMEOUT in libvirt's qemu_hotplug.c: 5 s).
+    pub const UNPLUG_TIMEOUT: f64 = 5.0;
+    /// A guest's kernel probing a Fibre Channel HBA after a hot plug: the driver's firmware
+    /// start, link up, fabric login and target scan (a typical observation, not a measurement).
+    pub const HBA_PROBE: f64 = 15.0;
 }
 
 /// Blocks from BOT at which a rewind takes [`secs::REWIND_FULL`] (the end of a DLT IV tape).
