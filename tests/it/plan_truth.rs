@@ -130,3 +130,10 @@ fn a_plan_line_is_split_into_the_words_it_was_made_of() {
     assert!(matches(&("m".into(), vec!["-i".into(), "<id>".into()]), &("m".into(), vec!["-i".into(), "4".into()])));
     assert!(!matches(&("m".into(), vec!["-i".into()]), &("m".into(), vec!["-x".into()])));
 }
+
+#[test]
+fn the_dry_run_lists_the_commands_a_release_and_an_acquire_run_on_libvirt() {
+    let site = SimSite::with_args(&["--speed", "1000", "--platform", "libvirt"]);
+    plan_then_run(&site, "marmaduke", "ftl-release");
+    plan_then_run(&site, "flinstones", "ftl-acquire");
+}

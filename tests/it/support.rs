@@ -391,6 +391,21 @@ pub const STEPS: &[(&str, &str, &str)] = &[
     ("acquire", "A5", "vmoprcmd"),
 ];
 
+/// The same on a libvirt site. R4 writes sysfs files and runs nothing: `mt` is made to hang in
+/// it through the drives' status, which R4 does not run, so R4's crash is a crash while the
+/// guest kernel has not yet removed the devices (`kernel-stall`).
+pub const LIBVIRT_STEPS: &[(&str, &str, &str)] = &[
+    ("release", "R1", "vmoprcmd"),
+    ("release", "R2", "netbackup-stop"),
+    ("release", "R3", "mt"),
+    ("release", "R4", "kernel"),
+    ("release", "R5", "virsh"),
+    ("acquire", "A1", "netbackup-stop"),
+    ("acquire", "A3", "virsh"),
+    ("acquire", "A4", "netbackup-start"),
+    ("acquire", "A5", "vmoprcmd"),
+];
+
 impl SimSite {
     /// Runs `binary` as `domain` with `hang` hanging, kills it with SIGKILL once the ledger names
     /// `step`, then clears the fault and kills the hung command. The ledger must still name the step.

@@ -108,7 +108,6 @@ pub fn controller(ctx: &Context, record: &Record) -> (Check, Option<Location>) {
         Err(e) => (Check::fail(NAME, format!("controller unreachable or unreadable: {}", e.message)), None),
         Ok(at) => {
             let board = ctx.platform.unit();
-            let board = board.strip_prefix("board ").unwrap_or(&board);
             let check = match expected(record) {
                 Some(Location::Unassigned)
                     if at.location == Location::Unassigned && at.condition == Condition::Unused =>
@@ -116,7 +115,7 @@ pub fn controller(ctx: &Context, record: &Record) -> (Check, Option<Location>) {
                     Check::fail(
                         NAME,
                         format!(
-                            "board {board} is {at}: in no domain, as the ledger says, but not attachable (absent \
+                            "{board} is {at}: in no domain, as the ledger says, but not attachable (absent \
                              or powered off); no domain can acquire it until it is powered on"
                         ),
                     )
@@ -124,23 +123,21 @@ pub fn controller(ctx: &Context, record: &Record) -> (Check, Option<Location>) {
                 Some(want) if want == at.location && at.condition == Condition::Unused => Check::fail(
                     NAME,
                     format!(
-                        "board {board} is {at}: where the ledger says, but not in use by the domain (a DR \
+                        "{board} is {at}: where the ledger says, but not in use by the domain (a DR \
                          operation left unfinished?)"
                     ),
                 ),
-                Some(want) if want == at.location => {
-                    Check::pass(NAME, format!("board {board} is {at}, as the ledger says"))
-                }
+                Some(want) if want == at.location => Check::pass(NAME, format!("{board} is {at}, as the ledger says")),
                 Some(want) => Check::fail(
                     NAME,
                     format!(
-                        "board {board} is {at}, but the ledger says it should be {want} (ledger {})",
+                        "{board} is {at}, but the ledger says it should be {want} (ledger {})",
                         record.state.name()
                     ),
                 ),
                 None => Check::pass(
                     NAME,
-                    format!("board {board} is {at} (ledger {}, a sequence is in flight)", record.state.name()),
+                    format!("{board} is {at} (ledger {}, a sequence is in flight)", record.state.name()),
                 ),
             };
             (check, Some(at.location))
