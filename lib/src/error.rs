@@ -6,6 +6,8 @@
 
 use crate::config::ConfigError;
 use crate::exec::ExecError;
+use crate::ledger::lock::LockError;
+use crate::ledger::record::Forbidden;
 use crate::ledger::LedgerError;
 use crate::runbook::StepFailure;
 
@@ -81,6 +83,25 @@ impl Error {
             Error::Step(_) | Error::Exec(_) | Error::Failed(_) => Exit::StepFailed,
             Error::Interrupted { during: Some(_), .. } => Exit::StepFailed,
             Error::Interrupted { during: None, .. } => Exit::Refused,
+        }
+    }
+}
+
+impl LedgerError {
+    /// The exit code for a ledger error: the ledger's part of [`Error::exit`], kept here so that
+    /// the ledger knows nothing of exit codes.
+    pub fn exit(&self) -> Exit {
+        match self {
+            LedgerError::Lock(LockError::Timeout { .. }) => Exit::LockTimeout,
+            LedgerError::Forbidden(Forbidden::NoReason) => Exit::Usage,
+            LedgerError::Forbidden(_) | LedgerError::Fenced { .. } => Exit::Busy,
+            LedgerError::BoardDisagrees { .. } | LedgerError::BoardUnknown(_) => Exit::Refused,
+            LedgerError::LibraryMismatch { .. }
+            | LedgerError::Exists { .. }
+            | LedgerError::JournalExists { .. }
+            | LedgerError::NothingToRepair { .. }
+            | LedgerError::Untrusted(_) => Exit::Usage,
+            _ => Exit::LedgerUnreadable,
         }
     }
 }

@@ -236,7 +236,7 @@ fn build(dir: &Path, options: &InitOptions) -> Result<Site, String> {
     // ftl trusts only files its owner alone can write: set the modes, whatever the umask.
     fix_modes(&dir)?;
     let config = ftl::config::Config::load(&site.config_path(&owner)).map_err(|e| e.to_string())?;
-    let ledger = ftl::ledger::Ledger::open(&config).map_err(|e| e.to_string())?;
+    let ledger = ftl::ledger::open(&config).map_err(|e| e.to_string())?;
     ledger.init(Some(&owner), &ftl::os::current_holder(&owner), chrono::Utc::now()).map_err(|e| e.to_string())?;
     Ok(site)
 }

@@ -115,8 +115,8 @@ fn status_run(args: &StatusArgs, format: Format) -> Result<(), Error> {
     if !(args.init_ledger || args.repair_ledger || args.check || common.domain.is_some()) {
         // Reading the record needs no local domain.
         let config = trusted_config(&common.config)?;
-        let ledger = Ledger::open(&config)?;
-        return show(&config, &ledger, args, format, None, now);
+        let ledger = ledger::open(&config)?;
+        return show(&config, ledger.as_ref(), args, format, None, now);
     }
     let setup = Setup::load(&common.config, common.domain.as_deref())?;
     let holder = os::current_holder(&setup.domain);
@@ -129,7 +129,7 @@ fn status_run(args: &StatusArgs, format: Format) -> Result<(), Error> {
         if args.dry_run {
             say_line(format_args!(
                 "would create {} ({})",
-                setup.ledger.state_path().display(),
+                setup.ledger.location().record,
                 args.owner.as_deref().map(|o| format!("owned by {o}")).unwrap_or("free".into())
             ));
             return Ok(());
@@ -140,11 +140,8 @@ fn status_run(args: &StatusArgs, format: Format) -> Result<(), Error> {
     }
     if args.repair_ledger {
         if args.dry_run {
-            say_line(format_args!(
-                "would copy {} aside and rebuild it from {}",
-                setup.ledger.state_path().display(),
-                setup.ledger.journal().path().display()
-            ));
+            let location = setup.ledger.location();
+            say_line(format_args!("would copy {} aside and rebuild it from {}", location.record, location.journal));
             return Ok(());
         }
         let progress = StderrProgress::new(true);
@@ -159,19 +156,19 @@ fn status_run(args: &StatusArgs, format: Format) -> Result<(), Error> {
             warn_line(format_args!("ftl-status: the missing ledger lock was created again"));
         }
         if let Some(copy) = &repaired.copy {
-            warn_line(format_args!("ftl-status: the bad record was kept as {}", copy.display()));
+            warn_line(format_args!("ftl-status: the bad record was kept as {copy}"));
         }
         warn_line(format_args!("ftl-status: rebuilt from journal epoch {}", repaired.from_epoch));
         print_record(&repaired.record, format, now);
         return Ok(());
     }
-    show(&setup.config, &setup.ledger, args, format, Some(&setup), now)
+    show(&setup.config, setup.ledger.as_ref(), args, format, Some(&setup), now)
 }
 
 /// The record, the history, the prechecks (which need the local domain's `setup`), or metrics.
 fn show(
     config: &Config,
-    ledger: &Ledger,
+    ledger: &dyn Store,
     args: &StatusArgs,
     format: Format,
     setup: Option<&Setup>,

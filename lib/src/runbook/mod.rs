@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::exec::{ExecError, Runner};
 use crate::ledger::record::{Failure, Holder, Operation};
-use crate::ledger::Ledger;
+use crate::ledger::{Guard, Store};
 use crate::platform::Platform;
 pub use actions::Action;
 pub use progress::Progress;
@@ -30,7 +30,7 @@ pub struct Context<'a> {
     pub holder: Holder,
     pub runner: &'a dyn Runner,
     pub clock: &'a dyn Clock,
-    pub ledger: &'a Ledger,
+    pub ledger: &'a dyn Store,
     pub platform: Box<dyn Platform>,
     pub progress: &'a dyn Progress,
 }
@@ -182,7 +182,7 @@ pub(crate) fn secs(d: Duration) -> f64 {
 /// When it is free, any `releasing`/`acquiring` record held by this domain belongs to a process
 /// that died, and may be resumed. A hook probing the lock holds it for an instant, so the lock
 /// is waited for briefly before another sequence is called running.
-pub fn run_lock(ctx: &Context) -> Result<crate::ledger::lock::LockGuard, crate::Error> {
+pub fn run_lock(ctx: &Context) -> Result<Guard, crate::Error> {
     match ctx.ledger.run_lock(&ctx.domain, &ctx.holder, PROBE_WAIT)? {
         Ok(guard) => Ok(guard),
         Err(note) => Err(crate::Error::Busy(format!(
@@ -227,7 +227,7 @@ pub const PROBE_WAIT: Duration = Duration::from_secs(1);
 /// For a forced override: takes the run lock of `domain`, the holder being overridden, which
 /// proves that no sequence of it runs (a live one holds its lock). Refused otherwise, before
 /// anything is changed.
-pub fn fence_out(ctx: &Context, domain: &str) -> Result<crate::ledger::lock::LockGuard, crate::Error> {
+pub fn fence_out(ctx: &Context, domain: &str) -> Result<Guard, crate::Error> {
     match ctx.ledger.run_lock(domain, &ctx.holder, PROBE_WAIT)? {
         Ok(guard) => Ok(guard),
         Err(note) => Err(crate::Error::Busy(format!(
