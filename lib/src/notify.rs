@@ -449,7 +449,8 @@ fn release_when_due(ctx: &Context, limit: Duration) -> Result<String, Error> {
             }
             other => return Ok(other.why().to_string()),
         }
-        std::thread::sleep(pause);
+        // A change of the record (a request, another holder) is acted on at once.
+        ctx.ledger.wait_for_change(record.epoch, pause)?;
         pause = (pause * 2).min(Duration::from_secs(15));
     }
 }

@@ -71,8 +71,7 @@ pub fn status_main(args: StatusArgs) -> Exit {
 impl StatusArgs {
     /// The output format, refusing flags that it would ignore.
     fn format(&self) -> Result<Format, Error> {
-        let conflict =
-            |other: &str, format: &str| Err(Error::Usage(format!("{other} and --format {format} exclude each other")));
+        let conflict = |flag, format| Err(Error::FormatConflict { flag, format });
         let format = match (self.json, self.format) {
             (true, Some(Format::Text)) => return conflict("--json", "text"),
             (true, Some(Format::Prometheus)) => return conflict("--json", "prometheus"),
@@ -123,7 +122,11 @@ fn status_run(args: &StatusArgs, format: Format) -> Result<(), Error> {
     if args.init_ledger {
         if let Some(owner) = &args.owner {
             if !setup.config.domains.contains_key(owner) {
-                return Err(Error::Usage(format!("--owner {owner}: not a domain of {}", setup.config.path.display())));
+                return Err(Error::NotADomain {
+                    flag: "--owner",
+                    domain: owner.clone(),
+                    config: setup.config.path.clone(),
+                });
             }
         }
         if args.dry_run {
@@ -217,7 +220,7 @@ fn show(
         say(format_args!("{text}"));
     }
     match checks.as_deref().and_then(precheck::failures) {
-        Some(failed) => Err(Error::Refused(format!("prechecks failed:\n  {failed}"))),
+        Some(failed) => Err(Error::PrechecksFailed(failed)),
         None => Ok(()),
     }
 }

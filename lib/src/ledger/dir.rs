@@ -30,7 +30,7 @@ pub const JOURNAL_FILE: &str = "journal.jsonl";
 
 /// How often [`Store::wait_for_change`] reads `state.json` again: a directory cannot be watched
 /// across NFS clients, so the change is polled for.
-const POLL: Duration = Duration::from_millis(250);
+const POLL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct DirLedger {

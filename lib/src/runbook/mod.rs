@@ -185,10 +185,7 @@ pub(crate) fn secs(d: Duration) -> f64 {
 pub fn run_lock(ctx: &Context) -> Result<Guard, crate::Error> {
     match ctx.ledger.run_lock(&ctx.domain, &ctx.holder, PROBE_WAIT)? {
         Ok(guard) => Ok(guard),
-        Err(note) => Err(crate::Error::Busy(format!(
-            "another ftl sequence is already running for domain {} ({note})",
-            ctx.domain
-        ))),
+        Err(note) => Err(crate::Error::RunLockHeld { domain: ctx.domain.clone(), note }),
     }
 }
 
@@ -196,11 +193,7 @@ pub fn run_lock(ctx: &Context) -> Result<Guard, crate::Error> {
 pub fn validate_reason(reason: Option<&str>) -> Result<(), crate::Error> {
     match reason {
         // Spaces, or characters that print nothing (a zero-width space), say nothing.
-        Some(r) if !r.chars().any(char::is_alphanumeric) => Err(crate::Error::Usage(
-            "--reason must say why the override is needed (it is journaled with your user and host); \
-             nothing was changed"
-                .into(),
-        )),
+        Some(r) if !r.chars().any(char::is_alphanumeric) => Err(crate::Error::BlankReason),
         _ => Ok(()),
     }
 }
@@ -230,10 +223,7 @@ pub const PROBE_WAIT: Duration = Duration::from_secs(1);
 pub fn fence_out(ctx: &Context, domain: &str) -> Result<Guard, crate::Error> {
     match ctx.ledger.run_lock(domain, &ctx.holder, PROBE_WAIT)? {
         Ok(guard) => Ok(guard),
-        Err(note) => Err(crate::Error::Busy(format!(
-            "refusing to force: a sequence of domain {domain} is running ({note} holds its run lock); \
-             a force acts only when the holder is provably not running. Nothing was changed"
-        ))),
+        Err(note) => Err(crate::Error::HolderRunning { domain: domain.to_string(), note }),
     }
 }
 
