@@ -21,12 +21,17 @@ use super::record::{Event, Holder, Record, State, StateName};
 use super::{storage, Fence, Guard, LedgerError, Location, Repaired, Store};
 use crate::config::Config;
 use chrono::{DateTime, Utc};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub const STATE_FILE: &str = "state.json";
 pub const LOCK_FILE: &str = "ledger.lock";
 pub const JOURNAL_FILE: &str = "journal.jsonl";
+
+/// A path in the words of [`LedgerError`] and [`Location`].
+fn shown(path: &Path) -> String {
+    path.display().to_string()
+}
 
 /// How often [`Store::wait_for_change`] reads `state.json` again: a directory cannot be watched
 /// across NFS clients, so the change is polled for.
@@ -92,6 +97,14 @@ impl DirLedger {
         self.dir.join(STATE_FILE)
     }
 
+    fn record_at(&self) -> String {
+        shown(&self.state_path())
+    }
+
+    fn journal_at(&self) -> String {
+        shown(self.journal.path())
+    }
+
     #[cfg(test)]
     pub(in crate::ledger) fn journal(&self) -> &Journal {
         &self.journal
@@ -100,10 +113,10 @@ impl DirLedger {
     fn missing_record(&self, path: PathBuf) -> LedgerError {
         if self.journal.exists() {
             if let Ok(Some(epoch)) = self.journal.max_epoch() {
-                return LedgerError::RecordLost { path, journal: self.journal.path().to_path_buf(), epoch };
+                return LedgerError::RecordLost { path: shown(&path), journal: self.journal_at(), epoch };
             }
         }
-        LedgerError::NoRecord { path }
+        LedgerError::NoRecord { path: shown(&path) }
     }
 
     /// Checks every journal file against the trust model before it is read.
@@ -137,16 +150,16 @@ impl DirLedger {
     fn read_locked(&self) -> Result<Record, LedgerError> {
         let current = self.read()?;
         let journal_epoch = self.journal.last_epoch().map_err(|source| LedgerError::NotWritten {
-            path: self.journal.path().to_path_buf(),
+            path: self.journal_at(),
             action: "read the journal's last line",
             source,
             epoch: current.epoch,
         })?;
         match journal_epoch {
             Some(journal_epoch) if journal_epoch > current.epoch => Err(LedgerError::Behind {
-                path: self.state_path(),
+                path: self.record_at(),
                 state_epoch: current.epoch,
-                journal: self.journal.path().to_path_buf(),
+                journal: self.journal_at(),
                 journal_epoch,
             }),
             _ => Ok(current),
@@ -178,7 +191,7 @@ impl DirLedger {
             record: next.to_value(),
         };
         let appended = self.journal.append(&entry).map_err(|source| LedgerError::NotWritten {
-            path: self.journal.path().to_path_buf(),
+            path: self.journal_at(),
             action: "append to the journal",
             source,
             epoch: stands,
@@ -192,10 +205,20 @@ impl DirLedger {
                 Ok(())
             }
             Err(storage::WriteError::NotReplaced(source)) => match self.journal.cut(appended) {
-                Ok(()) => Err(LedgerError::NotWritten { path, action: "write the ledger", source, epoch: stands }),
-                Err(cut) => {
-                    Err(LedgerError::Torn { path, action: "write the ledger", source, epoch: next.epoch, stands, cut })
-                }
+                Ok(()) => Err(LedgerError::NotWritten {
+                    path: shown(&path),
+                    action: "write the ledger",
+                    source,
+                    epoch: stands,
+                }),
+                Err(cut) => Err(LedgerError::Torn {
+                    path: shown(&path),
+                    action: "write the ledger",
+                    source,
+                    epoch: next.epoch,
+                    stands,
+                    cut,
+                }),
             },
         }
     }
@@ -220,11 +243,7 @@ impl DirLedger {
 
 impl Store for DirLedger {
     fn location(&self) -> Location {
-        Location {
-            store: "dir",
-            record: self.state_path().display().to_string(),
-            journal: self.journal.path().display().to_string(),
-        }
+        Location { store: "dir", record: self.record_at(), journal: self.journal_at() }
     }
 
     /// Reads the current record. Readers need no lock: `state.json` is only ever replaced whole.
@@ -234,14 +253,18 @@ impl Store for DirLedger {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(self.missing_record(path)),
-            Err(source) => return Err(LedgerError::Io { path, action: "read the ledger", source }),
+            Err(source) => return Err(LedgerError::Io { path: shown(&path), action: "read the ledger", source }),
         };
         let text = String::from_utf8(bytes)
-            .map_err(|_| LedgerError::Unreadable { path: path.clone(), reason: "the file is not UTF-8 text".into() })?;
+            .map_err(|_| LedgerError::Unreadable { path: shown(&path), reason: "the file is not UTF-8 text".into() })?;
         let record =
-            Record::from_json(&text).map_err(|reason| LedgerError::Unreadable { path: path.clone(), reason })?;
+            Record::from_json(&text).map_err(|reason| LedgerError::Unreadable { path: shown(&path), reason })?;
         if record.library != self.library {
-            return Err(LedgerError::LibraryMismatch { path, found: record.library, expected: self.library.clone() });
+            return Err(LedgerError::LibraryMismatch {
+                path: shown(&path),
+                found: record.library,
+                expected: self.library.clone(),
+            });
         }
         tracing::debug!(
             state = %record.state.name(),
@@ -276,7 +299,7 @@ impl Store for DirLedger {
                     (None, None) => current.state.name().to_string(),
                 };
                 return Err(LedgerError::Fenced {
-                    path: self.state_path(),
+                    path: self.record_at(),
                     expected: fence.epoch,
                     holder: format!("{} pid {} on {}", fence.holder.domain, fence.holder.pid, fence.holder.host),
                     found: current.epoch,
@@ -317,7 +340,7 @@ impl Store for DirLedger {
             record: current.to_value(),
         };
         self.journal.append(&entry).map(|_| ()).map_err(|source| LedgerError::NotWritten {
-            path: self.journal.path().to_path_buf(),
+            path: self.journal_at(),
             action: "append to the journal",
             source,
             epoch: current.epoch,
@@ -329,11 +352,11 @@ impl Store for DirLedger {
         let _guard = self.lock_with(Create::IfMissing)?;
         match self.read() {
             Err(LedgerError::NoRecord { .. }) => {}
-            Ok(existing) => return Err(LedgerError::Exists { path: self.state_path(), epoch: existing.epoch }),
+            Ok(existing) => return Err(LedgerError::Exists { path: self.record_at(), epoch: existing.epoch }),
             Err(other) => return Err(other),
         }
         if self.journal.exists() {
-            return Err(LedgerError::JournalExists { path: self.journal.path().to_path_buf() });
+            return Err(LedgerError::JournalExists { path: self.journal_at() });
         }
         let state = match owner {
             Some(owner) => State::Owned { owner: owner.to_string() },
@@ -367,14 +390,14 @@ impl Store for DirLedger {
             Ok(record) if lock_recreated => {
                 return Ok(Repaired { copy: None, from_epoch: record.epoch, record, lock_recreated })
             }
-            Ok(_) => return Err(LedgerError::NothingToRepair { path }),
+            Ok(_) => return Err(LedgerError::NothingToRepair { path: shown(&path) }),
             Err(LedgerError::Unreadable { reason, .. }) => reason,
             Err(LedgerError::NoRecord { .. } | LedgerError::RecordLost { .. }) => "the file was missing".to_string(),
             Err(e @ LedgerError::Behind { .. }) => e.to_string(),
             Err(other) => return Err(other),
         };
         let io = |action: &'static str| {
-            let path = self.journal.path().to_path_buf();
+            let path = self.journal_at();
             move |source| LedgerError::Io { path, action, source }
         };
         let library = self.library.clone();
@@ -382,7 +405,7 @@ impl Store for DirLedger {
             .journal
             .last_good(|e| Record::from_value(e.record.clone()).is_ok_and(|r| r.library == library))
             .map_err(io("read the journal"))?
-            .ok_or_else(|| LedgerError::NoGoodJournalLine { path: self.journal.path().to_path_buf() })?;
+            .ok_or_else(|| LedgerError::NoGoodJournalLine { path: self.journal_at() })?;
         let mut record = Record::from_value(good.record).expect("validated by last_good");
         let at = board().map_err(LedgerError::BoardUnknown)?;
         let agrees = match &record.state {
@@ -407,7 +430,7 @@ impl Store for DirLedger {
         let copy = if path.exists() {
             let copy = self.dir.join(format!("{STATE_FILE}.bad-{}", now.format("%Y%m%dT%H%M%S%.3fZ")));
             std::fs::copy(&path, &copy).map_err(|source| LedgerError::Io {
-                path: copy.clone(),
+                path: copy.display().to_string(),
                 action: "keep a copy of the bad record",
                 source,
             })?;
@@ -467,7 +490,7 @@ impl Store for DirLedger {
     fn history(&self, n: usize) -> Result<(Vec<Entry>, usize), LedgerError> {
         self.trust_journal()?;
         self.journal.tail(n).map_err(|source| LedgerError::Io {
-            path: self.journal.path().to_path_buf(),
+            path: self.journal_at(),
             action: "read the journal",
             source,
         })

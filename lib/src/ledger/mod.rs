@@ -30,6 +30,8 @@ use std::time::Duration;
 
 pub use dir::DirLedger;
 
+/// What went wrong with the ledger. Errors about the record and the journal name where the store
+/// keeps them (`path`, `journal`) in the store's words, as [`Store::location`] does.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("ledger directory {dir}: {reason}")]
@@ -40,52 +42,52 @@ pub enum LedgerError {
         "{path}: the ledger is unreadable: {reason}. Nothing was changed. Inspect the file, then \
          run `ftl-status --repair-ledger` (it keeps a copy) to rebuild it from the journal"
     )]
-    Unreadable { path: PathBuf, reason: String },
+    Unreadable { path: String, reason: String },
     #[error(
         "{path}: there is no ledger record; create one with `ftl-status --init-ledger --owner \
          DOMAIN` (or without --owner for a free library)"
     )]
-    NoRecord { path: PathBuf },
+    NoRecord { path: String },
     #[error(
         "{path} is missing but the journal {journal} exists (last epoch {epoch}): the record was \
          lost, not never made. Nothing was changed. Run `ftl-status --repair-ledger` to rebuild it \
          from the journal (it confirms the board with the controller first)"
     )]
-    RecordLost { path: PathBuf, journal: PathBuf, epoch: u64 },
+    RecordLost { path: String, journal: String, epoch: u64 },
     #[error(
         "{path} (epoch {state_epoch}) is older than the journal {journal} (epoch {journal_epoch}): \
          a write was lost in a crash or an old record was put back. Nothing was changed. Run \
          `ftl-status --repair-ledger` to rebuild the record from the journal"
     )]
-    Behind { path: PathBuf, state_epoch: u64, journal: PathBuf, journal_epoch: u64 },
+    Behind { path: String, state_epoch: u64, journal: String, journal_epoch: u64 },
     #[error(
         "the ledger record changed under this sequence: it wrote epoch {expected} as {holder}, \
          and {path} now says epoch {found}, {now}. Stopping without running anything more"
     )]
-    Fenced { path: PathBuf, expected: u64, holder: String, found: u64, now: String },
+    Fenced { path: String, expected: u64, holder: String, found: u64, now: String },
     #[error("{path}: cannot {action}: {source}. Nothing was changed (the record stays at epoch {epoch})")]
-    NotWritten { path: PathBuf, action: &'static str, source: std::io::Error, epoch: u64 },
+    NotWritten { path: String, action: &'static str, source: std::io::Error, epoch: u64 },
     #[error(
         "{path}: cannot {action}: {source}; and the journal line for epoch {epoch} could not be \
          cut off again ({cut}): {path} still says epoch {stands}, the journal says {epoch}, and \
          the next command will refuse until `ftl-status --repair-ledger` is run"
     )]
-    Torn { path: PathBuf, action: &'static str, source: std::io::Error, epoch: u64, stands: u64, cut: std::io::Error },
+    Torn { path: String, action: &'static str, source: std::io::Error, epoch: u64, stands: u64, cut: std::io::Error },
     #[error("{path}: the ledger records library `{found}`, but the configuration describes `{expected}`")]
-    LibraryMismatch { path: PathBuf, found: String, expected: String },
+    LibraryMismatch { path: String, found: String, expected: String },
     #[error("{path}: cannot {action}: {source}")]
-    Io { path: PathBuf, action: &'static str, source: std::io::Error },
+    Io { path: String, action: &'static str, source: std::io::Error },
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error("{0}")]
     Forbidden(#[from] Forbidden),
     #[error("{path}: a ledger record already exists (epoch {epoch}); refusing to overwrite it")]
-    Exists { path: PathBuf, epoch: u64 },
+    Exists { path: String, epoch: u64 },
     #[error(
         "{path} exists: this ledger has a history, so a new record would restart its epochs. Use \
          `ftl-status --repair-ledger`, which rebuilds the record from the journal"
     )]
-    JournalExists { path: PathBuf },
+    JournalExists { path: String },
     #[error(
         "cannot repair: the journal's last good record says {record}, but the controller says the \
          board is {board}. Nothing was written; put the board where the record says, or fix the \
@@ -95,9 +97,9 @@ pub enum LedgerError {
     #[error("cannot repair: the controller cannot confirm where the board is: {0}. Nothing was written")]
     BoardUnknown(String),
     #[error("{path}: the record is valid; there is nothing to repair")]
-    NothingToRepair { path: PathBuf },
+    NothingToRepair { path: String },
     #[error("cannot repair {path}: no journal line holds a valid record")]
-    NoGoodJournalLine { path: PathBuf },
+    NoGoodJournalLine { path: String },
     #[error(transparent)]
     Untrusted(#[from] crate::trust::Untrusted),
 }
