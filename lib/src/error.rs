@@ -6,8 +6,11 @@
 
 use crate::config::ConfigError;
 use crate::exec::ExecError;
+use crate::ledger::lock::LockError;
+use crate::ledger::record::Forbidden;
 use crate::ledger::LedgerError;
 use crate::runbook::StepFailure;
+use std::path::PathBuf;
 
 /// Exit codes, identical for every binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +71,44 @@ pub enum Error {
         None => format!("stopped by {signal} before anything was changed"),
     })]
     Interrupted { signal: crate::signals::Signal, during: Option<String> },
+    /// This domain's run lock is held: another sequence of it runs.
+    #[error("another ftl sequence is already running for domain {domain} ({note})")]
+    RunLockHeld { domain: String, note: String },
+    /// A force that would override a holder whose sequence still runs.
+    #[error(
+        "refusing to force: a sequence of domain {domain} is running ({note} holds its run lock); a force \
+         acts only when the holder is provably not running. Nothing was changed"
+    )]
+    HolderRunning { domain: String, note: String },
+    #[error(
+        "--reason must say why the override is needed (it is journaled with your user and host); nothing was \
+         changed"
+    )]
+    BlankReason,
+    /// Two flags that cannot be given together.
+    #[error("{flag} and --format {format} exclude each other")]
+    FormatConflict { flag: &'static str, format: &'static str },
+    /// A domain named on the command line that the configuration does not have.
+    #[error("{flag} {domain}: not a domain of {}", config.display())]
+    NotADomain { flag: &'static str, domain: String, config: PathBuf },
+    /// `ftl-status --check` found failing prechecks (listed one per line).
+    #[error("refused: prechecks failed:\n  {0}")]
+    PrechecksFailed(String),
+    /// A hook called with a name or arguments ftl cannot read, or a site hook that cannot run.
+    #[error("{0}")]
+    Hook(String),
+    /// A hook stopped by a signal while the site's own hook ran.
+    #[error("stopped by {signal} (the site's own {hook} was killed with it)")]
+    HookInterrupted { signal: crate::signals::Signal, hook: String },
+    /// A start hook found the library elsewhere and fails the job so that NetBackup retries it.
+    #[error(
+        "the tape library is not in domain {domain}; a request is recorded and {note}; failing this job so \
+         that NetBackup retries it"
+    )]
+    Elsewhere { domain: String, note: &'static str },
+    /// A process ftl starts itself (the background worker) could not be started.
+    #[error("cannot {what}: {source}")]
+    Spawn { what: String, source: std::io::Error },
 }
 
 impl Error {
@@ -76,11 +117,35 @@ impl Error {
         match self {
             Error::Config(_) | Error::Usage(_) | Error::Untrusted(_) => Exit::Usage,
             Error::Ledger(e) => e.exit(),
-            Error::Busy(_) => Exit::Busy,
-            Error::Refused(_) => Exit::Refused,
-            Error::Step(_) | Error::Exec(_) | Error::Failed(_) => Exit::StepFailed,
-            Error::Interrupted { during: Some(_), .. } => Exit::StepFailed,
+            Error::BlankReason | Error::FormatConflict { .. } | Error::NotADomain { .. } | Error::Hook(_) => {
+                Exit::Usage
+            }
+            Error::Busy(_) | Error::RunLockHeld { .. } | Error::HolderRunning { .. } | Error::Elsewhere { .. } => {
+                Exit::Busy
+            }
+            Error::Refused(_) | Error::PrechecksFailed(_) => Exit::Refused,
+            Error::Step(_) | Error::Exec(_) | Error::Failed(_) | Error::Spawn { .. } => Exit::StepFailed,
+            Error::Interrupted { during: Some(_), .. } | Error::HookInterrupted { .. } => Exit::StepFailed,
             Error::Interrupted { during: None, .. } => Exit::Refused,
+        }
+    }
+}
+
+impl LedgerError {
+    /// The exit code for a ledger error: the ledger's part of [`Error::exit`], kept here so that
+    /// the ledger knows nothing of exit codes.
+    pub fn exit(&self) -> Exit {
+        match self {
+            LedgerError::Lock(LockError::Timeout { .. }) => Exit::LockTimeout,
+            LedgerError::Forbidden(Forbidden::NoReason) => Exit::Usage,
+            LedgerError::Forbidden(_) | LedgerError::Fenced { .. } => Exit::Busy,
+            LedgerError::BoardDisagrees { .. } | LedgerError::BoardUnknown(_) => Exit::Refused,
+            LedgerError::LibraryMismatch { .. }
+            | LedgerError::Exists { .. }
+            | LedgerError::JournalExists { .. }
+            | LedgerError::NothingToRepair { .. }
+            | LedgerError::Untrusted(_) => Exit::Usage,
+            _ => Exit::LedgerUnreadable,
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Start hooks (`session_start_notify`, `bpstart_notify[.POLICY[.SCHEDULE]]`,
 //! `parent_start_notify`) answer at once when the library is here: one configuration parse and
-//! one read of `state.json`, no journal, no controller, no thread. When it is elsewhere they
+//! one read of the ledger record, no journal, no controller, no thread. When it is elsewhere they
 //! record the job's claim as a request that expires (at the end of the domain's open window, or
 //! after `requests.ttl`), start a detached background acquire (which waits for the owner's
 //! release and for this domain to be idle, since acquiring restarts NetBackup, and acquires only
@@ -449,7 +449,8 @@ fn release_when_due(ctx: &Context, limit: Duration) -> Result<String, Error> {
             }
             other => return Ok(other.why().to_string()),
         }
-        std::thread::sleep(pause);
+        // A change of the record (a request, another holder) is acted on at once.
+        ctx.ledger.wait_for_change(record.epoch, pause)?;
         pause = (pause * 2).min(Duration::from_secs(15));
     }
 }

@@ -20,6 +20,7 @@
 //! A hand-over therefore happens only when a claim changes, never back and forth.
 
 use crate::config::Config;
+use crate::exec::ExecError;
 use crate::ledger::record::{Record, State};
 use crate::runbook::Context;
 use crate::schedule::{self, Occurrence};
@@ -84,7 +85,7 @@ pub struct Site {
 
 impl Site {
     /// The site around `now` (a week either side).
-    pub fn read<Tz: TimeZone>(ctx: &Context, now: DateTime<Utc>, tz: &Tz) -> Result<Site, crate::Error> {
+    pub fn read<Tz: TimeZone>(ctx: &Context, now: DateTime<Utc>, tz: &Tz) -> Result<Site, ExecError> {
         Site::read_span(ctx, now - Duration::days(8), now + Duration::days(8), tz)
     }
 
@@ -94,7 +95,7 @@ impl Site {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         tz: &Tz,
-    ) -> Result<Site, crate::Error> {
+    ) -> Result<Site, ExecError> {
         Site::from_config(ctx.config, &ctx.domain, ctx.runner, from, to, tz)
     }
 
@@ -105,7 +106,7 @@ impl Site {
         runner: &dyn crate::exec::Runner,
         now: DateTime<Utc>,
         tz: &Tz,
-    ) -> Result<Site, crate::Error> {
+    ) -> Result<Site, ExecError> {
         Site::from_config(config, me, runner, now - Duration::days(8), now + Duration::days(8), tz)
     }
 
@@ -116,7 +117,7 @@ impl Site {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         tz: &Tz,
-    ) -> Result<Site, crate::Error> {
+    ) -> Result<Site, ExecError> {
         let (known, _) = schedule::known_windows(config, me, runner)?;
         let occurrences = known.iter().map(|(d, w)| (d.clone(), schedule::occurrences(d, w, from, to, tz))).collect();
         Ok(Site { domains: config.domain_order.clone(), occurrences, settings: Settings::from_config(config) })

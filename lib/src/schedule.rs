@@ -7,7 +7,7 @@
 //! occurrence. A window across the change is therefore an hour shorter or longer in real time.
 
 use crate::config::Config;
-use crate::exec::Runner;
+use crate::exec::{ExecError, Runner};
 use crate::netbackup::{self, NetBackup};
 use crate::window::Window;
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
@@ -103,7 +103,7 @@ pub fn occurrences<Tz: TimeZone>(
 }
 
 /// A domain's windows: the configured ones and those of its NetBackup policies.
-pub fn windows(config: &Config, domain: &str, runner: &dyn Runner) -> Result<Vec<Window>, crate::Error> {
+pub fn windows(config: &Config, domain: &str, runner: &dyn Runner) -> Result<Vec<Window>, ExecError> {
     let Some(d) = config.domains.get(domain) else {
         return Ok(Vec::new());
     };
@@ -111,8 +111,10 @@ pub fn windows(config: &Config, domain: &str, runner: &dyn Runner) -> Result<Vec
     for policy in &d.policies {
         let cmd = NetBackup::new(config).policy(policy);
         let out = runner.run_ok(&cmd)?;
-        let found = netbackup::parse_policy_windows(&out.stdout).map_err(|reason| {
-            crate::exec::ExecError::Unexpected { command: cmd.to_string(), reason, output: out.clone() }
+        let found = netbackup::parse_policy_windows(&out.stdout).map_err(|reason| ExecError::Unexpected {
+            command: cmd.to_string(),
+            reason,
+            output: out.clone(),
         })?;
         all.extend(found);
     }
@@ -127,7 +129,7 @@ pub fn known_windows(
     config: &Config,
     me: &str,
     runner: &dyn Runner,
-) -> Result<(DomainWindows, Vec<String>), crate::Error> {
+) -> Result<(DomainWindows, Vec<String>), ExecError> {
     let mut known = Vec::new();
     let mut elsewhere = Vec::new();
     for (name, d) in &config.domains {

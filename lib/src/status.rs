@@ -1,5 +1,5 @@
 //! What `ftl-status` shows: the record in words or as JSON, the journal's last lines, the
-//! prechecks. Reading status reads `state.json` only (and the end of the journal for
+//! prechecks. Reading status reads the ledger record only (and the end of the journal for
 //! `--history`), so it costs the same on a ledger with a million journal lines as on a new one.
 
 use crate::ledger::journal::Entry;

@@ -7,7 +7,7 @@ use crate::clock::FixedClock;
 use crate::config::Config;
 use crate::exec::{Command, ExecError, Output, Runner, Status};
 use crate::ledger::record::Holder;
-use crate::ledger::Ledger;
+use crate::ledger::{DirLedger, Store};
 use crate::platform::{Condition, Location, Platform, Reading};
 use crate::runbook::progress::{Progress, StepInfo};
 use crate::runbook::Context;
@@ -245,7 +245,7 @@ pub struct Kit {
     /// Holds the ledger's directory for as long as the kit lives.
     _dir: assert_fs::TempDir,
     pub config: Config,
-    pub ledger: Ledger,
+    pub ledger: Box<dyn Store>,
     pub runner: RecordingRunner,
     pub clock: FixedClock,
     pub progress: RecordingProgress,
@@ -264,12 +264,12 @@ impl Kit {
             + extra;
         let config = Config::parse(std::path::Path::new("t.toml"), &text).unwrap();
         assert_eq!(config.drives.len(), 1);
-        let ledger = Ledger::open(&config).unwrap().with_mountinfo(dir.path().join("no-mountinfo"));
+        let ledger = DirLedger::open(&config).unwrap().with_mountinfo(dir.path().join("no-mountinfo"));
         ledger.init(owner, &holder(owner.unwrap_or("marmaduke")), t0()).unwrap();
         Kit {
             _dir: dir,
             config,
-            ledger,
+            ledger: Box::new(ledger),
             runner: RecordingRunner::new(),
             clock: FixedClock::new(t0()),
             progress: RecordingProgress::default(),
@@ -284,7 +284,7 @@ impl Kit {
             holder: holder(domain),
             runner: &self.runner,
             clock: &self.clock,
-            ledger: &self.ledger,
+            ledger: self.ledger.as_ref(),
             platform: Box::new(FakePlatform),
             host: crate::host::for_config(&self.config),
             progress: &self.progress,

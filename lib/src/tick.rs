@@ -87,6 +87,7 @@ fn decided_at(ctx: &Context, now: DateTime<Utc>) -> serde_json::Value {
 fn quiet_busy(result: Result<String, Error>) -> Result<String, Error> {
     match result {
         Err(Error::Busy(why)) | Err(Error::Refused(why)) => Ok(format!("not now: {why}")),
+        Err(e @ (Error::RunLockHeld { .. } | Error::HolderRunning { .. })) => Ok(format!("not now: {e}")),
         other => other,
     }
 }

@@ -272,7 +272,7 @@ fn status_history(bins: &Path, runs: usize) -> Result<Value, String> {
     for lines in [10usize, 1_000_000] {
         let dir = scratch();
         let site = site::init(&dir.0.join("site"), &InitOptions { speed: 1000.0, ..InitOptions::default() })?;
-        let journal = site.ledger_dir().join(ftl::ledger::JOURNAL_FILE);
+        let journal = site.ledger_dir().join(ftl::ledger::dir::JOURNAL_FILE);
         let first = std::fs::read_to_string(&journal).map_err(|e| e.to_string())?;
         let line = first.lines().next().ok_or("the new ledger has no journal line")?.to_string();
         let mut text = String::with_capacity((line.len() + 1) * lines);

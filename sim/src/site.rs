@@ -289,16 +289,8 @@ fn build(dir: &Path, options: &InitOptions) -> Result<Site, String> {
     crate::kernel::render(&site, &platform)?;
     // ftl trusts only files its owner alone can write: set the modes, whatever the umask.
     fix_modes(&dir)?;
-    let config = match ftl::config::Config::load(&site.config_path(&owner)) {
-        Ok(config) => config,
-        // The library does not read the libvirt profile's keys yet (issue 14): the ledger is
-        // opened through the same site described as Starfire, whose [library], [ledger] and
-        // [domains] are the libvirt file's.
-        Err(_) if libvirt => ftl::config::Config::parse(&site.config_path(&owner), &config_text(&dir, &owner, options))
-            .map_err(|e| e.to_string())?,
-        Err(e) => return Err(e.to_string()),
-    };
-    let ledger = ftl::ledger::Ledger::open(&config).map_err(|e| e.to_string())?;
+    let config = ftl::config::Config::load(&site.config_path(&owner)).map_err(|e| e.to_string())?;
+    let ledger = ftl::ledger::open(&config).map_err(|e| e.to_string())?;
     ledger.init(Some(&owner), &ftl::os::current_holder(&owner), chrono::Utc::now()).map_err(|e| e.to_string())?;
     if libvirt {
         crate::kernel::ensure_running(&site);

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 fn hand_over(site: &SimSite, op: &str, faults: Faults) -> Result<(), Error> {
     let domain = if op == "release" { "marmaduke" } else { "flinstones" };
     let mut setup = ftl::cli::Setup::load(&site.config(domain), None)?;
-    setup.ledger = setup.ledger.clone().with_faults(faults);
+    setup.ledger = Box::new(ftl::ledger::DirLedger::open(&setup.config)?.with_faults(faults));
     let ctx: Context = setup.context(&SystemRunner, &SystemClock, &Silent);
     match op {
         "release" => release::release(&ctx, &ReleaseOptions::default()).map(|_| ()),

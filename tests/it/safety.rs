@@ -468,7 +468,7 @@ fn a_deleted_ledger_lock_never_gives_two_holders() {
                 let (site, committed, refused) = (&site, &committed, &refused);
                 scope.spawn(move || {
                     let config = ftl::config::Config::load(&site.config(domain)).unwrap();
-                    let ledger = ftl::ledger::Ledger::open(&config).unwrap();
+                    let ledger = ftl::ledger::open(&config).unwrap();
                     let actor =
                         Holder { domain: "flinstones".into(), host: (*domain).into(), pid: 1, boot_id: "b".into() };
                     for i in 0..200 {

@@ -19,7 +19,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::error::{Error, Exit};
 use crate::exec::{Runner, SystemRunner};
-use crate::ledger::Ledger;
+use crate::ledger::{self, Store};
 use crate::runbook::progress::{Progress, StderrProgress};
 use crate::runbook::{precheck, Context, Plan, Report};
 use crate::{duration, logging, os, platform};
@@ -71,7 +71,7 @@ impl Override {
 pub struct Setup {
     pub config: Config,
     pub domain: String,
-    pub ledger: Ledger,
+    pub ledger: Box<dyn Store>,
 }
 
 impl Setup {
@@ -79,7 +79,7 @@ impl Setup {
         let config = trusted_config(path)?;
         let domain = config.local_domain(domain, &os::hostname())?;
         tracing::debug!(ledger = %config.ledger.dir.display(), "acting as domain {domain}");
-        let ledger = Ledger::open(&config)?;
+        let ledger = ledger::open(&config)?;
         Ok(Setup { config, domain, ledger })
     }
 
@@ -95,7 +95,7 @@ impl Setup {
             holder: os::current_holder(&self.domain),
             runner,
             clock,
-            ledger: &self.ledger,
+            ledger: self.ledger.as_ref(),
             platform: platform::for_config(&self.config),
             host: crate::host::for_config(&self.config),
             progress,

@@ -109,6 +109,15 @@ struct Hook<'a> {
 }
 
 fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, quiet: u8) -> u8 {
+    match answer_hook(hook, config, domain, verbose, quiet) {
+        Ok(code) => code,
+        Err(e) => report_error("ftl-notify", config, &e).code(),
+    }
+}
+
+/// Runs the site's own hook, then answers the call. `Ok` is the exit status: 0, or that of a
+/// site hook that failed (passed on as it is); every error goes through [`report_error`].
+fn answer_hook(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, quiet: u8) -> Result<u8, Error> {
     let name = hook.name;
     // NetBackup's names are validated as text; one that is not UTF-8 is read lossily, and said so.
     let args: Vec<String> = hook.args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -121,15 +130,9 @@ fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, qui
             warn_line(format_args!("ftl-notify: {name}: argument {raw:?} is not UTF-8; read as `{text}`"));
         }
     }
-    let call = match crate::notify::parse(name, &args) {
-        Ok(call) => call,
-        Err(e) => {
-            warn_line(format_args!("ftl-notify: {e}"));
-            return Exit::Usage.code();
-        }
-    };
+    let call = crate::notify::parse(name, &args).map_err(Error::Hook)?;
     if hook.dry_run {
-        return notify_dry_run(hook, &call, config, domain);
+        return Ok(notify_dry_run(hook, &call, config, domain));
     }
     // The site's own hook keeps working, whatever happens to ftl's configuration.
     let site = crate::notify::site_hook(hook.invoked, hook.invoked != Path::new(name));
@@ -140,8 +143,7 @@ fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, qui
     let ran = site
         .and_then(|site| crate::notify::run_site_hook(&SystemRunner, &site, &args, crate::notify::SITE_HOOK_TIMEOUT));
     if let Some(signal) = crate::signals::interrupted() {
-        warn_line(format_args!("ftl-notify: stopped by {signal} (the site's own {name} was killed with it)"));
-        return Exit::StepFailed.code();
+        return Err(Error::HookInterrupted { signal, hook: name.to_string() });
     }
     match ran {
         None => {}
@@ -153,37 +155,25 @@ fn notify_run(hook: &Hook, config: &Path, domain: Option<&str>, verbose: u8, qui
             }
             if run.code != 0 {
                 warn_line(format_args!("ftl-notify: the site's own {name} failed with status {}", run.code));
-                return u8::try_from(run.code).unwrap_or(1);
+                return Ok(u8::try_from(run.code).unwrap_or(1));
             }
         }
-        Some(Err(why)) => {
-            warn_line(format_args!("ftl-notify: {why}"));
-            return Exit::Usage.code();
-        }
+        Some(Err(why)) => return Err(Error::Hook(why)),
     }
-    let setup = match Setup::load(config, domain) {
-        Ok(s) => s,
-        Err(e) => return report_error("ftl-notify", config, &e).code(),
-    };
+    let setup = Setup::load(config, domain)?;
     let progress = crate::runbook::progress::Silent;
     let ctx = setup.context(&SystemRunner, &SystemClock, &progress);
     let mut spawn = |kind: &str| {
         logging::init("ftl-notify", verbose, quiet);
         spawn_background(kind, config, &setup.domain)
     };
-    match crate::notify::answer(&ctx, &call, &mut spawn) {
-        Ok(crate::notify::Answer::Here) | Ok(crate::notify::Answer::ReleaseScheduled { .. }) => Exit::Done.code(),
-        Ok(crate::notify::Answer::Elsewhere { worker_started }) => {
+    match crate::notify::answer(&ctx, &call, &mut spawn)? {
+        crate::notify::Answer::Elsewhere { worker_started } if setup.config.hooks.fail_job_when_elsewhere => {
             let note =
                 if worker_started { "a background acquire was started" } else { "an acquire is already under way" };
-            if setup.config.hooks.fail_job_when_elsewhere {
-                warn_line(format_args!("ftl-notify: the tape library is not in domain {}; a request is recorded and {note}; failing this job so that NetBackup retries it", setup.domain));
-                Exit::Busy.code()
-            } else {
-                Exit::Done.code()
-            }
+            Err(Error::Elsewhere { domain: setup.domain.clone(), note })
         }
-        Err(e) => report_error("ftl-notify", config, &e).code(),
+        _ => Ok(Exit::Done.code()),
     }
 }
 
@@ -221,7 +211,8 @@ fn notify_dry_run(hook: &Hook, call: &crate::notify::Call, config: &Path, domain
 /// logs to the journal.
 fn spawn_background(kind: &str, config: &Path, domain: &str) -> Result<(), Error> {
     use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe().map_err(|e| Error::Failed(format!("cannot find the ftl-notify binary: {e}")))?;
+    let exe =
+        std::env::current_exe().map_err(|source| Error::Spawn { what: "find the ftl-notify binary".into(), source })?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--config").arg(config).args(["--domain", domain, "--background", kind]);
     cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
@@ -232,5 +223,5 @@ fn spawn_background(kind: &str, config: &Path, domain: &str) -> Result<(), Error
             Ok(())
         });
     }
-    cmd.spawn().map(|_| ()).map_err(|e| Error::Failed(format!("cannot start the background {kind}: {e}")))
+    cmd.spawn().map(|_| ()).map_err(|source| Error::Spawn { what: format!("start the background {kind}"), source })
 }

@@ -71,8 +71,7 @@ pub fn status_main(args: StatusArgs) -> Exit {
 impl StatusArgs {
     /// The output format, refusing flags that it would ignore.
     fn format(&self) -> Result<Format, Error> {
-        let conflict =
-            |other: &str, format: &str| Err(Error::Usage(format!("{other} and --format {format} exclude each other")));
+        let conflict = |flag, format| Err(Error::FormatConflict { flag, format });
         let format = match (self.json, self.format) {
             (true, Some(Format::Text)) => return conflict("--json", "text"),
             (true, Some(Format::Prometheus)) => return conflict("--json", "prometheus"),
@@ -115,21 +114,25 @@ fn status_run(args: &StatusArgs, format: Format) -> Result<(), Error> {
     if !(args.init_ledger || args.repair_ledger || args.check || common.domain.is_some()) {
         // Reading the record needs no local domain.
         let config = trusted_config(&common.config)?;
-        let ledger = Ledger::open(&config)?;
-        return show(&config, &ledger, args, format, None, now);
+        let ledger = ledger::open(&config)?;
+        return show(&config, ledger.as_ref(), args, format, None, now);
     }
     let setup = Setup::load(&common.config, common.domain.as_deref())?;
     let holder = os::current_holder(&setup.domain);
     if args.init_ledger {
         if let Some(owner) = &args.owner {
             if !setup.config.domains.contains_key(owner) {
-                return Err(Error::Usage(format!("--owner {owner}: not a domain of {}", setup.config.path.display())));
+                return Err(Error::NotADomain {
+                    flag: "--owner",
+                    domain: owner.clone(),
+                    config: setup.config.path.clone(),
+                });
             }
         }
         if args.dry_run {
             say_line(format_args!(
                 "would create {} ({})",
-                setup.ledger.state_path().display(),
+                setup.ledger.location().record,
                 args.owner.as_deref().map(|o| format!("owned by {o}")).unwrap_or("free".into())
             ));
             return Ok(());
@@ -140,11 +143,8 @@ fn status_run(args: &StatusArgs, format: Format) -> Result<(), Error> {
     }
     if args.repair_ledger {
         if args.dry_run {
-            say_line(format_args!(
-                "would copy {} aside and rebuild it from {}",
-                setup.ledger.state_path().display(),
-                setup.ledger.journal().path().display()
-            ));
+            let location = setup.ledger.location();
+            say_line(format_args!("would copy {} aside and rebuild it from {}", location.record, location.journal));
             return Ok(());
         }
         let progress = StderrProgress::new(true);
@@ -159,19 +159,19 @@ fn status_run(args: &StatusArgs, format: Format) -> Result<(), Error> {
             warn_line(format_args!("ftl-status: the missing ledger lock was created again"));
         }
         if let Some(copy) = &repaired.copy {
-            warn_line(format_args!("ftl-status: the bad record was kept as {}", copy.display()));
+            warn_line(format_args!("ftl-status: the bad record was kept as {copy}"));
         }
         warn_line(format_args!("ftl-status: rebuilt from journal epoch {}", repaired.from_epoch));
         print_record(&repaired.record, format, now);
         return Ok(());
     }
-    show(&setup.config, &setup.ledger, args, format, Some(&setup), now)
+    show(&setup.config, setup.ledger.as_ref(), args, format, Some(&setup), now)
 }
 
 /// The record, the history, the prechecks (which need the local domain's `setup`), or metrics.
 fn show(
     config: &Config,
-    ledger: &Ledger,
+    ledger: &dyn Store,
     args: &StatusArgs,
     format: Format,
     setup: Option<&Setup>,
@@ -220,7 +220,7 @@ fn show(
         say(format_args!("{text}"));
     }
     match checks.as_deref().and_then(precheck::failures) {
-        Some(failed) => Err(Error::Refused(format!("prechecks failed:\n  {failed}"))),
+        Some(failed) => Err(Error::PrechecksFailed(failed)),
         None => Ok(()),
     }
 }

@@ -2,7 +2,7 @@
 //! with a bounded number of older files kept (`journal.jsonl.1` is the newest of those).
 //!
 //! Each line carries the whole record after the transition, so the journal alone can rebuild
-//! `state.json` (see [`super::Ledger::repair`]). Reading the history reads the file backwards
+//! `state.json` (see [`super::Store::repair`]). Reading the history reads the file backwards
 //! from its end, so its cost depends on how many lines are asked for, not on the journal's size
 //! (and is linear in the length of the lines read).
 //!

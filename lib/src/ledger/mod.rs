@@ -1,38 +1,37 @@
-//! The ownership ledger on shared storage: `ledger.lock`, `state.json` and `journal.jsonl`.
+//! The ownership ledger: who owns the library, at which epoch, and the history of every
+//! transition (SPEC section 3), behind one trait, [`Store`].
 //!
-//! Guarantees: a committed change is made under the exclusive ledger lock (held only for that
-//! read-modify-write, with a bounded wait), adds exactly 1 to the epoch, appends exactly one
-//! journal line and replaces `state.json` atomically. The journal line is written first and cut
-//! off again when `state.json` cannot be replaced, so a failed write leaves the ledger as it was
-//! (and the error says "nothing was changed" only then). A `state.json` older than the journal's
-//! last line (a crash between the two writes, or a record swapped in by hand) is refused until
-//! an operator repairs it. An unreadable `state.json` is never rewritten, except by
-//! [`Ledger::repair`], which keeps a copy first and confirms the board with the controller. A
-//! directory whose locks would be host-local is refused.
+//! Every caller (the runbooks, the policy's readers, the hooks, the CLI) uses a `&dyn Store` and
+//! knows neither which store is in use nor where or how it keeps the record: a store describes
+//! itself in words ([`Store::location`]) and hands out locks as opaque [`Guard`]s. The directory
+//! on shared storage ([`dir::DirLedger`]) is the first store; the trait is shaped for one built
+//! on compare-and-swap of a revision, leases and watches (etcd): a commit is a compare-and-commit
+//! of the record the store read, a run lock is held by a live process (a file lock the kernel
+//! drops at death, or a lease that expires), and [`Store::wait_for_change`] waits for the record
+//! to move on (by polling, or by a watch).
 //!
-//! The ledger also owns the per-domain run lock ([`Ledger::run_lock`]), held for the whole of a
-//! hand-over: it is how other domains know that a holder is alive (the kernel, or the NFS server
-//! after its lease, drops it when the holder dies), so a forced override acts only when it can
-//! take the holder's run lock itself.
+//! Every store keeps the same invariants: a committed change adds exactly 1 to the epoch and
+//! leaves exactly one journal entry; an unreadable record is never rewritten except by
+//! [`Store::repair`]; a forced override acts only when it can take the holder's run lock itself.
 
+pub mod dir;
 pub mod journal;
 pub mod lock;
 pub mod record;
 pub mod storage;
 
 use crate::config::Config;
-use crate::error::Exit;
 use chrono::{DateTime, Utc};
-use journal::{Entry, Journal};
-use lock::{Create, LockError, LockGuard};
-use record::{Event, Forbidden, Holder, Record, State, StateName};
-use std::path::{Path, PathBuf};
+use journal::Entry;
+use lock::LockError;
+use record::{Event, Forbidden, Holder, Record};
+use std::path::PathBuf;
 use std::time::Duration;
 
-pub const STATE_FILE: &str = "state.json";
-pub const LOCK_FILE: &str = "ledger.lock";
-pub const JOURNAL_FILE: &str = "journal.jsonl";
+pub use dir::DirLedger;
 
+/// What went wrong with the ledger. Errors about the record and the journal name where the store
+/// keeps them (`path`, `journal`) in the store's words, as [`Store::location`] does.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("ledger directory {dir}: {reason}")]
@@ -43,52 +42,52 @@ pub enum LedgerError {
         "{path}: the ledger is unreadable: {reason}. Nothing was changed. Inspect the file, then \
          run `ftl-status --repair-ledger` (it keeps a copy) to rebuild it from the journal"
     )]
-    Unreadable { path: PathBuf, reason: String },
+    Unreadable { path: String, reason: String },
     #[error(
         "{path}: there is no ledger record; create one with `ftl-status --init-ledger --owner \
          DOMAIN` (or without --owner for a free library)"
     )]
-    NoRecord { path: PathBuf },
+    NoRecord { path: String },
     #[error(
         "{path} is missing but the journal {journal} exists (last epoch {epoch}): the record was \
          lost, not never made. Nothing was changed. Run `ftl-status --repair-ledger` to rebuild it \
          from the journal (it confirms the board with the controller first)"
     )]
-    RecordLost { path: PathBuf, journal: PathBuf, epoch: u64 },
+    RecordLost { path: String, journal: String, epoch: u64 },
     #[error(
         "{path} (epoch {state_epoch}) is older than the journal {journal} (epoch {journal_epoch}): \
          a write was lost in a crash or an old record was put back. Nothing was changed. Run \
          `ftl-status --repair-ledger` to rebuild the record from the journal"
     )]
-    Behind { path: PathBuf, state_epoch: u64, journal: PathBuf, journal_epoch: u64 },
+    Behind { path: String, state_epoch: u64, journal: String, journal_epoch: u64 },
     #[error(
         "the ledger record changed under this sequence: it wrote epoch {expected} as {holder}, \
          and {path} now says epoch {found}, {now}. Stopping without running anything more"
     )]
-    Fenced { path: PathBuf, expected: u64, holder: String, found: u64, now: String },
+    Fenced { path: String, expected: u64, holder: String, found: u64, now: String },
     #[error("{path}: cannot {action}: {source}. Nothing was changed (the record stays at epoch {epoch})")]
-    NotWritten { path: PathBuf, action: &'static str, source: std::io::Error, epoch: u64 },
+    NotWritten { path: String, action: &'static str, source: std::io::Error, epoch: u64 },
     #[error(
         "{path}: cannot {action}: {source}; and the journal line for epoch {epoch} could not be \
          cut off again ({cut}): {path} still says epoch {stands}, the journal says {epoch}, and \
          the next command will refuse until `ftl-status --repair-ledger` is run"
     )]
-    Torn { path: PathBuf, action: &'static str, source: std::io::Error, epoch: u64, stands: u64, cut: std::io::Error },
+    Torn { path: String, action: &'static str, source: std::io::Error, epoch: u64, stands: u64, cut: std::io::Error },
     #[error("{path}: the ledger records library `{found}`, but the configuration describes `{expected}`")]
-    LibraryMismatch { path: PathBuf, found: String, expected: String },
+    LibraryMismatch { path: String, found: String, expected: String },
     #[error("{path}: cannot {action}: {source}")]
-    Io { path: PathBuf, action: &'static str, source: std::io::Error },
+    Io { path: String, action: &'static str, source: std::io::Error },
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error("{0}")]
     Forbidden(#[from] Forbidden),
     #[error("{path}: a ledger record already exists (epoch {epoch}); refusing to overwrite it")]
-    Exists { path: PathBuf, epoch: u64 },
+    Exists { path: String, epoch: u64 },
     #[error(
         "{path} exists: this ledger has a history, so a new record would restart its epochs. Use \
          `ftl-status --repair-ledger`, which rebuilds the record from the journal"
     )]
-    JournalExists { path: PathBuf },
+    JournalExists { path: String },
     #[error(
         "cannot repair: the journal's last good record says {record}, but the controller says the \
          board is {board}. Nothing was written; put the board where the record says, or fix the \
@@ -98,34 +97,18 @@ pub enum LedgerError {
     #[error("cannot repair: the controller cannot confirm where the board is: {0}. Nothing was written")]
     BoardUnknown(String),
     #[error("{path}: the record is valid; there is nothing to repair")]
-    NothingToRepair { path: PathBuf },
+    NothingToRepair { path: String },
     #[error("cannot repair {path}: no journal line holds a valid record")]
-    NoGoodJournalLine { path: PathBuf },
+    NoGoodJournalLine { path: String },
     #[error(transparent)]
     Untrusted(#[from] crate::trust::Untrusted),
-}
-
-impl LedgerError {
-    pub fn exit(&self) -> Exit {
-        match self {
-            LedgerError::Lock(LockError::Timeout { .. }) => Exit::LockTimeout,
-            LedgerError::Forbidden(Forbidden::NoReason) => Exit::Usage,
-            LedgerError::Forbidden(_) | LedgerError::Fenced { .. } => Exit::Busy,
-            LedgerError::BoardDisagrees { .. } | LedgerError::BoardUnknown(_) => Exit::Refused,
-            LedgerError::LibraryMismatch { .. }
-            | LedgerError::Exists { .. }
-            | LedgerError::JournalExists { .. }
-            | LedgerError::NothingToRepair { .. }
-            | LedgerError::Untrusted(_) => Exit::Usage,
-            _ => Exit::LedgerUnreadable,
-        }
-    }
 }
 
 /// What a repair did.
 #[derive(Debug)]
 pub struct Repaired {
-    pub copy: Option<PathBuf>,
+    /// Where the bad record was kept, in the store's words.
+    pub copy: Option<String>,
     pub from_epoch: u64,
     pub record: Record,
     /// `ledger.lock` was missing and has been created again.
@@ -133,165 +116,71 @@ pub struct Repaired {
 }
 
 /// What a sequence last wrote: later commits of the same sequence require the record to still
-/// be its own (see [`Ledger::commit_fenced`]).
+/// be its own (see [`Store::commit_fenced`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fence {
     pub holder: Holder,
     pub epoch: u64,
 }
 
-#[derive(Debug, Clone)]
-pub struct Ledger {
-    dir: PathBuf,
-    library: String,
-    lock_timeout: Duration,
-    journal: Journal,
-    mountinfo: PathBuf,
-    faults: storage::Faults,
-    domains: Vec<String>,
+/// Where a store keeps the ledger, in words for messages and `--dry-run` (a path, a key).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Location {
+    /// The store's kind, as `[ledger] store` names it.
+    pub store: &'static str,
+    /// Where the current record is.
+    pub record: String,
+    /// Where the history is.
+    pub journal: String,
 }
 
-impl Ledger {
-    /// A handle on the configured ledger directory. Only checks that the directory is there and
-    /// is a real directory: the hook fast path pays for one `stat` and one read.
-    pub fn open(config: &Config) -> Result<Ledger, LedgerError> {
-        let dir = config.ledger.dir.clone();
-        let reason = match std::fs::symlink_metadata(&dir) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Some("does not exist (is the shared storage mounted?)".to_string())
-            }
-            Err(e) => Some(format!("cannot be examined: {e}")),
-            Ok(m) if m.file_type().is_symlink() => {
-                Some("is a symbolic link; configure the real directory instead".into())
-            }
-            Ok(m) if !m.is_dir() => Some("is not a directory".into()),
-            Ok(_) => None,
-        };
-        if let Some(reason) = reason {
-            return Err(LedgerError::Directory { dir, reason });
-        }
-        crate::trust::check(&dir, "ledger directory")?;
-        Ok(Ledger {
-            journal: Journal::new(dir.join(JOURNAL_FILE), config.ledger.journal_max_bytes, config.ledger.journal_keep),
-            dir,
-            library: config.library.name.clone(),
-            lock_timeout: config.ledger.lock_timeout,
-            mountinfo: storage::mountinfo_path(),
-            faults: storage::Faults::default(),
-            domains: config.domain_order.clone(),
-        })
-    }
+/// A lock taken through a [`Store`] (a run lock, a worker lock), released when dropped. It is
+/// opaque: each store keeps in it what holding the lock takes (a locked file, a kept-alive lease).
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct Guard {
+    _held: Box<dyn Send>,
+}
 
-    /// Uses another mountinfo file for the host-local lock check (tests).
-    pub fn with_mountinfo(mut self, path: PathBuf) -> Ledger {
-        self.mountinfo = path;
-        self
+impl Guard {
+    pub fn new(held: impl Send + 'static) -> Guard {
+        Guard { _held: Box::new(held) }
     }
+}
 
-    /// Fails the ledger's own writes, syncs and renames as `faults` says (fault-injection tests).
-    pub fn with_faults(mut self, faults: storage::Faults) -> Ledger {
-        self.journal.set_faults(faults.clone());
-        self.faults = faults;
-        self
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Guard")
     }
+}
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
+/// The ledger's store: the one record, its journal, and the locks that say who is running.
+///
+/// A commit reads the record, applies the event ([`Record::apply`], the state machine) and writes
+/// the result only if the record is still the one it read (under a lock, or by compare-and-swap
+/// of a revision), together with its journal entry.
+pub trait Store: Send + Sync {
+    /// Where the record and the history are kept, for messages.
+    fn location(&self) -> Location;
 
-    pub fn state_path(&self) -> PathBuf {
-        self.dir.join(STATE_FILE)
-    }
+    /// The current record. Needs no lock: the record is only ever replaced whole.
+    fn read(&self) -> Result<Record, LedgerError>;
 
-    pub fn journal(&self) -> &Journal {
-        &self.journal
-    }
+    /// Applies `event` as `actor` and returns the record as it now stands (unchanged when the
+    /// event changes nothing). With a `fence` (a sequence that has already written the record),
+    /// the record must still be held by `fence.holder` at `fence.epoch` or later (only requests
+    /// of other domains may have been committed since), or nothing is written
+    /// ([`LedgerError::Fenced`]).
+    fn commit_fenced(
+        &self,
+        actor: &Holder,
+        event: &Event,
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+        fence: Option<&Fence>,
+    ) -> Result<Record, LedgerError>;
 
-    /// Reads the current record. Readers need no lock: `state.json` is only ever replaced whole.
-    pub fn read(&self) -> Result<Record, LedgerError> {
-        let path = self.state_path();
-        crate::trust::check_in_ledger(&path, "ledger record")?;
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(self.missing_record(path)),
-            Err(source) => return Err(LedgerError::Io { path, action: "read the ledger", source }),
-        };
-        let text = String::from_utf8(bytes)
-            .map_err(|_| LedgerError::Unreadable { path: path.clone(), reason: "the file is not UTF-8 text".into() })?;
-        let record =
-            Record::from_json(&text).map_err(|reason| LedgerError::Unreadable { path: path.clone(), reason })?;
-        if record.library != self.library {
-            return Err(LedgerError::LibraryMismatch { path, found: record.library, expected: self.library.clone() });
-        }
-        tracing::debug!(
-            state = %record.state.name(),
-            owner = record.state.owner().unwrap_or_default(),
-            epoch = record.epoch,
-            "ledger record read from {}",
-            path.display()
-        );
-        Ok(record)
-    }
-
-    fn missing_record(&self, path: PathBuf) -> LedgerError {
-        if self.journal.exists() {
-            if let Ok(Some(epoch)) = self.journal.max_epoch() {
-                return LedgerError::RecordLost { path, journal: self.journal.path().to_path_buf(), epoch };
-            }
-        }
-        LedgerError::NoRecord { path }
-    }
-
-    /// Checks every journal file against the trust model before it is read.
-    fn trust_journal(&self) -> Result<(), LedgerError> {
-        for path in self.journal.files() {
-            crate::trust::check_in_ledger(&path, "journal")?;
-        }
-        Ok(())
-    }
-
-    /// Takes the ledger lock (bounded wait) after refusing host-local locking.
-    fn lock(&self) -> Result<LockGuard, LedgerError> {
-        self.lock_with(Create::Never)
-    }
-
-    fn lock_with(&self, create: Create) -> Result<LockGuard, LedgerError> {
-        if let Ok(mountinfo) = std::fs::read_to_string(&self.mountinfo) {
-            let dir = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
-            if let Some(reason) = storage::host_local_locks(&mountinfo, &dir) {
-                return Err(LedgerError::HostLocal { dir: self.dir.clone(), reason });
-            }
-        }
-        let path = self.dir.join(LOCK_FILE);
-        // A symbolic link here is refused by the open itself (O_NOFOLLOW), as unusable (exit 6).
-        crate::trust::check(&path, "ledger lock")?;
-        crate::trust::check_in_ledger(self.journal.path(), "journal")?;
-        Ok(lock::lock(&path, self.lock_timeout, create)?)
-    }
-
-    /// The current record, under the lock, refusing one that is older than the journal.
-    fn read_locked(&self) -> Result<Record, LedgerError> {
-        let current = self.read()?;
-        let journal_epoch = self.journal.last_epoch().map_err(|source| LedgerError::NotWritten {
-            path: self.journal.path().to_path_buf(),
-            action: "read the journal's last line",
-            source,
-            epoch: current.epoch,
-        })?;
-        match journal_epoch {
-            Some(journal_epoch) if journal_epoch > current.epoch => Err(LedgerError::Behind {
-                path: self.state_path(),
-                state_epoch: current.epoch,
-                journal: self.journal.path().to_path_buf(),
-                journal_epoch,
-            }),
-            _ => Ok(current),
-        }
-    }
-
-    /// Applies `event` under the lock: read, check, write `state.json`, append the journal line.
-    /// Returns the record as it now stands (unchanged when the event changes nothing).
-    pub fn commit(
+    /// [`Store::commit_fenced`] without a fence.
+    fn commit(
         &self,
         actor: &Holder,
         event: &Event,
@@ -301,293 +190,57 @@ impl Ledger {
         self.commit_fenced(actor, event, detail, now, None)
     }
 
-    /// [`Ledger::commit`] for a sequence that has already written the record: the record must
-    /// still be held by `fence.holder` at `fence.epoch` or later (only requests of other domains
-    /// may have been committed since), or nothing is written ([`LedgerError::Fenced`]).
-    pub fn commit_fenced(
-        &self,
-        actor: &Holder,
-        event: &Event,
-        detail: serde_json::Value,
-        now: DateTime<Utc>,
-        fence: Option<&Fence>,
-    ) -> Result<Record, LedgerError> {
-        let _guard = self.lock()?;
-        let current = self.read_locked()?;
-        if let Some(fence) = fence {
-            if current.epoch < fence.epoch || current.state.holder() != Some(&fence.holder) {
-                let now = match (current.state.owner(), current.state.holder()) {
-                    (_, Some(h)) => {
-                        format!("{} held by {} (pid {} on {})", current.state.name(), h.domain, h.pid, h.host)
-                    }
-                    (Some(owner), None) => format!("owned by {owner}"),
-                    (None, None) => current.state.name().to_string(),
-                };
-                return Err(LedgerError::Fenced {
-                    path: self.state_path(),
-                    expected: fence.epoch,
-                    holder: format!("{} pid {} on {}", fence.holder.domain, fence.holder.pid, fence.holder.host),
-                    found: current.epoch,
-                    now,
-                });
-            }
-        }
-        match current.apply(event, now)? {
-            None => Ok(current),
-            Some(next) => {
-                self.write(actor, &event.label(), current.state.name(), current.epoch, &next, detail, now)?;
-                Ok(next)
-            }
-        }
-    }
-
-    /// Journal line first, then `state.json`; a failure of the second cuts the first off again.
-    #[allow(clippy::too_many_arguments)]
-    fn write(
-        &self,
-        actor: &Holder,
-        label: &str,
-        from: StateName,
-        stands: u64,
-        next: &Record,
-        detail: serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
-        let entry = Entry {
-            epoch: next.epoch,
-            at: now,
-            domain: actor.domain.clone(),
-            host: actor.host.clone(),
-            pid: actor.pid,
-            event: label.to_string(),
-            from,
-            to: next.state.name(),
-            detail,
-            record: next.to_value(),
-        };
-        let appended = self.journal.append(&entry).map_err(|source| LedgerError::NotWritten {
-            path: self.journal.path().to_path_buf(),
-            action: "append to the journal",
-            source,
-            epoch: stands,
-        })?;
-        let path = self.state_path();
-        match storage::write_atomically(&path, next.to_json().as_bytes(), &self.faults) {
-            Ok(()) => Ok(()),
-            Err(storage::WriteError::AfterRename(e)) => {
-                // The new record is in place; only its durability across a power loss is in doubt.
-                tracing::warn!("{}: replaced, but the directory could not be synced: {e}", path.display());
-                Ok(())
-            }
-            Err(storage::WriteError::NotReplaced(source)) => match self.journal.cut(appended) {
-                Ok(()) => Err(LedgerError::NotWritten { path, action: "write the ledger", source, epoch: stands }),
-                Err(cut) => {
-                    Err(LedgerError::Torn { path, action: "write the ledger", source, epoch: next.epoch, stands, cut })
-                }
-            },
-        }
-    }
-
-    /// Appends an audit line (a refused override) that changes no record: it carries the
+    /// Journals an audit entry (a refused override) that changes no record: it carries the
     /// current epoch and record, and the journal's readers count no transition for it.
-    pub fn audit(
+    fn audit(
         &self,
         actor: &Holder,
         label: &str,
         detail: serde_json::Value,
         now: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
-        let _guard = self.lock()?;
-        let current = self.read_locked()?;
-        let entry = Entry {
-            epoch: current.epoch,
-            at: now,
-            domain: actor.domain.clone(),
-            host: actor.host.clone(),
-            pid: actor.pid,
-            event: label.to_string(),
-            from: current.state.name(),
-            to: current.state.name(),
-            detail,
-            record: current.to_value(),
-        };
-        self.journal.append(&entry).map(|_| ()).map_err(|source| LedgerError::NotWritten {
-            path: self.journal.path().to_path_buf(),
-            action: "append to the journal",
-            source,
-            epoch: current.epoch,
-        })
-    }
+    ) -> Result<(), LedgerError>;
 
-    /// Creates the first record (owned by `owner`, or free). Refuses to replace one.
-    pub fn init(&self, owner: Option<&str>, actor: &Holder, now: DateTime<Utc>) -> Result<Record, LedgerError> {
-        let _guard = self.lock_with(Create::IfMissing)?;
-        match self.read() {
-            Err(LedgerError::NoRecord { .. }) => {}
-            Ok(existing) => return Err(LedgerError::Exists { path: self.state_path(), epoch: existing.epoch }),
-            Err(other) => return Err(other),
-        }
-        if self.journal.exists() {
-            return Err(LedgerError::JournalExists { path: self.journal.path().to_path_buf() });
-        }
-        let state = match owner {
-            Some(owner) => State::Owned { owner: owner.to_string() },
-            None => State::Free,
-        };
-        let mut record = Record::new(&self.library, state, now);
-        record.epoch = 1;
-        self.make_run_locks()?;
-        self.write(actor, "init", StateName::Free, 0, &record, serde_json::Value::Null, now)?;
-        Ok(record)
-    }
+    /// Creates the first record (owned by `owner`, or free), at epoch 1. Refuses to replace a
+    /// record or to restart a history.
+    fn init(&self, owner: Option<&str>, actor: &Holder, now: DateTime<Utc>) -> Result<Record, LedgerError>;
 
-    /// Rebuilds an unreadable, missing or out-of-date `state.json` from the journal's last good
-    /// line, after copying the bad file aside byte for byte. `board` asks the controller where
-    /// the board is (`Some(domain)`, or `None` for no domain): the rebuilt record must agree with
-    /// it, or nothing is written. The rebuilt record is committed as a transition of its own,
-    /// with an epoch above every epoch the journal holds. Also recreates a deleted `ledger.lock`.
-    pub fn repair(
+    /// Rebuilds an unreadable, missing or out-of-date record from the journal's last good entry,
+    /// after keeping a copy of the bad one. `board` asks the controller where the board is
+    /// (`Some(domain)`, or `None` for no domain): the rebuilt record must agree with it, or
+    /// nothing is written. The rebuilt record gets an epoch above every epoch in the journal.
+    fn repair(
         &self,
         actor: &Holder,
         now: DateTime<Utc>,
         board: &dyn Fn() -> Result<Option<String>, String>,
-    ) -> Result<Repaired, LedgerError> {
-        let lock_path = self.dir.join(LOCK_FILE);
-        let lock_recreated = std::fs::symlink_metadata(&lock_path).is_err();
-        let _guard = self.lock_with(Create::IfMissing)?;
-        let lock_recreated = !self.make_run_locks()?.is_empty() || lock_recreated;
-        self.trust_journal()?;
-        let path = self.state_path();
-        let reason = match self.read_locked() {
-            Ok(record) if lock_recreated => {
-                return Ok(Repaired { copy: None, from_epoch: record.epoch, record, lock_recreated })
-            }
-            Ok(_) => return Err(LedgerError::NothingToRepair { path }),
-            Err(LedgerError::Unreadable { reason, .. }) => reason,
-            Err(LedgerError::NoRecord { .. } | LedgerError::RecordLost { .. }) => "the file was missing".to_string(),
-            Err(e @ LedgerError::Behind { .. }) => e.to_string(),
-            Err(other) => return Err(other),
-        };
-        let io = |action: &'static str| {
-            let path = self.journal.path().to_path_buf();
-            move |source| LedgerError::Io { path, action, source }
-        };
-        let library = self.library.clone();
-        let good = self
-            .journal
-            .last_good(|e| Record::from_value(e.record.clone()).is_ok_and(|r| r.library == library))
-            .map_err(io("read the journal"))?
-            .ok_or_else(|| LedgerError::NoGoodJournalLine { path: self.journal.path().to_path_buf() })?;
-        let mut record = Record::from_value(good.record).expect("validated by last_good");
-        let at = board().map_err(LedgerError::BoardUnknown)?;
-        let agrees = match &record.state {
-            State::Owned { owner } => at.as_deref() == Some(owner.as_str()),
-            State::Free => at.is_none(),
-            moving => at.is_none() || at.as_deref() == moving.holder().map(|h| h.domain.as_str()),
-        };
-        if !agrees {
-            return Err(LedgerError::BoardDisagrees {
-                record: format!(
-                    "{} (epoch {})",
-                    record
-                        .state
-                        .owner()
-                        .map(|o| format!("{} by {o}", record.state.name()))
-                        .unwrap_or_else(|| record.state.name().to_string()),
-                    record.epoch
-                ),
-                board: at.map(|d| format!("in domain {d}")).unwrap_or_else(|| "in no domain".into()),
-            });
-        }
-        let copy = if path.exists() {
-            let copy = self.dir.join(format!("{STATE_FILE}.bad-{}", now.format("%Y%m%dT%H%M%S%.3fZ")));
-            std::fs::copy(&path, &copy).map_err(|source| LedgerError::Io {
-                path: copy.clone(),
-                action: "keep a copy of the bad record",
-                source,
-            })?;
-            Some(copy)
-        } else {
-            None
-        };
-        let from_epoch = record.epoch;
-        let highest = self.journal.max_epoch().map_err(io("read the journal"))?.unwrap_or(0);
-        let stands = highest.max(from_epoch);
-        record.epoch = stands + 1;
-        let detail = serde_json::json!({
-            "reason": reason,
-            "copy": copy.as_ref().map(|c| c.display().to_string()),
-            "rebuilt_from_epoch": from_epoch,
-            "board": at,
-        });
-        self.write(actor, "repair", record.state.name(), stands, &record, detail, now)?;
-        Ok(Repaired { copy, from_epoch, record, lock_recreated })
-    }
+    ) -> Result<Repaired, LedgerError>;
 
-    fn run_lock_path(&self, domain: &str) -> PathBuf {
-        self.dir.join(format!("run.{domain}.lock"))
-    }
+    /// The last `n` journal entries, oldest first, and how many unreadable ones were skipped.
+    fn history(&self, n: usize) -> Result<(Vec<Entry>, usize), LedgerError>;
 
     /// Takes `domain`'s run lock for a whole sequence, waiting up to `wait` for a holder that
-    /// only probes it. `Err(note)` when a live sequence holds it: the note says which process.
-    /// Only the domain's own sequence may create its lock file (`holder.domain == domain`): a
-    /// force overriding another domain never does, since a new file would exclude nobody still
-    /// holding a deleted one.
-    pub fn run_lock(
-        &self,
-        domain: &str,
-        holder: &Holder,
-        wait: Duration,
-    ) -> Result<Result<LockGuard, String>, LedgerError> {
-        let path = self.run_lock_path(domain);
-        let create = if holder.domain == domain { Create::IfMissing } else { Create::Never };
-        let mut taken = lock::try_lock_briefly(&path, wait, create)?;
-        if let Ok(guard) = &mut taken {
-            guard.write_note(&format!("{} pid {} on {}", holder.domain, holder.pid, holder.host));
-        }
-        Ok(taken.map_err(|note| if note.is_empty() { format!("{domain}'s run lock is held") } else { note }))
-    }
+    /// only probes it. `Ok(Err(note))` when a live sequence holds it: the note says which
+    /// process. Held by a live process only: the store drops it when the holder dies.
+    fn run_lock(&self, domain: &str, holder: &Holder, wait: Duration) -> Result<Result<Guard, String>, LedgerError>;
 
     /// Whether a sequence of `domain` is running now (its run lock is held): the note of the
-    /// process holding it. This judges liveness on any host, without comparing process ids. A
-    /// missing lock file proves nothing (somebody may have deleted it under a live holder): it
-    /// is [`LedgerError::Lock`] with [`LockError::Missing`].
-    pub fn running(&self, domain: &str) -> Result<Option<String>, LedgerError> {
-        Ok(match lock::try_lock(&self.run_lock_path(domain), Create::Never)? {
-            Ok(_probe) => None,
-            Err(note) => Some(if note.is_empty() { "holder unknown".into() } else { note }),
-        })
-    }
+    /// process holding it. This judges liveness on any host, without comparing process ids.
+    fn running(&self, domain: &str) -> Result<Option<String>, LedgerError>;
 
-    /// Creates the run lock of every domain that has none (at init, and by an operator's repair).
-    fn make_run_locks(&self) -> Result<Vec<String>, LedgerError> {
-        let mut made = Vec::new();
-        for d in &self.domains {
-            let path = self.run_lock_path(d);
-            if std::fs::symlink_metadata(&path).is_err() {
-                drop(lock::try_lock(&path, Create::IfMissing)?);
-                made.push(d.clone());
-            }
-        }
-        Ok(made)
-    }
+    /// The lock that keeps one background worker of `kind` per domain; `None` while one runs.
+    fn worker_lock(&self, kind: &str, domain: &str) -> Result<Option<Guard>, LedgerError>;
 
-    /// The lock that keeps one background worker of `kind` per domain; `None` when one runs.
-    pub fn worker_lock(&self, kind: &str, domain: &str) -> Result<Option<LockGuard>, LedgerError> {
-        let path = self.dir.join(format!("notify-{kind}.{domain}.lock"));
-        Ok(lock::try_lock(&path, Create::IfMissing)?.ok())
-    }
-
-    /// The last `n` journal entries, oldest first, and how many unreadable lines were skipped.
-    pub fn history(&self, n: usize) -> Result<(Vec<Entry>, usize), LedgerError> {
-        self.trust_journal()?;
-        self.journal.tail(n).map_err(|source| LedgerError::Io {
-            path: self.journal.path().to_path_buf(),
-            action: "read the journal",
-            source,
-        })
-    }
+    /// Waits up to `timeout` for the record to move past `since_epoch`: the record once it has,
+    /// `None` when the time is up first.
+    fn wait_for_change(&self, since_epoch: u64, timeout: Duration) -> Result<Option<Record>, LedgerError>;
 }
 
+/// The store that `config` names (`[ledger]`): today always the directory ledger.
+pub fn open(config: &Config) -> Result<Box<dyn Store>, LedgerError> {
+    Ok(Box::new(DirLedger::open(config)?))
+}
+
+#[cfg(test)]
+mod contract;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,12 @@
 //! Tests of the ledger: every allowed and forbidden transition, random sequences against the
 //! invariants, the files on disk, corrupt records, repair, and concurrent writers.
 
+use super::dir::LOCK_FILE;
 use super::record::*;
 use super::*;
 use crate::config::tests::MINIMAL;
+// The exit codes are decided in `crate::error`; the tests check what an operator would see.
+use crate::error::Exit;
 use chrono::TimeZone;
 use proptest::prelude::*;
 
@@ -287,10 +290,10 @@ proptest! {
 }
 
 /// A ledger in a temporary directory, from the minimal configuration.
-pub(crate) fn temp_ledger(dir: &std::path::Path) -> Ledger {
+pub(crate) fn temp_ledger(dir: &std::path::Path) -> DirLedger {
     let text = MINIMAL.replace("/shared/ftl", &dir.display().to_string());
     let config = crate::config::Config::parse(std::path::Path::new("t.toml"), &text).unwrap();
-    Ledger::open(&config).unwrap().with_mountinfo(dir.join("no-mountinfo"))
+    DirLedger::open(&config).unwrap().with_mountinfo(dir.join("no-mountinfo"))
 }
 
 #[test]
@@ -365,10 +368,10 @@ fn missing_or_symlinked_directories_are_refused() {
     let dir = assert_fs::TempDir::new().unwrap();
     let text = MINIMAL.replace("/shared/ftl", &dir.path().join("absent").display().to_string());
     let config = crate::config::Config::parse(std::path::Path::new("t.toml"), &text).unwrap();
-    let err = Ledger::open(&config).unwrap_err();
+    let err = DirLedger::open(&config).unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
     std::os::unix::fs::symlink(dir.path(), dir.path().join("absent")).unwrap();
-    let err = Ledger::open(&config).unwrap_err();
+    let err = DirLedger::open(&config).unwrap_err();
     assert!(err.to_string().contains("symbolic link"), "{err}");
     assert_eq!(err.exit(), Exit::LedgerUnreadable);
 }
@@ -438,7 +441,7 @@ fn concurrent_writer_child() {
 }
 
 /// A ledger with one owner, a request and a release under way (epoch 3).
-fn ledger_in_release(dir: &std::path::Path) -> (Ledger, Holder) {
+fn ledger_in_release(dir: &std::path::Path) -> (DirLedger, Holder) {
     let ledger = temp_ledger(dir);
     let actor = holder("marmaduke");
     ledger.init(Some("marmaduke"), &actor, t0()).unwrap();
@@ -448,7 +451,7 @@ fn ledger_in_release(dir: &std::path::Path) -> (Ledger, Holder) {
 }
 
 /// The record reads, and the journal's last line is the record.
-fn consistent(ledger: &Ledger) -> Record {
+fn consistent(ledger: &DirLedger) -> Record {
     let record = ledger.read().expect("the record reads");
     let (tail, _) = ledger.history(1).unwrap();
     assert_eq!(tail.last().map(|e| e.epoch), Some(record.epoch), "the journal ends at the record's epoch");

@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::exec::{ExecError, Runner};
 use crate::ledger::record::{Failure, Holder, Operation};
-use crate::ledger::Ledger;
+use crate::ledger::{Guard, Store};
 use crate::platform::Platform;
 pub use actions::Action;
 pub use progress::Progress;
@@ -30,7 +30,7 @@ pub struct Context<'a> {
     pub holder: Holder,
     pub runner: &'a dyn Runner,
     pub clock: &'a dyn Clock,
-    pub ledger: &'a Ledger,
+    pub ledger: &'a dyn Store,
     pub platform: Box<dyn Platform>,
     pub host: Box<dyn crate::host::HostOs>,
     pub progress: &'a dyn Progress,
@@ -189,13 +189,10 @@ pub(crate) fn secs(d: Duration) -> f64 {
 /// When it is free, any `releasing`/`acquiring` record held by this domain belongs to a process
 /// that died, and may be resumed. A hook probing the lock holds it for an instant, so the lock
 /// is waited for briefly before another sequence is called running.
-pub fn run_lock(ctx: &Context) -> Result<crate::ledger::lock::LockGuard, crate::Error> {
+pub fn run_lock(ctx: &Context) -> Result<Guard, crate::Error> {
     match ctx.ledger.run_lock(&ctx.domain, &ctx.holder, PROBE_WAIT)? {
         Ok(guard) => Ok(guard),
-        Err(note) => Err(crate::Error::Busy(format!(
-            "another ftl sequence is already running for domain {} ({note})",
-            ctx.domain
-        ))),
+        Err(note) => Err(crate::Error::RunLockHeld { domain: ctx.domain.clone(), note }),
     }
 }
 
@@ -203,11 +200,7 @@ pub fn run_lock(ctx: &Context) -> Result<crate::ledger::lock::LockGuard, crate::
 pub fn validate_reason(reason: Option<&str>) -> Result<(), crate::Error> {
     match reason {
         // Spaces, or characters that print nothing (a zero-width space), say nothing.
-        Some(r) if !r.chars().any(char::is_alphanumeric) => Err(crate::Error::Usage(
-            "--reason must say why the override is needed (it is journaled with your user and host); \
-             nothing was changed"
-                .into(),
-        )),
+        Some(r) if !r.chars().any(char::is_alphanumeric) => Err(crate::Error::BlankReason),
         _ => Ok(()),
     }
 }
@@ -234,13 +227,10 @@ pub const PROBE_WAIT: Duration = Duration::from_secs(1);
 /// For a forced override: takes the run lock of `domain`, the holder being overridden, which
 /// proves that no sequence of it runs (a live one holds its lock). Refused otherwise, before
 /// anything is changed.
-pub fn fence_out(ctx: &Context, domain: &str) -> Result<crate::ledger::lock::LockGuard, crate::Error> {
+pub fn fence_out(ctx: &Context, domain: &str) -> Result<Guard, crate::Error> {
     match ctx.ledger.run_lock(domain, &ctx.holder, PROBE_WAIT)? {
         Ok(guard) => Ok(guard),
-        Err(note) => Err(crate::Error::Busy(format!(
-            "refusing to force: a sequence of domain {domain} is running ({note} holds its run lock); \
-             a force acts only when the holder is provably not running. Nothing was changed"
-        ))),
+        Err(note) => Err(crate::Error::HolderRunning { domain: domain.to_string(), note }),
     }
 }
 
