@@ -177,7 +177,9 @@ deleteboard, finishes it\n\
 On a libvirt site: bot, lost, hang, fail, controller-down (virsh cannot reach libvirtd), down (a \
 hung guest: its commands never answer, its kernel ignores sysfs writes, it never releases the HBA) \
 and no-release apply; fail:virsh makes attach-device and detach-device fail (dumpxml and list \
-still answer). The libvirt CMDs are {} and virsh.\n\n\
+still answer); hang: also takes a virsh subcommand (dumpxml, attach-device, detach-device, list), \
+which then never returns while the others answer, and `kernel`, which stalls every guest's kernel \
+(sysfs writes take no effect). The libvirt CMDs are {} and virsh.\n\n\
 CMD is one of the domains' commands ({}) or the controller's ({}). The exit statuses 7, 8 and 10 of \
 addboard and deleteboard, and showusage's 7, are the simulator's choice: no stored source gives \
 them.",
@@ -320,6 +322,8 @@ fn fault(site: &Site, faults: &[String]) -> Result<(), String> {
         let valid = match (name, arg) {
             ("bot" | "lost", Some(i)) => i.parse::<usize>().is_ok_and(|i| i < p.drives.len()),
             _ if p.libvirt.is_some() && !LIBVIRT_FAULTS.contains(&name) => false,
+            // A libvirt site's virsh subcommands hang one by one; `hang:kernel` stalls the guests' kernels.
+            ("hang", Some("dumpxml" | "attach-device" | "detach-device" | "list" | "kernel")) => p.libvirt.is_some(),
             ("hang" | "fail", Some(cmd)) => domain_commands.contains(&cmd) || controller_commands.contains(&cmd),
             ("no-release", Some(d)) => p.libvirt.is_some() && p.domains.contains_key(d),
             ("controller-down" | "board-off", None) => true,

@@ -322,8 +322,8 @@ fn step(site: &Site, p: &Platform) -> bool {
     let (Some(lv), Some(domain)) = (&p.libvirt, &p.board.domain) else {
         return false;
     };
-    // A hung guest's kernel does nothing.
-    if p.has_fault(&format!("down:{domain}")) {
+    // A hung guest's kernel does nothing; `hang:kernel` stalls the kernel of every guest.
+    if p.has_fault(&format!("down:{domain}")) || p.has_fault("hang:kernel") {
         return false;
     }
     let guest = Guest::of(site, domain, lv.scsi_host);

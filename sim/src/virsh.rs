@@ -53,6 +53,13 @@ pub fn virsh(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
             "error: no command given (the simulator answers dumpxml, attach-device, detach-device, list)\n",
         ));
     };
+    // `hang:attach-device` (any subcommand): that virsh call never returns, the others answer.
+    if platform.has_fault(&format!("hang:{command}")) {
+        call.site.log_call(&call.host, &[format!("virsh {command}")], chrono::Utc::now(), f64::INFINITY, -1, None);
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
     let (positional, flags) = operands(rest);
     let guest = |name: Option<&&str>| -> Result<String, Reply> {
         let name = name.ok_or_else(|| fail(1, format!("error: command '{command}' requires <domain> option\n")))?;

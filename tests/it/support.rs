@@ -391,17 +391,17 @@ pub const STEPS: &[(&str, &str, &str)] = &[
     ("acquire", "A5", "vmoprcmd"),
 ];
 
-/// The same on a libvirt site. R4 writes sysfs files and runs nothing: `mt` is made to hang in
-/// it through the drives' status, which R4 does not run, so R4's crash is a crash while the
-/// guest kernel has not yet removed the devices (`kernel-stall`).
+/// The same on a libvirt site. R4 writes sysfs files and runs nothing: its crash is a crash while
+/// the guest's kernel has not yet removed the devices (`hang:kernel`). The moves hang in their
+/// own virsh subcommand (`hang:detach-device`), so that the prechecks' `dumpxml` still answer.
 pub const LIBVIRT_STEPS: &[(&str, &str, &str)] = &[
     ("release", "R1", "vmoprcmd"),
     ("release", "R2", "netbackup-stop"),
     ("release", "R3", "mt"),
     ("release", "R4", "kernel"),
-    ("release", "R5", "virsh"),
+    ("release", "R5", "detach-device"),
     ("acquire", "A1", "netbackup-stop"),
-    ("acquire", "A3", "virsh"),
+    ("acquire", "A3", "attach-device"),
     ("acquire", "A4", "netbackup-start"),
     ("acquire", "A5", "vmoprcmd"),
 ];
