@@ -8,6 +8,7 @@
 //! builders the run uses.
 
 pub mod linux;
+pub mod prereq;
 pub mod solaris;
 
 use crate::config::{Config, Drive, Host};

@@ -2,13 +2,14 @@
 //! `modunload` and loaded with `modload`, and the processor-set, bound-thread, driver and DR
 //! prerequisite checks.
 
+use super::prereq;
 use super::HostOs;
 use crate::config::Drive;
 use crate::exec::{Command, Output};
 use crate::os::{self, Tape};
 use crate::runbook::actions::{self, Group, Outcome};
 use crate::runbook::precheck::{self, Check};
-use crate::runbook::{prereq, ActionError, Context};
+use crate::runbook::{ActionError, Context};
 
 pub struct Solaris;
 

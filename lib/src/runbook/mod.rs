@@ -9,7 +9,6 @@ pub mod acquire;
 pub mod actions;
 pub mod executor;
 pub mod precheck;
-pub mod prereq;
 pub mod progress;
 pub mod release;
 

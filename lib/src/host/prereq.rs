@@ -8,10 +8,10 @@
 //! what could not be sourced (the `showrev -p` layout, `.postrc`'s syntax, the `-r UNSAFE` table)
 //! is listed in README, "What ftl could not verify without a real SSP".
 
-use super::precheck::Check;
-use super::Context;
 use crate::exec::Command;
 use crate::platform::starfire::Starfire;
+use crate::runbook::precheck::Check;
+use crate::runbook::Context;
 
 /// Solaris's release as `uname -r` prints it (`5.6` is Solaris 2.6, `5.8` Solaris 8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
