@@ -44,6 +44,8 @@ pub const CHANGER_SERIAL: &str = "3500110a0012345f0";
 
 /// One guest's trees.
 pub struct Guest {
+    /// `DIR/<domain>`: never created here, so that a site being removed is not made again.
+    root: PathBuf,
     pub sys: PathBuf,
     pub dev: PathBuf,
     pub host: u32,
@@ -52,7 +54,7 @@ pub struct Guest {
 impl Guest {
     pub fn of(site: &Site, domain: &str, host: u32) -> Guest {
         let dir = site.domain_dir(domain);
-        Guest { sys: dir.join("sys"), dev: dir.join("dev"), host }
+        Guest { sys: dir.join("sys"), dev: dir.join("dev"), host, root: dir }
     }
 
     /// `/sys/devices/pci0000:00/0000:00:07.0/hostH`.
@@ -108,12 +110,10 @@ impl Guest {
 
     fn add_host(&self) -> std::io::Result<()> {
         let scan = self.scan_file();
-        mkdir(scan.parent().unwrap_or(&self.sys))?;
-        if !scan.exists() {
-            std::fs::write(&scan, "")?;
-        }
+        self.mkdir(scan.parent().unwrap_or(&self.sys))?;
+        create(&scan, "")?;
         let class = self.sys.join("class/scsi_host");
-        mkdir(&class)?;
+        self.mkdir(&class)?;
         link(
             &format!("../../devices/pci0000:00/{GUEST_PCI}/host{0}/scsi_host/host{0}", self.host),
             &class.join(format!("host{}", self.host)),
@@ -127,37 +127,32 @@ impl Guest {
 
     fn add_device(&self, target: u32, drives: u32) -> std::io::Result<()> {
         let dir = self.device_dir(target);
-        mkdir(&dir)?;
+        self.mkdir(&dir)?;
         let changer = target >= drives;
         // SCSI peripheral device types: 1 sequential-access (tape), 8 medium changer.
         let (kind, model) = if changer { ("8", "ULT3580-TD4 changer") } else { ("1", "ULT3580-TD4") };
         for (name, text) in [("type", kind), ("vendor", "IBM"), ("model", model), ("state", "running")] {
-            std::fs::write(dir.join(name), format!("{text}\n"))?;
+            create(&dir.join(name), &format!("{text}\n"))?;
         }
-        if !dir.join("delete").exists() {
-            std::fs::write(dir.join("delete"), "")?;
-        }
+        create(&dir.join("delete"), "")?;
         let hctl = self.hctl(target);
         for (class, name) in Self::class_entries(target, drives) {
             let own = dir.join(class).join(&name);
-            mkdir(&own)?;
+            self.mkdir(&own)?;
             link(&format!("../../../{hctl}"), &own.join("device"))?;
             let entry = self.sys.join("class").join(class);
-            mkdir(&entry)?;
+            self.mkdir(&entry)?;
             let rel = own.strip_prefix(&self.sys).unwrap_or(&own).display().to_string();
             link(&format!("../../{rel}"), &entry.join(&name))?;
         }
         let bus = self.sys.join("bus/scsi/devices");
-        mkdir(&bus)?;
+        self.mkdir(&bus)?;
         let rel = dir.strip_prefix(&self.sys).unwrap_or(&dir).display().to_string();
         link(&format!("../../../{rel}"), &bus.join(&hctl))?;
         let (nodes, links) = Self::dev_entries(target, drives);
-        mkdir(&self.dev.join("tape/by-id"))?;
+        self.mkdir(&self.dev.join("tape/by-id"))?;
         for node in nodes {
-            let path = self.dev.join(node);
-            if !path.exists() {
-                std::fs::write(path, "")?;
-            }
+            create(&self.dev.join(node), "")?;
         }
         for (name, to) in links {
             link(&to, &self.dev.join(name))?;
@@ -182,8 +177,32 @@ impl Guest {
     }
 }
 
-fn mkdir(path: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(path)
+impl Guest {
+    /// Creates `path` and the directories between it and the guest's directory, which must exist.
+    fn mkdir(&self, path: &Path) -> std::io::Result<()> {
+        let rel = path.strip_prefix(&self.root).map_err(|_| std::io::Error::other("outside the guest"))?;
+        if !self.root.is_dir() {
+            return Err(std::io::ErrorKind::NotFound.into());
+        }
+        let mut at = self.root.clone();
+        for part in rel.components() {
+            at.push(part);
+            match std::fs::create_dir(&at) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes a file that is not there yet (one there is left alone: a write ftl made may be in it).
+fn create(path: &Path, text: &str) -> std::io::Result<()> {
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(mut f) => std::io::Write::write_all(&mut f, text.as_bytes()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn link(to: &str, at: &Path) -> std::io::Result<()> {
@@ -230,11 +249,26 @@ pub fn render(site: &Site, p: &Platform) -> Result<(), String> {
             if !has {
                 guest.remove_host()?;
             }
-            mkdir(&guest.dev.join("tape/by-id"))
+            guest.mkdir(&guest.dev.join("tape/by-id"))
         })();
         result.map_err(|e| format!("{}: {e}", guest.sys.display()))?;
     }
     Ok(())
+}
+
+/// Whether the trees already say what the state says (read only: a watcher that starts while its
+/// site is being removed must not make the site again).
+fn rendered(site: &Site, p: &Platform) -> bool {
+    let Some(lv) = &p.libvirt else {
+        return true;
+    };
+    p.domains.keys().all(|domain| {
+        let guest = Guest::of(site, domain, lv.scsi_host);
+        let has = p.board.domain.as_deref() == Some(domain.as_str());
+        let probed = has && lv.probe_at.is_none();
+        guest.scan_file().exists() == has
+            && lv.present.iter().enumerate().all(|(t, here)| guest.device_dir(t as u32).exists() == (probed && *here))
+    })
 }
 
 /// Starts the watcher of a libvirt site unless it runs (its lock is taken).
@@ -284,7 +318,9 @@ pub fn run() -> Result<(), String> {
         if now != seen {
             seen = now;
             if let Ok(p) = site.read() {
-                let _ = render(&site, &p);
+                if !rendered(&site, &p) {
+                    let _ = render(&site, &p);
+                }
                 platform = Some(p);
             }
             quiet = 0;
