@@ -15,7 +15,8 @@
 //! the HBA's probe after an attach makes the devices appear, and a live detach left pending
 //! completes once the guest has let every device go. It holds `DIR/kernel.lock` while it runs,
 //! so it never runs twice for one site; every fake command of a libvirt site starts it when the
-//! lock is free; it exits when the site directory is removed. Its command line does not name the
+//! lock is free; it exits when the site directory is removed (and if a probe or a scan made
+//! devices while the site was being removed, it takes them away and finishes the removal). Its command line does not name the
 //! site (it finds it as its working directory), so it is not mistaken for a command ftl left
 //! behind.
 
@@ -225,8 +226,11 @@ fn remove(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Makes every guest's trees say what the platform state says.
-pub fn render(site: &Site, p: &Platform) -> Result<(), String> {
+/// Makes every guest's trees say what the platform state says; with `create` false it only
+/// removes what should not be there. Only `init` and a kernel event (the end of a probe, a
+/// scan) create: a watcher that reacts to a state change, or starts while its site is being
+/// removed, must never make the site again.
+pub fn render(site: &Site, p: &Platform, create: bool) -> Result<(), String> {
     let Some(lv) = &p.libvirt else {
         return Ok(());
     };
@@ -236,39 +240,27 @@ pub fn render(site: &Site, p: &Platform) -> Result<(), String> {
         let has = p.board.domain.as_deref() == Some(domain.as_str());
         let probed = has && lv.probe_at.is_none();
         let result = (|| {
-            if has {
+            if has && create {
                 guest.add_host()?;
             }
             for target in 0..=drives {
-                if probed && lv.present.get(target as usize).copied().unwrap_or(false) {
-                    guest.add_device(target, drives)?;
-                } else {
+                if !(probed && lv.present.get(target as usize).copied().unwrap_or(false)) {
                     guest.remove_device(target, drives)?;
+                } else if create {
+                    guest.add_device(target, drives)?;
                 }
             }
             if !has {
                 guest.remove_host()?;
             }
-            guest.mkdir(&guest.dev.join("tape/by-id"))
+            if create {
+                guest.mkdir(&guest.dev.join("tape/by-id"))?;
+            }
+            Ok::<(), std::io::Error>(())
         })();
         result.map_err(|e| format!("{}: {e}", guest.sys.display()))?;
     }
     Ok(())
-}
-
-/// Whether the trees already say what the state says (read only: a watcher that starts while its
-/// site is being removed must not make the site again).
-fn rendered(site: &Site, p: &Platform) -> bool {
-    let Some(lv) = &p.libvirt else {
-        return true;
-    };
-    p.domains.keys().all(|domain| {
-        let guest = Guest::of(site, domain, lv.scsi_host);
-        let has = p.board.domain.as_deref() == Some(domain.as_str());
-        let probed = has && lv.probe_at.is_none();
-        guest.scan_file().exists() == has
-            && lv.present.iter().enumerate().all(|(t, here)| guest.device_dir(t as u32).exists() == (probed && *here))
-    })
 }
 
 /// Starts the watcher of a libvirt site unless it runs (its lock is taken).
@@ -311,16 +303,18 @@ pub fn run() -> Result<(), String> {
     let mut platform: Option<Platform> = None;
     let mut quiet = 0;
     loop {
-        if std::fs::metadata(&dir).map(|m| m.ino()).ok() != Some(inode) || !site.state_path().exists() {
+        let same = std::fs::metadata(&dir).map(|m| m.ino()).ok() == Some(inode);
+        if !same || !site.state_path().exists() {
+            if same {
+                finish_removal(&site, platform.as_ref());
+            }
             return Ok(());
         }
         let now = stamp(&site.state_path());
         if now != seen {
             seen = now;
             if let Ok(p) = site.read() {
-                if !rendered(&site, &p) {
-                    let _ = render(&site, &p);
-                }
+                let _ = render(&site, &p, false);
                 platform = Some(p);
             }
             quiet = 0;
@@ -333,6 +327,22 @@ pub fn run() -> Result<(), String> {
         quiet += 1;
         std::thread::sleep(if quiet < QUIET_POLLS { BUSY_POLL } else { IDLE_POLL });
     }
+}
+
+/// The site is being removed (its state file is gone), and a probe or a scan may have made
+/// devices behind the remover's back: take away what this watcher made (every guest's `sys` and
+/// `dev`), then the directories left empty, so that the removal ends as its caller meant.
+fn finish_removal(site: &Site, platform: Option<&Platform>) {
+    let Some(p) = platform else {
+        return;
+    };
+    for domain in p.domains.keys() {
+        let guest = site.domain_dir(domain);
+        let _ = remove(&guest.join("sys"));
+        let _ = remove(&guest.join("dev"));
+        let _ = std::fs::remove_dir(&guest);
+    }
+    let _ = std::fs::remove_dir(&site.dir);
 }
 
 /// Reads a control file and empties it (the kernel consumes each write); `None` when untouched.
@@ -385,7 +395,17 @@ fn step(site: &Site, p: &Platform) -> bool {
         return false;
     }
     let domain = domain.clone();
-    let updated = site.update(|p| {
+    // The devices a probe or a scan finds are made before the state says so: should the
+    // watcher die in between, the next one sees the event again.
+    if (probe_due || (scanned && lv.probe_at.is_none())) && site.state_path().exists() {
+        let mut found = p.clone();
+        if let Some(lv) = found.libvirt.as_mut() {
+            lv.probe_at = None;
+            lv.present.iter_mut().for_each(|h| *h = true);
+        }
+        let _ = render(site, &found, true);
+    }
+    let updated = site.update_existing(|p| {
         let still_here = p.board.domain.as_deref() == Some(domain.as_str());
         let no_release = p.has_fault(&format!("no-release:{domain}"));
         if let Some(lv) = p.libvirt.as_mut().filter(|_| still_here) {
@@ -408,7 +428,7 @@ fn step(site: &Site, p: &Platform) -> bool {
         p.clone()
     });
     if let Ok(p) = updated {
-        let _ = render(site, &p);
+        let _ = render(site, &p, false);
     }
     true
 }

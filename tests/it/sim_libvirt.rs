@@ -345,3 +345,23 @@ fn demo_on_libvirt_says_why_it_cannot_run_yet() {
     assert!(stderr(&out).contains("cannot run a libvirt site yet"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+/// A site dropped while its guest's kernel is still probing an HBA just attached (the devices
+/// appear during the removal): the watcher finishes the removal and leaves nothing behind.
+#[test]
+fn a_site_removed_during_a_probe_leaves_nothing_behind() {
+    for _ in 0..5 {
+        let site = libvirt_site();
+        delete_all(&site, "marmaduke");
+        assert_eq!(code(&virsh(&site, &["detach-device", "marmaduke", "/dev/stdin", "--live"])), 0);
+        assert_eq!(code(&virsh(&site, &["attach-device", "flinstones", "/dev/stdin", "--live"])), 0);
+        let pids = kernels(&site);
+        let dir = site.path();
+        drop(site);
+        wait_until("the site is gone", || !dir.exists());
+        wait_until("its watcher is gone", || {
+            pids.iter()
+                .all(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).map(|s| s.contains(") Z")).unwrap_or(true))
+        });
+    }
+}
