@@ -15,7 +15,8 @@
 //! the HBA's probe after an attach makes the devices appear, and a live detach left pending
 //! completes once the guest has let every device go. It holds `DIR/kernel.lock` while it runs,
 //! so it never runs twice for one site; every fake command of a libvirt site starts it when the
-//! lock is free; it exits when the site directory is removed. Its command line does not name the
+//! lock is free; it exits when the site directory is removed (and if a probe or a scan made
+//! devices while the site was being removed, it takes them away and finishes the removal). Its command line does not name the
 //! site (it finds it as its working directory), so it is not mistaken for a command ftl left
 //! behind.
 
@@ -44,6 +45,8 @@ pub const CHANGER_SERIAL: &str = "3500110a0012345f0";
 
 /// One guest's trees.
 pub struct Guest {
+    /// `DIR/<domain>`: never created here, so that a site being removed is not made again.
+    root: PathBuf,
     pub sys: PathBuf,
     pub dev: PathBuf,
     pub host: u32,
@@ -52,7 +55,7 @@ pub struct Guest {
 impl Guest {
     pub fn of(site: &Site, domain: &str, host: u32) -> Guest {
         let dir = site.domain_dir(domain);
-        Guest { sys: dir.join("sys"), dev: dir.join("dev"), host }
+        Guest { sys: dir.join("sys"), dev: dir.join("dev"), host, root: dir }
     }
 
     /// `/sys/devices/pci0000:00/0000:00:07.0/hostH`.
@@ -108,12 +111,10 @@ impl Guest {
 
     fn add_host(&self) -> std::io::Result<()> {
         let scan = self.scan_file();
-        mkdir(scan.parent().unwrap_or(&self.sys))?;
-        if !scan.exists() {
-            std::fs::write(&scan, "")?;
-        }
+        self.mkdir(scan.parent().unwrap_or(&self.sys))?;
+        create(&scan, "")?;
         let class = self.sys.join("class/scsi_host");
-        mkdir(&class)?;
+        self.mkdir(&class)?;
         link(
             &format!("../../devices/pci0000:00/{GUEST_PCI}/host{0}/scsi_host/host{0}", self.host),
             &class.join(format!("host{}", self.host)),
@@ -127,37 +128,32 @@ impl Guest {
 
     fn add_device(&self, target: u32, drives: u32) -> std::io::Result<()> {
         let dir = self.device_dir(target);
-        mkdir(&dir)?;
+        self.mkdir(&dir)?;
         let changer = target >= drives;
         // SCSI peripheral device types: 1 sequential-access (tape), 8 medium changer.
         let (kind, model) = if changer { ("8", "ULT3580-TD4 changer") } else { ("1", "ULT3580-TD4") };
         for (name, text) in [("type", kind), ("vendor", "IBM"), ("model", model), ("state", "running")] {
-            std::fs::write(dir.join(name), format!("{text}\n"))?;
+            create(&dir.join(name), &format!("{text}\n"))?;
         }
-        if !dir.join("delete").exists() {
-            std::fs::write(dir.join("delete"), "")?;
-        }
+        create(&dir.join("delete"), "")?;
         let hctl = self.hctl(target);
         for (class, name) in Self::class_entries(target, drives) {
             let own = dir.join(class).join(&name);
-            mkdir(&own)?;
+            self.mkdir(&own)?;
             link(&format!("../../../{hctl}"), &own.join("device"))?;
             let entry = self.sys.join("class").join(class);
-            mkdir(&entry)?;
+            self.mkdir(&entry)?;
             let rel = own.strip_prefix(&self.sys).unwrap_or(&own).display().to_string();
             link(&format!("../../{rel}"), &entry.join(&name))?;
         }
         let bus = self.sys.join("bus/scsi/devices");
-        mkdir(&bus)?;
+        self.mkdir(&bus)?;
         let rel = dir.strip_prefix(&self.sys).unwrap_or(&dir).display().to_string();
         link(&format!("../../../{rel}"), &bus.join(&hctl))?;
         let (nodes, links) = Self::dev_entries(target, drives);
-        mkdir(&self.dev.join("tape/by-id"))?;
+        self.mkdir(&self.dev.join("tape/by-id"))?;
         for node in nodes {
-            let path = self.dev.join(node);
-            if !path.exists() {
-                std::fs::write(path, "")?;
-            }
+            create(&self.dev.join(node), "")?;
         }
         for (name, to) in links {
             link(&to, &self.dev.join(name))?;
@@ -182,8 +178,32 @@ impl Guest {
     }
 }
 
-fn mkdir(path: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(path)
+impl Guest {
+    /// Creates `path` and the directories between it and the guest's directory, which must exist.
+    fn mkdir(&self, path: &Path) -> std::io::Result<()> {
+        let rel = path.strip_prefix(&self.root).map_err(|_| std::io::Error::other("outside the guest"))?;
+        if !self.root.is_dir() {
+            return Err(std::io::ErrorKind::NotFound.into());
+        }
+        let mut at = self.root.clone();
+        for part in rel.components() {
+            at.push(part);
+            match std::fs::create_dir(&at) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes a file that is not there yet (one there is left alone: a write ftl made may be in it).
+fn create(path: &Path, text: &str) -> std::io::Result<()> {
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(mut f) => std::io::Write::write_all(&mut f, text.as_bytes()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn link(to: &str, at: &Path) -> std::io::Result<()> {
@@ -206,8 +226,11 @@ fn remove(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Makes every guest's trees say what the platform state says.
-pub fn render(site: &Site, p: &Platform) -> Result<(), String> {
+/// Makes every guest's trees say what the platform state says; with `create` false it only
+/// removes what should not be there. Only `init` and a kernel event (the end of a probe, a
+/// scan) create: a watcher that reacts to a state change, or starts while its site is being
+/// removed, must never make the site again.
+pub fn render(site: &Site, p: &Platform, create: bool) -> Result<(), String> {
     let Some(lv) = &p.libvirt else {
         return Ok(());
     };
@@ -217,20 +240,23 @@ pub fn render(site: &Site, p: &Platform) -> Result<(), String> {
         let has = p.board.domain.as_deref() == Some(domain.as_str());
         let probed = has && lv.probe_at.is_none();
         let result = (|| {
-            if has {
+            if has && create {
                 guest.add_host()?;
             }
             for target in 0..=drives {
-                if probed && lv.present.get(target as usize).copied().unwrap_or(false) {
-                    guest.add_device(target, drives)?;
-                } else {
+                if !(probed && lv.present.get(target as usize).copied().unwrap_or(false)) {
                     guest.remove_device(target, drives)?;
+                } else if create {
+                    guest.add_device(target, drives)?;
                 }
             }
             if !has {
                 guest.remove_host()?;
             }
-            mkdir(&guest.dev.join("tape/by-id"))
+            if create {
+                guest.mkdir(&guest.dev.join("tape/by-id"))?;
+            }
+            Ok::<(), std::io::Error>(())
         })();
         result.map_err(|e| format!("{}: {e}", guest.sys.display()))?;
     }
@@ -277,14 +303,18 @@ pub fn run() -> Result<(), String> {
     let mut platform: Option<Platform> = None;
     let mut quiet = 0;
     loop {
-        if std::fs::metadata(&dir).map(|m| m.ino()).ok() != Some(inode) || !site.state_path().exists() {
+        let same = std::fs::metadata(&dir).map(|m| m.ino()).ok() == Some(inode);
+        if !same || !site.state_path().exists() {
+            if same {
+                finish_removal(&site, platform.as_ref());
+            }
             return Ok(());
         }
         let now = stamp(&site.state_path());
         if now != seen {
             seen = now;
             if let Ok(p) = site.read() {
-                let _ = render(&site, &p);
+                let _ = render(&site, &p, false);
                 platform = Some(p);
             }
             quiet = 0;
@@ -297,6 +327,22 @@ pub fn run() -> Result<(), String> {
         quiet += 1;
         std::thread::sleep(if quiet < QUIET_POLLS { BUSY_POLL } else { IDLE_POLL });
     }
+}
+
+/// The site is being removed (its state file is gone), and a probe or a scan may have made
+/// devices behind the remover's back: take away what this watcher made (every guest's `sys` and
+/// `dev`), then the directories left empty, so that the removal ends as its caller meant.
+fn finish_removal(site: &Site, platform: Option<&Platform>) {
+    let Some(p) = platform else {
+        return;
+    };
+    for domain in p.domains.keys() {
+        let guest = site.domain_dir(domain);
+        let _ = remove(&guest.join("sys"));
+        let _ = remove(&guest.join("dev"));
+        let _ = std::fs::remove_dir(&guest);
+    }
+    let _ = std::fs::remove_dir(&site.dir);
 }
 
 /// Reads a control file and empties it (the kernel consumes each write); `None` when untouched.
@@ -349,7 +395,17 @@ fn step(site: &Site, p: &Platform) -> bool {
         return false;
     }
     let domain = domain.clone();
-    let updated = site.update(|p| {
+    // The devices a probe or a scan finds are made before the state says so: should the
+    // watcher die in between, the next one sees the event again.
+    if (probe_due || (scanned && lv.probe_at.is_none())) && site.state_path().exists() {
+        let mut found = p.clone();
+        if let Some(lv) = found.libvirt.as_mut() {
+            lv.probe_at = None;
+            lv.present.iter_mut().for_each(|h| *h = true);
+        }
+        let _ = render(site, &found, true);
+    }
+    let updated = site.update_existing(|p| {
         let still_here = p.board.domain.as_deref() == Some(domain.as_str());
         let no_release = p.has_fault(&format!("no-release:{domain}"));
         if let Some(lv) = p.libvirt.as_mut().filter(|_| still_here) {
@@ -372,7 +428,7 @@ fn step(site: &Site, p: &Platform) -> bool {
         p.clone()
     });
     if let Ok(p) = updated {
-        let _ = render(site, &p);
+        let _ = render(site, &p, false);
     }
     true
 }

@@ -250,8 +250,18 @@ impl Site {
 
     /// Reads, changes and writes the state under the platform lock.
     pub fn update<T>(&self, change: impl FnOnce(&mut Platform) -> T) -> Result<T, String> {
-        let _guard = lock::lock(&self.dir.join(LOCK_FILE), Duration::from_secs(30), lock::Create::IfMissing)
-            .map_err(|e| e.to_string())?;
+        self.update_with(lock::Create::IfMissing, change)
+    }
+
+    /// [`Site::update`] for a background process (the guests' kernel): it never creates the
+    /// lock file, so that it cannot leave one behind in a site being removed.
+    pub fn update_existing<T>(&self, change: impl FnOnce(&mut Platform) -> T) -> Result<T, String> {
+        self.update_with(lock::Create::Never, change)
+    }
+
+    fn update_with<T>(&self, create: lock::Create, change: impl FnOnce(&mut Platform) -> T) -> Result<T, String> {
+        let _guard =
+            lock::lock(&self.dir.join(LOCK_FILE), Duration::from_secs(30), create).map_err(|e| e.to_string())?;
         let mut platform = self.read()?;
         let result = change(&mut platform);
         self.write(&platform)?;

@@ -224,6 +224,8 @@ fn build(dir: &Path, options: &InitOptions) -> Result<Site, String> {
     }
     let site = Site { dir: dir.clone() };
     site.write(&platform)?;
+    let lock = dir.join(crate::platform::LOCK_FILE);
+    std::fs::write(&lock, "").map_err(|e| format!("{}: {e}", lock.display()))?;
 
     let mk = |p: &PathBuf| std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()));
     let link = |bin: &PathBuf, name: &str| {
@@ -286,7 +288,7 @@ fn build(dir: &Path, options: &InitOptions) -> Result<Site, String> {
         std::fs::write(&postrc, format!("# ftl-sim: hpost settings of domain {d}; no mem_interleave_ok\nlevel 16\n"))
             .map_err(|e| format!("{}: {e}", postrc.display()))?;
     }
-    crate::kernel::render(&site, &platform)?;
+    crate::kernel::render(&site, &platform, true)?;
     // ftl trusts only files its owner alone can write: set the modes, whatever the umask.
     fix_modes(&dir)?;
     let config = ftl::config::Config::load(&site.config_path(&owner)).map_err(|e| e.to_string())?;

@@ -29,6 +29,7 @@ mod signals;
 mod sim_cli;
 mod sim_faults;
 mod sim_formats;
+mod sim_libvirt;
 mod sim_procedure;
 mod storage;
 mod terminal;
