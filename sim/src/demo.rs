@@ -80,16 +80,7 @@ pub fn run(speed: f64, keep: Option<PathBuf>, json: bool, platform: Kind) -> Res
 fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
     let timeline = Timeline { start: Instant::now(), json, lines: Mutex::new(Vec::new()) };
     let p = site.read()?;
-    let load = |d: &str| {
-        Setup::load(&site.config_path(d), None).map_err(|e| match &p.libvirt {
-            // The library side of the libvirt profile (issue 14) is not there yet: say so.
-            Some(_) => format!(
-                "demo --platform libvirt: this ftl cannot run a libvirt site yet (it does not read \
-                 the libvirt profile's configuration): {e}"
-            ),
-            None => e.to_string(),
-        })
-    };
+    let load = |d: &str| Setup::load(&site.config_path(d), None).map_err(|e| e.to_string());
     let (marmaduke, flinstones) = (load("marmaduke")?, load("flinstones")?);
     if !json {
         match &p.libvirt {
@@ -170,9 +161,12 @@ fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
             "summary: 2 hand-overs in {total:.1}s at speed x{speed} (about {:.0} min on the real platform)",
             total * speed / 60.0
         );
-        let what = if p.libvirt.is_some() { "the HBA is back in marmaduke" } else { "the board is back in marmaduke" };
+        let (what, devices) = match &p.libvirt {
+            Some(_) => ("the HBA is back in marmaduke", "its tape and changer devices present"),
+            None => ("the board is back in marmaduke", "sg loaded"),
+        };
         crate::outln!(
-            "  {what}, NetBackup running, sg loaded, drives {}; ledger epoch {}",
+            "  {what}, NetBackup running, {devices}, drives {}; ledger epoch {}",
             m.control.join(" "),
             record.epoch
         );

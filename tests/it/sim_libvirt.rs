@@ -335,15 +335,18 @@ fn faults_on_a_libvirt_site() {
     assert!(stderr(&out).starts_with("error: failed to connect to the hypervisor\n"), "{}", stderr(&out));
 }
 
+/// The demo on libvirt runs the same policy and executor as on the Starfire: four hand-overs of
+/// five steps, ending healthy, with the Linux host's step names.
 #[test]
-fn demo_on_libvirt_says_why_it_cannot_run_yet() {
-    let out = run(cmd("ftl-sim").args(["demo", "--platform", "libvirt", "--speed", "1000"]));
-    if code(&out) == 0 {
-        return; // the library side of issue 14 has landed
-    }
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(stderr(&out).contains("cannot run a libvirt site yet"), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+fn the_demo_hands_the_hba_over_and_back() {
+    let out = run(cmd("ftl-sim").args(["demo", "--platform", "libvirt", "--speed", "1000", "--json"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["healthy"], true, "{report}");
+    let steps = report["timeline"].as_array().unwrap();
+    assert_eq!(steps.len(), 20, "five steps in each of four hand-overs");
+    assert!(steps.iter().all(|s| s["ok"] == true));
+    assert!(steps.iter().any(|s| s.to_string().contains("remove the tape and changer devices")), "{report}");
 }
 
 /// A site dropped while its guest's kernel is still probing an HBA just attached (the devices
