@@ -250,7 +250,10 @@ fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, 
                 }
             }
         }
-        std::thread::sleep(pause);
+        // Wakes at once when the record changes (the store watches it), else after the pause:
+        // idleness and claims change without a new record.
+        let seen = ctx.ledger.read()?.epoch;
+        ctx.ledger.wait_for_change(seen, pause)?;
         pause = (pause * 3 / 2).min(Duration::from_secs(10));
     }
 }
