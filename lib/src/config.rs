@@ -809,6 +809,24 @@ fn build(root: &Section) -> Option<Config> {
     root.finish();
 
     let (domain, domains) = (domain?, domains?);
+    // Each guest is one declared domain's, and each domain has one guest.
+    if let Some(Controller::Libvirt(l)) = &controller {
+        let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+        for d in l.guests.keys() {
+            if !domains.contains_key(d) {
+                root.problem(format!("controller.guests.{d}"), format!("`{d}` is not declared under [domains]"));
+            }
+        }
+        for d in domains.keys() {
+            let g = l.guest(d);
+            if let Some(other) = owner.insert(g, d) {
+                root.problem(
+                    format!("controller.guests.{d}"),
+                    format!("guest `{g}` is already the guest of domain `{other}` (one guest per domain)"),
+                );
+            }
+        }
+    }
     // The file's order (the toml table keeps it); the map itself is sorted.
     let order: Vec<String> = match root.raw("domains") {
         Some(toml::Value::Table(t)) => t.keys().filter(|k| domains.contains_key(*k)).cloned().collect(),

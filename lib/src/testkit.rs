@@ -184,6 +184,18 @@ impl Platform for FakePlatform {
         vec![FakePlatform::command(domain, &["detach", domain])]
     }
 
+    fn noun(&self) -> &'static str {
+        "board"
+    }
+
+    fn move_name(&self, attach: bool) -> &'static str {
+        if attach {
+            "DR attach"
+        } else {
+            "DR detach"
+        }
+    }
+
     fn attach(&self, domain: &str) -> Vec<Command> {
         vec![FakePlatform::command(domain, &["attach", domain])]
     }

@@ -17,6 +17,7 @@ mod interfaces;
 mod journald;
 mod ledger_cli;
 mod ledger_faults;
+mod libvirt_safety;
 mod netbackup_truth;
 mod notify;
 mod plan_truth;

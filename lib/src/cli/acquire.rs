@@ -11,7 +11,8 @@ use crate::runbook::acquire::{self, AcquireOptions};
     about = "Acquire the shared tape library for this domain",
     long_about = "Acquire the shared tape library for this domain, running the attach runbook: \
 stop NetBackup, unload the robot driver, DR-attach the board on the controller, load the driver, \
-start NetBackup, bring every drive UP, and record the domain as owner in the ledger.\n\n\
+start NetBackup, bring every drive UP, and record the domain as owner in the ledger. (On a libvirt \
+site: attach the HBA to this guest with virsh, then wait for the tape and changer devices.)\n\n\
 When another domain owns the library, a request is recorded in the ledger and ftl-acquire exits 3, \
 or with --wait waits until the owner releases it. The request is this domain's claim: it lasts \
 until now + the --wait duration, or else until the end of this domain's open window, or \

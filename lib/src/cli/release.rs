@@ -11,9 +11,12 @@ use crate::runbook::release::{self, ReleaseOptions};
     about = "Release the shared tape library from this domain",
     long_about = "Release the shared tape library from this domain, running the detach runbook: \
 mark every drive DOWN, stop NetBackup, rewind every drive to BOT (in parallel), unload the robot \
-driver, DR-detach the board on the controller, and record the library free in the ledger.\n\n\
+driver, DR-detach the board on the controller, and record the library free in the ledger. (On a \
+libvirt site: remove the tape and changer SCSI devices through sysfs, then detach the HBA from this \
+guest with virsh.)\n\n\
 A failure before the detach rolls back: NetBackup and the drives come back up and the domain \
-still owns the library. Otherwise the ledger says `broken`, naming the step, the command and its \
+still owns the library. A libvirt detach that did not finish is not rolled back, since it may \
+still finish by itself: the ledger says `broken` until a rerun finds the HBA gone. Otherwise the ledger says `broken`, naming the step, the command and its \
 output; running ftl-release again resumes from that step.",
     after_help = EXIT_CODES
 )]

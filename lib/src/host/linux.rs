@@ -80,11 +80,16 @@ impl Linux {
             Err(e) => return Err(format!("{label}: cannot resolve {}: {e}", path.display())),
         };
         let class_dir = self.class_dir(&node).map_err(|e| format!("{label}: {e}"))?;
-        let device = match std::fs::canonicalize(class_dir.join("device")) {
-            Ok(device) => device,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{label}: cannot resolve {}: {e}", class_dir.join("device").display())),
-        };
+        // The node is there, so its SCSI device is: a sysfs without it is the wrong sysfs (or the
+        // device is going away), and removing "nothing" would leave the device in use.
+        let device = std::fs::canonicalize(class_dir.join("device")).map_err(|e| {
+            format!(
+                "{label}: {} exists but {} does not resolve ({e}); is host.sysfs ({}) this host's sysfs?",
+                node.display(),
+                class_dir.join("device").display(),
+                self.sysfs.display()
+            )
+        })?;
         let hctl = device.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         Ok(Some(Scsi { label: label.into(), class_dir, delete: device.join("delete"), hctl }))
     }
@@ -263,15 +268,35 @@ impl HostOs for Linux {
         vec![Group { parallel: false, commands: lines }]
     }
 
-    fn checks(&self, ctx: &Context, detach: bool, _attach: bool) -> Vec<Check> {
+    /// Before a release (`detach` alone): every configured device is here, a SCSI device that
+    /// can be removed, since the owner has them all and a release must remove them all. For
+    /// `ftl-status --check` (both): every device that is here can be removed (on a domain that
+    /// does not own the library, none is here).
+    fn checks(&self, ctx: &Context, detach: bool, attach: bool) -> Vec<Check> {
         if !detach {
             return Vec::new();
         }
         const NAME: &str = "library devices removable";
-        let problems: Vec<String> =
-            self.devices(ctx).iter().filter_map(|(label, path)| self.scsi(label, path).err()).collect();
+        let release = !attach;
+        let mut problems = Vec::new();
+        let mut found = 0;
+        for (label, path) in self.devices(ctx) {
+            match self.scsi(&label, &path) {
+                Ok(Some(_)) => found += 1,
+                Ok(None) if release => problems.push(format!(
+                    "{label} is missing (the HBA elsewhere, udev not done, or the device removed by hand): a \
+                     release must remove every device of the library before the detach"
+                )),
+                Ok(None) => {}
+                Err(e) => problems.push(e),
+            }
+        }
         if problems.is_empty() {
-            vec![Check::pass(NAME, "every configured device is a SCSI tape or changer device, or absent")]
+            let total = self.devices(ctx).len();
+            vec![Check::pass(
+                NAME,
+                format!("{found} of the {total} configured devices present, each a SCSI device sysfs can remove"),
+            )]
         } else {
             vec![Check::fail(NAME, problems.join("; "))]
         }

@@ -90,7 +90,11 @@ impl Platform for Libvirt {
         let mut holders = Vec::new();
         for ((domain, guest), out) in self.guests.iter().zip(answers) {
             if !out.status.success() {
-                return Err(format!("virsh dumpxml {guest} failed ({}): {}", out.status, out.text()));
+                return Err(format!(
+                    "virsh dumpxml {guest} (the guest of domain {domain}, controller.guests) failed ({}): {}",
+                    out.status,
+                    out.text()
+                ));
             }
             let view = libvirt_xml::read_domain(&out.stdout, &self.pci)
                 .map_err(|e| format!("the domain XML of guest {guest} cannot be read: {e}"))?;
@@ -126,6 +130,37 @@ impl Platform for Libvirt {
     fn attach(&self, domain: &str) -> Vec<Command> {
         let guest = self.guest(domain);
         vec![self.virsh(&["attach-device", guest, "/dev/stdin", "--live"], self.attach_timeout).input(&self.hostdev)]
+    }
+
+    fn noun(&self) -> &'static str {
+        "HBA"
+    }
+
+    fn move_name(&self, attach: bool) -> &'static str {
+        if attach {
+            "attach the HBA (virsh)"
+        } else {
+            "detach the HBA (virsh)"
+        }
+    }
+
+    fn detach_may_finish_later(&self) -> bool {
+        true
+    }
+
+    /// A guest that has the HBA runs (locate sees only running guests), and a live detach
+    /// finishes only when that guest lets the device go, which a guest that cannot release will
+    /// not do: the request would stay pending and might finish at any later time, behind the
+    /// ledger's back. The operator stops the guest first; a guest that does not run has no HBA.
+    fn forced_detach_refusal(&self, domain: &str) -> Option<String> {
+        let guest = self.guest(domain);
+        Some(format!(
+            "guest {guest} runs with {} attached, and a live detach completes only when the guest lets the device \
+             go (libvirt: \"detaching a device from a running domain may be asynchronous\"); a detach it does not \
+             finish stays pending and could take the HBA away later. Stop the guest (virsh shutdown {guest}, or \
+             virsh destroy {guest} if it hangs), then run the --force again: a guest that does not run holds no HBA",
+            self.unit()
+        ))
     }
 
     fn settle(&self, attach: bool) -> Duration {

@@ -88,6 +88,21 @@ pub trait Platform: Send + Sync {
     fn settle(&self, _attach: bool) -> Duration {
         Duration::ZERO
     }
+    /// The unit as a noun in sentences: `board`, `HBA` ("the board is in domain D").
+    fn noun(&self) -> &'static str;
+    /// The name of the step that moves the unit (`DR attach`, `DR detach` on the Starfire).
+    fn move_name(&self, attach: bool) -> &'static str;
+    /// A detach that did not finish may still finish later, by itself (libvirt's live detach
+    /// stays pending in the guest until the guest lets the device go): a failed detach that left
+    /// the unit where it was is then no state to roll back to.
+    fn detach_may_finish_later(&self) -> bool {
+        false
+    }
+    /// Why a forced override may not detach the unit from `domain` (a domain that cannot
+    /// release it), when this controller cannot do that safely; `None`: it may.
+    fn forced_detach_refusal(&self, _domain: &str) -> Option<String> {
+        None
+    }
     /// The processors on the unit, which no processor set or bound thread may use at a detach.
     fn cpus(&self) -> &[u32] {
         &[]

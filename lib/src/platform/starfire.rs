@@ -202,6 +202,18 @@ impl Platform for Starfire {
     fn cpus(&self) -> &[u32] {
         &self.cpus
     }
+
+    fn noun(&self) -> &'static str {
+        "board"
+    }
+
+    fn move_name(&self, attach: bool) -> &'static str {
+        if attach {
+            "DR attach"
+        } else {
+            "DR detach"
+        }
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub fn runbook(ctx: &Context) -> Runbook {
         Step::new("A2", ctx.host.quiesce_name(), &[Quiesce], &[Restore], RollBack),
         // Undone only when the board was left assigned here but unused (see `after_failed_move`):
         // deleteboard returns it, right after showusage placed it here.
-        Step::new("A3", "DR attach", &[Attach], &[Detach], AskController { attach: true }),
+        Step::new("A3", ctx.platform.move_name(true), &[Attach], &[Detach], AskController { attach: true }),
         Step::new(
             "A4",
             format!("{}, start NetBackup", ctx.host.restore_name()),
@@ -375,7 +375,11 @@ fn fresh(ctx: &Context, book: &Runbook, options: &AcquireOptions, jobs: precheck
 /// decides where the acquire starts.
 fn force_takeover(ctx: &Context, book: &Runbook, reason: &str) -> Result<Report, Error> {
     let reading = super::actions::read_board(ctx).map_err(|e| {
-        Error::Refused(format!("--force needs the controller to confirm where the board is: {}", e.message))
+        Error::Refused(format!(
+            "--force needs the controller to confirm where the {} is: {}",
+            ctx.platform.noun(),
+            e.message
+        ))
     })?;
     let at = &reading.location;
     let attach = book.moving(true).unwrap_or_default();
@@ -386,6 +390,9 @@ fn force_takeover(ctx: &Context, book: &Runbook, reason: &str) -> Result<Report,
         Location::Domain(d) if d == &ctx.domain => attach,
         Location::Unassigned => 0,
         Location::Domain(other) => {
+            if let Some(why) = ctx.platform.forced_detach_refusal(other) {
+                return Err(Error::Refused(format!("refusing to force: {why}. Nothing was changed")));
+            }
             ctx.progress.note(&format!("forced: detaching {} from {other} on the controller", ctx.platform.unit()));
             executor::run_unrecorded(ctx, Operation::Acquire, &[super::release::forced_detach(other)])
                 .map_err(|(_, e)| Error::Failed(e.message))?;
@@ -440,15 +447,40 @@ pub fn plan(ctx: &Context, options: &AcquireOptions) -> Result<Plan, Error> {
     };
     let (decision, _) = decide(ctx, &book, options.force.is_some())?;
     Ok(match decision {
-        Decision::Nothing(why) => Plan { operation: Operation::Acquire, domain: ctx.domain.clone(), note: why, steps: vec![] },
+        Decision::Nothing(why) => {
+            Plan { operation: Operation::Acquire, domain: ctx.domain.clone(), note: why, steps: vec![] }
+        }
         Decision::Fresh => Plan::new(ctx, &book, 0, String::new(), vec![precheck], last),
         Decision::Resume(at) => Plan::new(ctx, &book, at, format!("resumes at {}", book.steps[at].id), vec![], last),
-        Decision::Force(_) => Plan::new(ctx, &book, 0, "forced takeover: the controller's view of the board decides the first step (a board in another domain is detached there first)".into(), vec![], last),
+        Decision::Force(holder) => {
+            // What F1 runs when the controller places the unit in the domain being overridden.
+            let step = super::release::forced_detach(&holder);
+            let f1 = PlanStep {
+                id: step.id.into(),
+                name: format!("{} (only if the controller places {} there)", step.name, ctx.platform.unit()),
+                groups: step.actions.iter().flat_map(|a| a.plan(ctx)).collect(),
+                on_failure: "exit 1, ledger unchanged".into(),
+            };
+            let note = format!(
+                "forced takeover: the controller's view of {} decides the first step (in {holder}: detached there \
+                 first{})",
+                ctx.platform.unit(),
+                if ctx.platform.forced_detach_refusal(&holder).is_some() {
+                    ", which this controller refuses"
+                } else {
+                    ""
+                }
+            );
+            Plan::new(ctx, &book, 0, note, vec![f1], last)
+        }
         Decision::Elsewhere(why) => Plan::new(
             ctx,
             &book,
             0,
-            format!("{why}: a request is recorded{}, then these steps run once it is free", if options.wait.is_some() { " and ftl waits" } else { " and ftl exits 3" }),
+            format!(
+                "{why}: a request is recorded{}, then these steps run once it is free",
+                if options.wait.is_some() { " and ftl waits" } else { " and ftl exits 3" }
+            ),
             vec![precheck],
             last,
         ),

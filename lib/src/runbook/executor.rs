@@ -214,9 +214,23 @@ fn on_failure(
             use super::actions::{after_failed_move, read_board, AfterFailure};
             match read_board(ctx) {
                 Ok(at) => match after_failed_move(attach, &ctx.domain, &at) {
-                    AfterFailure::Done => Ok(Continue::Yes(format!("the command failed but the board is {at}: done"))),
+                    AfterFailure::Done => {
+                        Ok(Continue::Yes(format!("the command failed but the {} is {at}: done", ctx.platform.noun())))
+                    }
+                    AfterFailure::RollBack if !attach && ctx.platform.detach_may_finish_later() => {
+                        // Still here, but the detach may finish by itself later: rolled back, the
+                        // ledger would say "owned" of a unit that can leave at any moment.
+                        let note = format!(
+                            "the controller still reports {} {at}, but this controller's detach may still finish \
+                             later: ftl does not roll back to a state that can change behind the ledger",
+                            ctx.platform.unit()
+                        );
+                        ctx.progress.note(&note);
+                        error.message = format!("{}; {note}", error.message);
+                        Ok(Continue::No(Left::Broken, Vec::new()))
+                    }
                     AfterFailure::RollBack => {
-                        ctx.progress.note(&format!("the board is {at}; rolling back"));
+                        ctx.progress.note(&format!("the {} is {at}; rolling back", ctx.platform.noun()));
                         Ok(roll_back(ctx, book, index, changed))
                     }
                     AfterFailure::Broken => {
@@ -231,7 +245,7 @@ fn on_failure(
                     }
                 },
                 Err(e) => {
-                    let note = format!("cannot tell where the board is: {}", e.message);
+                    let note = format!("cannot tell where the {} is: {}", ctx.platform.noun(), e.message);
                     ctx.progress.note(&format!("{note}; leaving the ledger broken"));
                     error.message = format!("{}; {note}", error.message);
                     Ok(Continue::No(Left::Broken, Vec::new()))

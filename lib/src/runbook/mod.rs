@@ -266,7 +266,7 @@ impl Plan {
             groups: s.actions.iter().flat_map(|a| a.plan(ctx)).collect(),
             on_failure: match s.on_failure {
                 OnFailure::RollBack => "roll back".into(),
-                OnFailure::AskController { .. } => "ask the controller where the board is".into(),
+                OnFailure::AskController { .. } => format!("ask the controller where the {} is", ctx.platform.noun()),
                 OnFailure::Broken => "ledger broken; rerun resumes here".into(),
                 OnFailure::Warn => "warn and go on".into(),
             },

@@ -37,7 +37,7 @@ pub fn runbook(ctx: &Context) -> Runbook {
         Step::new("R2", "stop NetBackup", &[StopNetBackup], &[StartNetBackup], RollBack),
         Step::new("R3", "drives at BOT", &[RewindDrives], &[], RollBack),
         Step::new("R4", ctx.host.quiesce_name(), &[Quiesce], &[Restore], RollBack),
-        Step::new("R5", "DR detach", &[Detach], &[], AskController { attach: false }),
+        Step::new("R5", ctx.platform.move_name(false), &[Detach], &[], AskController { attach: false }),
     ];
     if ctx.config.netbackup.restart_after_release {
         steps.push(Step::new("R6", "NetBackup back up without the library", &[Restore, StartNetBackup], &[], Warn));
@@ -199,6 +199,9 @@ fn force_for_other(ctx: &Context, owner: &str, reason: &str) -> Result<Report, E
     })?;
     match &at.location {
         Location::Domain(d) if d == owner => {
+            if let Some(why) = ctx.platform.forced_detach_refusal(owner) {
+                return Err(Error::Refused(format!("refusing to force: {why}. Nothing was changed")));
+            }
             ctx.progress.note(&format!("forced: detaching {} from {owner} on the controller", ctx.platform.unit()));
             executor::run_unrecorded(ctx, Operation::Release, &[forced_detach(owner)])
                 .map_err(|(_, e)| Error::Failed(e.message))?;
@@ -206,7 +209,8 @@ fn force_for_other(ctx: &Context, owner: &str, reason: &str) -> Result<Report, E
         Location::Unassigned => {}
         Location::Domain(d) => {
             return Err(Error::Refused(format!(
-                "the ledger says {owner} owns the library but the board is in {d}; resolve that by hand first"
+                "the ledger says {owner} owns the library but the {} is in {d}; resolve that by hand first",
+                ctx.platform.noun()
             )))
         }
     }
