@@ -1403,6 +1403,65 @@ prefix = ["ssh", "-o", "BatchMode=yes", "ssp@ssp0"]
         assert!(err.contains("domains.flinstones.hosts") && !err.contains("not declared"), "{err}");
     }
 
+    fn with_ledger(ledger: &str) -> Result<Config, String> {
+        let text = MINIMAL.replace("[ledger]\ndir = \"/shared/ftl\"\n", &format!("[ledger]\n{ledger}\n"));
+        Config::parse(Path::new("f.toml"), &text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_etcd_store_and_its_defaults() {
+        let c = with_ledger("store = \"etcd\"\nendpoints = [\"http://127.0.0.1:2379/\", \"http://10.0.0.2:2379\"]")
+            .unwrap();
+        let LedgerConfig::Etcd(etcd) = &c.ledger else { panic!("{:?}", c.ledger) };
+        assert_eq!(etcd.endpoints, ["http://127.0.0.1:2379", "http://10.0.0.2:2379"]);
+        assert_eq!(etcd.prefix, "/ftl/L3500");
+        assert_eq!(
+            (etcd.dial_timeout, etcd.request_timeout, etcd.lease_ttl),
+            (Duration::from_secs(2), Duration::from_secs(5), Duration::from_secs(10))
+        );
+        assert!(etcd.ca.is_none() && etcd.client_cert.is_none() && etcd.user.is_none());
+        let c = with_ledger(
+            "store = \"etcd\"\nendpoints = [\"https://e1:2379\"]\nprefix = \"/sites/a/L3500\"\nca = \"/etc/ftl/ca.pem\"\n\
+             cert = \"/etc/ftl/c.pem\"\nkey = \"/etc/ftl/k.pem\"\nuser = \"ftl\"\npassword_file = \"/etc/ftl/pw\"",
+        )
+        .unwrap();
+        let LedgerConfig::Etcd(etcd) = &c.ledger else { panic!() };
+        assert_eq!(etcd.client_cert, Some((PathBuf::from("/etc/ftl/c.pem"), PathBuf::from("/etc/ftl/k.pem"))));
+        assert_eq!(etcd.user, Some(("ftl".into(), PathBuf::from("/etc/ftl/pw"))));
+        assert!(matches!(with_ledger("dir = \"/shared/ftl\"").unwrap().ledger, LedgerConfig::Dir(_)));
+    }
+
+    #[test]
+    fn every_bad_etcd_value_names_its_key() {
+        let etcd = "store = \"etcd\"\nendpoints = [\"http://127.0.0.1:2379\"]\n";
+        let cases = [
+            ("store = \"zookeeper\"\ndir = \"/x\"", "ledger.store"),
+            ("store = \"etcd\"", "ledger.endpoints"),
+            ("store = \"etcd\"\nendpoints = []", "ledger.endpoints"),
+            ("store = \"etcd\"\nendpoints = [\"127.0.0.1:2379\"]", "ledger.endpoints[0]"),
+            ("store = \"etcd\"\nendpoints = [\"http://h:1\", \"http://h/v3\"]", "ledger.endpoints[1]"),
+            ("store = \"etcd\"\nendpoints = [\"https://h:2379\"]", "ledger.ca"),
+            (&format!("{etcd}prefix = \"ftl/L\""), "ledger.prefix"),
+            (&format!("{etcd}prefix = \"/ftl/L/\""), "ledger.prefix"),
+            (&format!("{etcd}dial_timeout = \"0s\""), "ledger.dial_timeout"),
+            (&format!("{etcd}request_timeout = 5"), "ledger.request_timeout"),
+            (&format!("{etcd}lease_ttl = \"1s\""), "ledger.lease_ttl"),
+            (&format!("{etcd}ca = \"/etc/ftl/ca.pem\""), "ledger.ca"),
+            ("store = \"etcd\"\nendpoints = [\"https://h\"]\nca = \"/c\"\ncert = \"/c.pem\"", "ledger.key"),
+            (&format!("{etcd}user = \"ftl\""), "ledger.password_file"),
+            (&format!("{etcd}password_file = \"pw\"\nuser = \"ftl\""), "ledger.password_file"),
+            (&format!("{etcd}dir = \"/shared/ftl\""), "ledger.dir"),
+            (&format!("{etcd}lock_timeout = \"5s\""), "ledger.lock_timeout"),
+            ("dir = \"/shared/ftl\"\nendpoints = [\"http://h:1\"]", "ledger.endpoints"),
+            ("dir = \"/shared/ftl\"\nprefix = \"/ftl\"", "ledger.prefix"),
+            (&format!("{etcd}endpoint = \"http://h:1\""), "ledger.endpoint"),
+        ];
+        for (ledger, key) in cases {
+            let err = with_ledger(ledger).expect_err(ledger);
+            assert!(err.contains(&format!("key `{key}`")), "{ledger}: {err}");
+        }
+    }
+
     #[test]
     fn local_domain_order() {
         let c = Config::parse(Path::new("f.toml"), MINIMAL).unwrap();

@@ -524,3 +524,10 @@ fn an_unreadable_record_is_refused_and_repaired_from_the_journal() {
     let (entries, _) = store.history(10).unwrap();
     assert_eq!(entries.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(), ["init", "repair"]);
 }
+
+#[test]
+fn ledger_open_chooses_the_configured_store() {
+    let config = etcd_config(&["http://127.0.0.1:2379".to_string()], "/ftl/L3500", "");
+    let location = super::open(&config).unwrap().location();
+    assert_eq!((location.store, location.record.as_str()), ("etcd", "etcd key /ftl/L3500/state"));
+}
