@@ -49,13 +49,57 @@ pub struct Library {
     pub driver_path: String,
 }
 
+/// `[ledger]`: which store keeps the ledger (`store`), and that store's own keys.
 #[derive(Debug, Clone)]
-pub struct LedgerConfig {
+pub enum LedgerConfig {
+    /// `store = "dir"` (the default): a directory on shared storage.
+    Dir(DirLedgerConfig),
+    /// `store = "etcd"`: keys under a prefix in an etcd v3 cluster.
+    Etcd(EtcdLedgerConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct DirLedgerConfig {
     pub dir: PathBuf,
     pub lock_timeout: Duration,
     pub journal_max_bytes: u64,
     pub journal_keep: u32,
 }
+
+#[derive(Debug, Clone)]
+pub struct EtcdLedgerConfig {
+    /// `http://` or `https://` URLs, tried in this order.
+    pub endpoints: Vec<String>,
+    /// Every key of this library starts with it: `/` first, no `/` last.
+    pub prefix: String,
+    /// Connecting to one endpoint.
+    pub dial_timeout: Duration,
+    /// One request (a watch sets its own).
+    pub request_timeout: Duration,
+    /// The run lock's lease, kept alive every third of it.
+    pub lease_ttl: Duration,
+    /// The CA that signed the servers' certificates (required with `https://`).
+    pub ca: Option<PathBuf>,
+    /// The client certificate and its key.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// etcd authentication: the user and the file holding the password.
+    pub user: Option<(String, PathBuf)>,
+}
+
+/// The keys only `store = "dir"` reads, and those only `store = "etcd"` reads.
+const DIR_KEYS: &[&str] = &["dir", "lock_timeout", "journal_max_bytes", "journal_keep"];
+const ETCD_KEYS: &[&str] = &[
+    "endpoints",
+    "prefix",
+    "dial_timeout",
+    "request_timeout",
+    "lease_ttl",
+    "ca",
+    "cert",
+    "key",
+    "user",
+    "password_file",
+];
 
 #[derive(Debug, Clone)]
 pub struct Board {
@@ -598,6 +642,15 @@ impl<'a> Section<'a> {
         Section { prefix: key, table, used: RefCell::default(), problems: self.problems }
     }
 
+    /// Reports each of `keys` that is set: it belongs to another choice (`owner`).
+    fn refuse(&self, keys: &[&str], owner: &str) {
+        for key in keys {
+            if self.raw(key).is_some() {
+                self.problem(self.key(key), format!("is a key of {owner}, not of this store"));
+            }
+        }
+    }
+
     /// Reports every key that was not read.
     fn finish(&self) {
         let used = self.used.borrow();
@@ -610,6 +663,152 @@ impl<'a> Section<'a> {
 fn empty_table() -> &'static toml::Table {
     static EMPTY: std::sync::OnceLock<toml::Table> = std::sync::OnceLock::new();
     EMPTY.get_or_init(toml::Table::new)
+}
+
+fn build_dir_ledger(s: &Section) -> Option<DirLedgerConfig> {
+    let dir = s.string("dir");
+    if let Some(dir) = dir.as_ref().filter(|d| !d.starts_with('/')) {
+        s.problem(s.key("dir"), format!("`{dir}` must be an absolute path"));
+    }
+    let (lock_timeout, journal_max_bytes, journal_keep) = (
+        s.duration_or("lock_timeout", "30s"),
+        s.uint_or("journal_max_bytes", 16 << 20, u64::MAX >> 1),
+        s.uint_or("journal_keep", 8, 1000),
+    );
+    if journal_max_bytes.is_some_and(|b| b < 4096) {
+        s.problem(s.key("journal_max_bytes"), "must be at least 4096");
+    }
+    Some(DirLedgerConfig {
+        dir: PathBuf::from(dir.filter(|d| d.starts_with('/'))?),
+        lock_timeout: lock_timeout?,
+        journal_max_bytes: journal_max_bytes.filter(|b| *b >= 4096)?,
+        journal_keep: journal_keep? as u32,
+    })
+}
+
+fn build_etcd_ledger(s: &Section, library: &str) -> Option<EtcdLedgerConfig> {
+    let endpoints = s.required("endpoints").and_then(|v| s.string_list_value("endpoints", v));
+    let endpoints = endpoints.and_then(|list| {
+        if list.is_empty() {
+            s.problem(s.key("endpoints"), "must name at least one endpoint");
+        }
+        let mut ok = !list.is_empty();
+        for (i, url) in list.iter().enumerate() {
+            if let Err(why) = check_endpoint(url) {
+                s.problem(format!("{}[{i}]", s.key("endpoints")), format!("`{url}` {why}"));
+                ok = false;
+            }
+        }
+        ok.then(|| list.iter().map(|u| u.trim_end_matches('/').to_string()).collect::<Vec<_>>())
+    });
+    let prefix = s.string_or("prefix", &format!("/ftl/{library}")).filter(|p| {
+        let why = if !p.starts_with('/') {
+            Some("must start with `/`")
+        } else if p.len() > 1 && p.ends_with('/') || p == "/" {
+            Some("must not end with `/` (the keys are PREFIX/state, PREFIX/journal/...)")
+        } else if p.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            Some("must not contain spaces or control characters")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            s.problem(s.key("prefix"), format!("`{p}` {why}"));
+        }
+        why.is_none()
+    });
+    let positive = |name: &str, default: &str, at_least: Duration| {
+        s.duration_or(name, default).filter(|d| {
+            if *d < at_least {
+                s.problem(s.key(name), format!("must be at least {}", duration::format(at_least)));
+            }
+            *d >= at_least
+        })
+    };
+    let (dial_timeout, request_timeout, lease_ttl) = (
+        positive("dial_timeout", "2s", Duration::from_millis(1)),
+        positive("request_timeout", "5s", Duration::from_millis(1)),
+        // etcd counts a lease in whole seconds, and refuses a TTL shorter than its own minimum.
+        positive("lease_ttl", "10s", Duration::from_secs(2)),
+    );
+    let optional_path = |name: &str| s.raw(name).map(|_| s.absolute_path_or(name, ""));
+    let (ca, cert, key, user, password_file) = (
+        optional_path("ca"),
+        optional_path("cert"),
+        optional_path("key"),
+        s.raw("user").map(|v| s.string_value("user", v)),
+        optional_path("password_file"),
+    );
+    let https = endpoints.as_ref().is_some_and(|list| list.iter().any(|u| u.starts_with("https://")));
+    let client_cert = match (cert, key) {
+        (Some(cert), Some(key)) => Some(cert.zip(key).map(|(c, k)| (PathBuf::from(c), PathBuf::from(k)))),
+        (None, None) => Some(None),
+        (Some(_), None) => {
+            s.problem(s.key("key"), "missing: `cert` is set, and a client certificate needs its key");
+            None
+        }
+        (None, Some(_)) => {
+            s.problem(s.key("cert"), "missing: `key` is set, and a client key needs its certificate");
+            None
+        }
+    };
+    let user = match (user, password_file) {
+        (Some(user), Some(file)) => Some(user.zip(file).map(|(u, f)| (u, PathBuf::from(f)))),
+        (None, None) => Some(None),
+        (Some(_), None) => {
+            s.problem(s.key("password_file"), "missing: `user` is set and needs its password");
+            None
+        }
+        (None, Some(_)) => {
+            s.problem(s.key("user"), "missing: `password_file` is set, for which user?");
+            None
+        }
+    };
+    // ftl bundles no web roots: https needs the configured CA, and http has no use for TLS files.
+    let mut tls_fits = true;
+    if endpoints.is_some() && https && ca.is_none() {
+        s.problem(s.key("ca"), "missing: https:// endpoints need the CA that signed their certificates");
+        tls_fits = false;
+    }
+    if endpoints.is_some() && !https {
+        for name in ["ca", "cert", "key"].into_iter().filter(|name| s.table.contains_key(*name)) {
+            s.problem(s.key(name), "TLS is used only with https:// endpoints, and every endpoint is http://");
+            tls_fits = false;
+        }
+    }
+    let ca = match ca {
+        None => None,
+        Some(path) => Some(PathBuf::from(path?)),
+    };
+    tls_fits.then_some(())?;
+    Some(EtcdLedgerConfig {
+        endpoints: endpoints?,
+        prefix: prefix?,
+        dial_timeout: dial_timeout?,
+        request_timeout: request_timeout?,
+        lease_ttl: lease_ttl?,
+        ca,
+        client_cert: client_cert?,
+        user: user?,
+    })
+}
+
+/// An endpoint is `http://HOST[:PORT]` or `https://HOST[:PORT]`, without a path.
+fn check_endpoint(url: &str) -> Result<(), &'static str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    let host = rest.trim_end_matches('/');
+    if host.is_empty() {
+        return Err("names no host");
+    }
+    if host.contains('/') || host.contains('?') || host.contains('#') {
+        return Err("must be a scheme, a host and a port only (the API's paths are ftl's)");
+    }
+    if host.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@') {
+        return Err("is not a URL of a host");
+    }
+    Ok(())
 }
 
 fn valid_domain_name(name: &str) -> bool {
@@ -640,25 +839,29 @@ fn build(root: &Section) -> Option<Config> {
         Some(Library { name: name?, driver: driver?, driver_path: driver_path? })
     });
     let ledger = root.table("ledger", true).and_then(|s| {
-        let dir = s.string("dir");
-        if let Some(dir) = dir.as_ref().filter(|d| !d.starts_with('/')) {
-            s.problem(s.key("dir"), format!("`{dir}` must be an absolute path"));
-        }
-        let (lock_timeout, journal_max_bytes, journal_keep) = (
-            s.duration_or("lock_timeout", "30s"),
-            s.uint_or("journal_max_bytes", 16 << 20, u64::MAX >> 1),
-            s.uint_or("journal_keep", 8, 1000),
-        );
-        if journal_max_bytes.is_some_and(|b| b < 4096) {
-            s.problem(s.key("journal_max_bytes"), "must be at least 4096");
-        }
+        let store = s.string_or("store", "dir");
+        let ledger = match store.as_deref() {
+            Some("dir") => {
+                s.refuse(ETCD_KEYS, "store = \"etcd\"");
+                build_dir_ledger(&s).map(LedgerConfig::Dir)
+            }
+            Some("etcd") => {
+                s.refuse(DIR_KEYS, "store = \"dir\"");
+                let library = library.as_ref().map(|l| l.name.as_str()).unwrap_or_default();
+                build_etcd_ledger(&s, library).map(LedgerConfig::Etcd)
+            }
+            Some(other) => {
+                s.problem(s.key("store"), format!("`{other}` is not a store: \"dir\" or \"etcd\""));
+                // The other keys cannot be judged without knowing the store.
+                for key in DIR_KEYS.iter().chain(ETCD_KEYS) {
+                    s.raw(key);
+                }
+                None
+            }
+            None => None,
+        };
         s.finish();
-        Some(LedgerConfig {
-            dir: PathBuf::from(dir?),
-            lock_timeout: lock_timeout?,
-            journal_max_bytes: journal_max_bytes?,
-            journal_keep: journal_keep? as u32,
-        })
+        ledger
     });
     let drives = build_drives(root);
     let domains = build_domains(root);
@@ -1216,6 +1419,65 @@ prefix = ["ssh", "-o", "BatchMode=yes", "ssp@ssp0"]
         );
         let err = Config::parse(Path::new("f.toml"), &text).unwrap_err().to_string();
         assert!(err.contains("domains.flinstones.hosts") && !err.contains("not declared"), "{err}");
+    }
+
+    fn with_ledger(ledger: &str) -> Result<Config, String> {
+        let text = MINIMAL.replace("[ledger]\ndir = \"/shared/ftl\"\n", &format!("[ledger]\n{ledger}\n"));
+        Config::parse(Path::new("f.toml"), &text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_etcd_store_and_its_defaults() {
+        let c = with_ledger("store = \"etcd\"\nendpoints = [\"http://127.0.0.1:2379/\", \"http://10.0.0.2:2379\"]")
+            .unwrap();
+        let LedgerConfig::Etcd(etcd) = &c.ledger else { panic!("{:?}", c.ledger) };
+        assert_eq!(etcd.endpoints, ["http://127.0.0.1:2379", "http://10.0.0.2:2379"]);
+        assert_eq!(etcd.prefix, "/ftl/L3500");
+        assert_eq!(
+            (etcd.dial_timeout, etcd.request_timeout, etcd.lease_ttl),
+            (Duration::from_secs(2), Duration::from_secs(5), Duration::from_secs(10))
+        );
+        assert!(etcd.ca.is_none() && etcd.client_cert.is_none() && etcd.user.is_none());
+        let c = with_ledger(
+            "store = \"etcd\"\nendpoints = [\"https://e1:2379\"]\nprefix = \"/sites/a/L3500\"\nca = \"/etc/ftl/ca.pem\"\n\
+             cert = \"/etc/ftl/c.pem\"\nkey = \"/etc/ftl/k.pem\"\nuser = \"ftl\"\npassword_file = \"/etc/ftl/pw\"",
+        )
+        .unwrap();
+        let LedgerConfig::Etcd(etcd) = &c.ledger else { panic!() };
+        assert_eq!(etcd.client_cert, Some((PathBuf::from("/etc/ftl/c.pem"), PathBuf::from("/etc/ftl/k.pem"))));
+        assert_eq!(etcd.user, Some(("ftl".into(), PathBuf::from("/etc/ftl/pw"))));
+        assert!(matches!(with_ledger("dir = \"/shared/ftl\"").unwrap().ledger, LedgerConfig::Dir(_)));
+    }
+
+    #[test]
+    fn every_bad_etcd_value_names_its_key() {
+        let etcd = "store = \"etcd\"\nendpoints = [\"http://127.0.0.1:2379\"]\n";
+        let cases = [
+            ("store = \"zookeeper\"\ndir = \"/x\"", "ledger.store"),
+            ("store = \"etcd\"", "ledger.endpoints"),
+            ("store = \"etcd\"\nendpoints = []", "ledger.endpoints"),
+            ("store = \"etcd\"\nendpoints = [\"127.0.0.1:2379\"]", "ledger.endpoints[0]"),
+            ("store = \"etcd\"\nendpoints = [\"http://h:1\", \"http://h/v3\"]", "ledger.endpoints[1]"),
+            ("store = \"etcd\"\nendpoints = [\"https://h:2379\"]", "ledger.ca"),
+            (&format!("{etcd}prefix = \"ftl/L\""), "ledger.prefix"),
+            (&format!("{etcd}prefix = \"/ftl/L/\""), "ledger.prefix"),
+            (&format!("{etcd}dial_timeout = \"0s\""), "ledger.dial_timeout"),
+            (&format!("{etcd}request_timeout = 5"), "ledger.request_timeout"),
+            (&format!("{etcd}lease_ttl = \"1s\""), "ledger.lease_ttl"),
+            (&format!("{etcd}ca = \"/etc/ftl/ca.pem\""), "ledger.ca"),
+            ("store = \"etcd\"\nendpoints = [\"https://h\"]\nca = \"/c\"\ncert = \"/c.pem\"", "ledger.key"),
+            (&format!("{etcd}user = \"ftl\""), "ledger.password_file"),
+            (&format!("{etcd}password_file = \"pw\"\nuser = \"ftl\""), "ledger.password_file"),
+            (&format!("{etcd}dir = \"/shared/ftl\""), "ledger.dir"),
+            (&format!("{etcd}lock_timeout = \"5s\""), "ledger.lock_timeout"),
+            ("dir = \"/shared/ftl\"\nendpoints = [\"http://h:1\"]", "ledger.endpoints"),
+            ("dir = \"/shared/ftl\"\nprefix = \"/ftl\"", "ledger.prefix"),
+            (&format!("{etcd}endpoint = \"http://h:1\""), "ledger.endpoint"),
+        ];
+        for (ledger, key) in cases {
+            let err = with_ledger(ledger).expect_err(ledger);
+            assert!(err.contains(&format!("key `{key}`")), "{ledger}: {err}");
+        }
     }
 
     #[test]

@@ -136,7 +136,9 @@ impl LedgerError {
     /// the ledger knows nothing of exit codes.
     pub fn exit(&self) -> Exit {
         match self {
-            LedgerError::Lock(LockError::Timeout { .. }) => Exit::LockTimeout,
+            LedgerError::Lock(LockError::Timeout { .. }) | LedgerError::Contended { .. } => Exit::LockTimeout,
+            LedgerError::Setup { .. } => Exit::Usage,
+            LedgerError::Unreachable { .. } | LedgerError::Etcd { .. } => Exit::LedgerUnreadable,
             LedgerError::Forbidden(Forbidden::NoReason) => Exit::Usage,
             LedgerError::Forbidden(_) | LedgerError::Fenced { .. } => Exit::Busy,
             LedgerError::BoardDisagrees { .. } | LedgerError::BoardUnknown(_) => Exit::Refused,

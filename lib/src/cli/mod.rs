@@ -78,8 +78,8 @@ impl Setup {
     pub fn load(path: &std::path::Path, domain: Option<&str>) -> Result<Setup, Error> {
         let config = trusted_config(path)?;
         let domain = config.local_domain(domain, &os::hostname())?;
-        tracing::debug!(ledger = %config.ledger.dir.display(), "acting as domain {domain}");
         let ledger = ledger::open(&config)?;
+        tracing::debug!(ledger = %ledger.location().record, "acting as domain {domain}");
         Ok(Setup { config, domain, ledger })
     }
 

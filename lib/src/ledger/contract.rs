@@ -1,5 +1,5 @@
 //! The contract of [`Store`], written once against `&dyn Store` so that every store runs the same
-//! tests: the directory ledger today, the next store by adding one line to [`stores`].
+//! tests: the directory ledger and the etcd store (on an etcd the test starts).
 
 use super::record::{Event, Holder, Operation, Request, State, StepRef};
 use super::{Fence, LedgerError, Store};
@@ -24,11 +24,14 @@ fn request(domain: &str) -> Event {
     Event::Request(Request { domain: domain.into(), at: t0(), until: Some(t0() + chrono::Duration::hours(1)) })
 }
 
-/// Each store under test, fresh and without a record, with what keeps it alive (its directory).
+/// Each store under test, fresh and without a record, with what keeps it alive (its directory,
+/// its etcd).
 fn stores() -> Vec<(Box<dyn Store>, Box<dyn std::any::Any>)> {
     let dir = assert_fs::TempDir::new().unwrap();
     let store = super::tests::temp_ledger(dir.path());
-    vec![(Box::new(store), Box::new(dir))]
+    let etcd = super::etcd_tests::Etcd::single();
+    let on_etcd = super::etcd_tests::store(&etcd, "/ftl/L3500");
+    vec![(Box::new(store), Box::new(dir)), (Box::new(on_etcd), Box::new(etcd))]
 }
 
 fn each(test: impl Fn(&dyn Store)) {

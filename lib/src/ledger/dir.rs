@@ -19,7 +19,7 @@ use super::journal::{Entry, Journal};
 use super::lock::{self, Create, LockGuard};
 use super::record::{Event, Holder, Record, State, StateName};
 use super::{storage, Fence, Guard, LedgerError, Location, Repaired, Store};
-use crate::config::Config;
+use crate::config::{Config, LedgerConfig};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -52,7 +52,13 @@ impl DirLedger {
     /// A handle on the configured ledger directory. Only checks that the directory is there and
     /// is a real directory: the hook fast path pays for one `stat` and one read.
     pub fn open(config: &Config) -> Result<DirLedger, LedgerError> {
-        let dir = config.ledger.dir.clone();
+        let LedgerConfig::Dir(ledger) = &config.ledger else {
+            return Err(LedgerError::Directory {
+                dir: PathBuf::new(),
+                reason: "the configuration names another store (`ledger.store`)".into(),
+            });
+        };
+        let dir = ledger.dir.clone();
         let reason = match std::fs::symlink_metadata(&dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Some("does not exist (is the shared storage mounted?)".to_string())
@@ -69,10 +75,10 @@ impl DirLedger {
         }
         crate::trust::check(&dir, "ledger directory")?;
         Ok(DirLedger {
-            journal: Journal::new(dir.join(JOURNAL_FILE), config.ledger.journal_max_bytes, config.ledger.journal_keep),
+            journal: Journal::new(dir.join(JOURNAL_FILE), ledger.journal_max_bytes, ledger.journal_keep),
             dir,
             library: config.library.name.clone(),
-            lock_timeout: config.ledger.lock_timeout,
+            lock_timeout: ledger.lock_timeout,
             mountinfo: storage::mountinfo_path(),
             faults: storage::Faults::default(),
             domains: config.domain_order.clone(),
@@ -289,24 +295,7 @@ impl Store for DirLedger {
     ) -> Result<Record, LedgerError> {
         let _guard = self.lock()?;
         let current = self.read_locked()?;
-        if let Some(fence) = fence {
-            if current.epoch < fence.epoch || current.state.holder() != Some(&fence.holder) {
-                let now = match (current.state.owner(), current.state.holder()) {
-                    (_, Some(h)) => {
-                        format!("{} held by {} (pid {} on {})", current.state.name(), h.domain, h.pid, h.host)
-                    }
-                    (Some(owner), None) => format!("owned by {owner}"),
-                    (None, None) => current.state.name().to_string(),
-                };
-                return Err(LedgerError::Fenced {
-                    path: self.record_at(),
-                    expected: fence.epoch,
-                    holder: format!("{} pid {} on {}", fence.holder.domain, fence.holder.pid, fence.holder.host),
-                    found: current.epoch,
-                    now,
-                });
-            }
-        }
+        super::check_fence(&current, fence, self.record_at())?;
         match current.apply(event, now)? {
             None => Ok(current),
             Some(next) => {
@@ -408,25 +397,7 @@ impl Store for DirLedger {
             .ok_or_else(|| LedgerError::NoGoodJournalLine { path: self.journal_at() })?;
         let mut record = Record::from_value(good.record).expect("validated by last_good");
         let at = board().map_err(LedgerError::BoardUnknown)?;
-        let agrees = match &record.state {
-            State::Owned { owner } => at.as_deref() == Some(owner.as_str()),
-            State::Free => at.is_none(),
-            moving => at.is_none() || at.as_deref() == moving.holder().map(|h| h.domain.as_str()),
-        };
-        if !agrees {
-            return Err(LedgerError::BoardDisagrees {
-                record: format!(
-                    "{} (epoch {})",
-                    record
-                        .state
-                        .owner()
-                        .map(|o| format!("{} by {o}", record.state.name()))
-                        .unwrap_or_else(|| record.state.name().to_string()),
-                    record.epoch
-                ),
-                board: at.map(|d| format!("in domain {d}")).unwrap_or_else(|| "in no domain".into()),
-            });
-        }
+        super::check_board(&record, at.as_deref())?;
         let copy = if path.exists() {
             let copy = self.dir.join(format!("{STATE_FILE}.bad-{}", now.format("%Y%m%dT%H%M%S%.3fZ")));
             std::fs::copy(&path, &copy).map_err(|source| LedgerError::Io {

@@ -15,20 +15,22 @@
 //! [`Store::repair`]; a forced override acts only when it can take the holder's run lock itself.
 
 pub mod dir;
+pub mod etcd;
 pub mod journal;
 pub mod lock;
 pub mod record;
 pub mod storage;
 
-use crate::config::Config;
+use crate::config::{Config, LedgerConfig};
 use chrono::{DateTime, Utc};
 use journal::Entry;
 use lock::LockError;
-use record::{Event, Forbidden, Holder, Record};
+use record::{Event, Forbidden, Holder, Record, State};
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use dir::DirLedger;
+pub use etcd::EtcdStore;
 
 /// What went wrong with the ledger. Errors about the record and the journal name where the store
 /// keeps them (`path`, `journal`) in the store's words, as [`Store::location`] does.
@@ -102,6 +104,17 @@ pub enum LedgerError {
     NoGoodJournalLine { path: String },
     #[error(transparent)]
     Untrusted(#[from] crate::trust::Untrusted),
+    #[error("the etcd cluster is unreachable: no endpoint answered ({endpoints}). Nothing was run")]
+    Unreachable { endpoints: String },
+    #[error("{endpoint}: etcd refused the request: {message}. Nothing was changed")]
+    Etcd { endpoint: String, message: String },
+    #[error("{path}: cannot use it as `{key}`: {reason}")]
+    Setup { key: &'static str, path: String, reason: String },
+    #[error(
+        "{path}: the record changed under each of {tries} compare-and-swap attempts; the ledger was \
+         not obtained in time. Nothing was changed by this command"
+    )]
+    Contended { path: String, tries: u32 },
 }
 
 /// What a repair did.
@@ -235,12 +248,63 @@ pub trait Store: Send + Sync {
     fn wait_for_change(&self, since_epoch: u64, timeout: Duration) -> Result<Option<Record>, LedgerError>;
 }
 
-/// The store that `config` names (`[ledger]`): today always the directory ledger.
+/// The store that `config` names (`[ledger] store`).
 pub fn open(config: &Config) -> Result<Box<dyn Store>, LedgerError> {
-    Ok(Box::new(DirLedger::open(config)?))
+    Ok(match &config.ledger {
+        LedgerConfig::Dir(_) => Box::new(DirLedger::open(config)?),
+        LedgerConfig::Etcd(_) => Box::new(EtcdStore::open(config)?),
+    })
+}
+
+/// The fence rule of [`Store::commit_fenced`], one for every store: the record must still be held
+/// by `fence.holder` at `fence.epoch` or later. `path` is where the record is, in the store's words.
+pub(crate) fn check_fence(current: &Record, fence: Option<&Fence>, path: String) -> Result<(), LedgerError> {
+    let Some(fence) = fence else { return Ok(()) };
+    if current.epoch >= fence.epoch && current.state.holder() == Some(&fence.holder) {
+        return Ok(());
+    }
+    let now = match (current.state.owner(), current.state.holder()) {
+        (_, Some(h)) => format!("{} held by {} (pid {} on {})", current.state.name(), h.domain, h.pid, h.host),
+        (Some(owner), None) => format!("owned by {owner}"),
+        (None, None) => current.state.name().to_string(),
+    };
+    Err(LedgerError::Fenced {
+        path,
+        expected: fence.epoch,
+        holder: format!("{} pid {} on {}", fence.holder.domain, fence.holder.pid, fence.holder.host),
+        found: current.epoch,
+        now,
+    })
+}
+
+/// Whether a record that a repair rebuilt agrees with the board the controller reports (`at`:
+/// the domain it is in, or `None`), one rule for every store.
+pub(crate) fn check_board(record: &Record, at: Option<&str>) -> Result<(), LedgerError> {
+    let agrees = match &record.state {
+        State::Owned { owner } => at == Some(owner.as_str()),
+        State::Free => at.is_none(),
+        moving => at.is_none() || at == moving.holder().map(|h| h.domain.as_str()),
+    };
+    if agrees {
+        return Ok(());
+    }
+    Err(LedgerError::BoardDisagrees {
+        record: format!(
+            "{} (epoch {})",
+            record
+                .state
+                .owner()
+                .map(|o| format!("{} by {o}", record.state.name()))
+                .unwrap_or_else(|| record.state.name().to_string()),
+            record.epoch
+        ),
+        board: at.map(|d| format!("in domain {d}")).unwrap_or_else(|| "in no domain".into()),
+    })
 }
 
 #[cfg(test)]
 mod contract;
+#[cfg(test)]
+pub(crate) mod etcd_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,533 @@
+//! Tests of the etcd store against a real etcd (Debian's `etcd-server`), which these tests start
+//! themselves on free loopback ports with data directories in a temporary directory, and stop by
+//! pid. A missing `etcd` fails them, with what to install: they are never skipped.
+//!
+//! The contract tests (`contract.rs`) run on this store too; here are what only a real cluster
+//! shows: racing writers, dead endpoints, TLS with client certificates, a lock whose holder is
+//! killed, and a watch woken by another process.
+
+use super::record::{Event, Holder, Request, State};
+use super::{EtcdStore, LedgerError, Store};
+use crate::config::tests::MINIMAL;
+use crate::config::Config;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The etcd program: `$FTL_TEST_ETCD`, else `etcd` on the PATH.
+fn etcd_program() -> String {
+    std::env::var("FTL_TEST_ETCD").unwrap_or_else(|_| "etcd".into())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One etcd member started by a test, killed (SIGKILL, by its pid) when dropped.
+pub(crate) struct Member {
+    pub name: String,
+    pub client_url: String,
+    peer_url: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Member {
+    /// Kills this member now (by its pid), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A cluster of one or more members started by a test, in its own temporary directory.
+pub(crate) struct Etcd {
+    pub members: Vec<Member>,
+    /// The members' data directories and logs, removed when dropped.
+    _dir: assert_fs::TempDir,
+    /// The directory of [`make_certificates`], for a cluster that requires TLS and client
+    /// certificates.
+    tls: Option<PathBuf>,
+}
+
+impl Etcd {
+    /// One member, healthy.
+    pub fn single() -> Etcd {
+        Etcd::cluster(1)
+    }
+
+    /// `size` members on loopback ports, healthy.
+    pub fn cluster(size: usize) -> Etcd {
+        Etcd::start(size, None)
+    }
+
+    /// `size` members; with `tls` (the certificates of [`make_certificates`]), they serve
+    /// https only and require client certificates signed by its CA.
+    pub fn start(size: usize, tls: Option<&Path>) -> Etcd {
+        let dir = assert_fs::TempDir::new().unwrap();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let extra: Vec<String> = match tls {
+            None => Vec::new(),
+            Some(certs) => {
+                let at = |f: &str| certs.join(f).display().to_string();
+                vec![
+                    "--cert-file".into(),
+                    at("server.pem"),
+                    "--key-file".into(),
+                    at("server-key.pem"),
+                    "--client-cert-auth".into(),
+                    "--trusted-ca-file".into(),
+                    at("ca.pem"),
+                ]
+            }
+        };
+        let mut members: Vec<Member> = (0..size)
+            .map(|i| Member {
+                name: format!("m{i}"),
+                client_url: format!("{scheme}://127.0.0.1:{}", free_port()),
+                peer_url: format!("http://127.0.0.1:{}", free_port()),
+                child: None,
+                log: dir.path().join(format!("m{i}.log")),
+            })
+            .collect();
+        let initial = members.iter().map(|m| format!("{}={}", m.name, m.peer_url)).collect::<Vec<_>>().join(",");
+        for member in &mut members {
+            let log = std::fs::File::create(&member.log).unwrap();
+            let mut command = Command::new(etcd_program());
+            command
+                .args(["--name", &member.name])
+                .arg("--data-dir")
+                .arg(dir.path().join(&member.name))
+                .args(["--listen-client-urls", &member.client_url, "--advertise-client-urls", &member.client_url])
+                .args(["--listen-peer-urls", &member.peer_url, "--initial-advertise-peer-urls", &member.peer_url])
+                .args(["--initial-cluster", &initial, "--initial-cluster-state", "new"])
+                .args(["--initial-cluster-token", &format!("ftl-test-{}", initial)])
+                .args(["--heartbeat-interval", "10", "--election-timeout", "100"])
+                .args(&extra)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log);
+            // The member dies with the test thread that started it, even when the test aborts.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            member.child = Some(command.spawn().unwrap_or_else(|e| {
+                panic!(
+                    "cannot start `{}` ({e}): the etcd tests need a real etcd; install Debian's etcd-server \
+                     (apt-get install etcd-server etcd-client; CI's .ci/run installs it)",
+                    etcd_program()
+                )
+            }));
+        }
+        let etcd = Etcd { members, _dir: dir, tls: tls.map(Path::to_path_buf) };
+        etcd.wait_healthy(Duration::from_secs(20));
+        etcd
+    }
+
+    fn wait_healthy(&self, within: Duration) {
+        let start = Instant::now();
+        let agent = self.agent();
+        for member in &self.members {
+            loop {
+                let healthy = agent
+                    .get(format!("{}/health", member.client_url))
+                    .call()
+                    .ok()
+                    .and_then(|mut r| r.body_mut().read_to_string().ok())
+                    .is_some_and(|body| body.contains("\"true\""));
+                if healthy {
+                    break;
+                }
+                assert!(
+                    start.elapsed() < within,
+                    "etcd member {} not healthy in {within:?}:\n{}",
+                    member.name,
+                    member.log()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    fn agent(&self) -> ureq::Agent {
+        use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+        let mut tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()));
+        if let Some(certs) = &self.tls {
+            let read = |f: &str| std::fs::read(certs.join(f)).unwrap();
+            let ca = Certificate::from_pem(&read("ca.pem")).unwrap();
+            let client = Certificate::from_pem(&read("client.pem")).unwrap();
+            let key = PrivateKey::from_pem(&read("client-key.pem")).unwrap();
+            tls = tls
+                .root_certs(RootCerts::Specific(std::sync::Arc::new(vec![ca])))
+                .client_cert(Some(ClientCert::new_with_certs(&[client], key)));
+        }
+        ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .proxy(None)
+            .tls_config(tls.build())
+            .build()
+            .new_agent()
+    }
+
+    /// The member that leads now, by `/v3/maintenance/status` on each member.
+    pub fn leader(&self) -> Option<usize> {
+        let agent = self.agent();
+        self.members.iter().position(|m| {
+            agent
+                .post(format!("{}/v3/maintenance/status", m.client_url))
+                .send("{}")
+                .ok()
+                .and_then(|mut r| r.body_mut().read_to_string().ok())
+                .and_then(|body| serde_json::from_str::<Value>(&body).ok())
+                .is_some_and(|v| v["leader"].is_string() && v["leader"] == v["header"]["member_id"])
+        })
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.client_url.clone()).collect()
+    }
+}
+
+/// The minimal configuration with `[ledger]` on these endpoints, under `prefix`, plus `extra` keys.
+pub(crate) fn etcd_config(endpoints: &[String], prefix: &str, extra: &str) -> Config {
+    let list = endpoints.iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ");
+    let ledger = format!(
+        "[ledger]\nstore = \"etcd\"\nendpoints = [{list}]\nprefix = \"{prefix}\"\nlease_ttl = \"2s\"\n\
+         dial_timeout = \"500ms\"\nrequest_timeout = \"3s\"\n{extra}"
+    );
+    let text = MINIMAL.replace("[ledger]\ndir = \"/shared/ftl\"\n", &ledger);
+    Config::parse(Path::new("t.toml"), &text).unwrap()
+}
+
+pub(crate) fn store(etcd: &Etcd, prefix: &str) -> EtcdStore {
+    EtcdStore::open(&etcd_config(&etcd.endpoints(), prefix, "")).unwrap()
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 22, 0, 3).unwrap()
+}
+
+fn holder(domain: &str) -> Holder {
+    Holder { domain: domain.into(), host: format!("{domain}-host"), pid: 100, boot_id: "boot".into() }
+}
+
+fn request(domain: &str, i: i64) -> Event {
+    Event::Request(Request { domain: domain.into(), at: t0(), until: Some(t0() + chrono::Duration::seconds(i + 1)) })
+}
+
+/// The child process of the tests below, started as this same test binary running only this
+/// test, with its work in `FTL_ETCD_CHILD` (`ENDPOINT PREFIX hold|commit-after-MS`). Run
+/// without it (as every test run does), it does nothing.
+#[test]
+fn child() {
+    let Ok(work) = std::env::var("FTL_ETCD_CHILD") else { return };
+    let [endpoint, prefix, action]: [&str; 3] = work.split(' ').collect::<Vec<_>>().try_into().unwrap();
+    let store = EtcdStore::open(&etcd_config(&[endpoint.to_string()], prefix, "")).unwrap();
+    if action == "hold" {
+        let _guard =
+            store.run_lock("marmaduke", &crate::os::current_holder("marmaduke"), Duration::ZERO).unwrap().unwrap();
+        println!("FTL-CHILD held");
+        std::thread::sleep(Duration::from_secs(60));
+    } else if let Some(ms) = action.strip_prefix("commit-after-") {
+        std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
+        store.commit(&holder("flinstones"), &request("flinstones", 7), Value::Null, t0()).unwrap();
+        let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
+        println!("FTL-CHILD committed {at}");
+    }
+}
+
+/// Starts [`child`] with `work`; its stdout is piped.
+fn spawn_child(work: &str) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "ledger::etcd_tests::child", "--nocapture", "--test-threads", "1"])
+        .env("FTL_ETCD_CHILD", work)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The child's line that starts with `FTL-CHILD word`, and what follows it.
+fn child_says(child: &mut Child, word: &str) -> String {
+    let stdout = child.stdout.as_mut().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        // libtest may have begun the line with the test's name.
+        let said = format!("FTL-CHILD {word}");
+        if let Some(at) = line.find(&said) {
+            return line[at + said.len()..].trim().to_string();
+        }
+    }
+    panic!("the child process never said `{word}`");
+}
+
+#[test]
+fn two_writers_race_200_commits_each_and_nothing_is_lost() {
+    let etcd = Etcd::single();
+    let (a, b) = (store(&etcd, "/race/L"), store(&etcd, "/race/L"));
+    a.init(None, &holder("marmaduke"), t0()).unwrap();
+    std::thread::scope(|scope| {
+        for (store, domain) in [(&a, "marmaduke"), (&b, "flinstones")] {
+            scope.spawn(move || {
+                for i in 0..200 {
+                    store.commit(&holder(domain), &request(domain, i), Value::Null, t0()).unwrap();
+                }
+            });
+        }
+    });
+    let record = a.read().unwrap();
+    assert_eq!(record.epoch, 401, "400 commits on epoch 1, none lost");
+    let (entries, skipped) = a.history(usize::MAX).unwrap();
+    assert_eq!(skipped, 0);
+    assert_eq!(entries.iter().map(|e| e.epoch).collect::<Vec<_>>(), (1..=401).collect::<Vec<_>>(), "contiguous");
+    for domain in ["marmaduke", "flinstones"] {
+        assert_eq!(entries.iter().filter(|e| e.domain == domain && e.event == "request").count(), 200, "{domain}");
+        let last = record.request_of(domain).unwrap();
+        assert_eq!(last.until, Some(t0() + chrono::Duration::seconds(200)), "each writer's last request stands");
+    }
+}
+
+#[test]
+fn every_endpoint_down_is_an_error_naming_each_and_exit_6() {
+    let dead = [format!("http://127.0.0.1:{}", free_port()), format!("http://127.0.0.1:{}", free_port())];
+    let store = EtcdStore::open(&etcd_config(&dead, "/ftl/L3500", "")).unwrap();
+    let err = store.read().unwrap_err();
+    assert!(matches!(err, LedgerError::Unreachable { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&dead[0]) && text.contains(&dead[1]), "{text}");
+    assert_eq!(err.exit(), crate::error::Exit::LedgerUnreadable);
+    assert!(matches!(
+        store.commit(&holder("marmaduke"), &request("flinstones", 0), Value::Null, t0()),
+        Err(LedgerError::Unreachable { .. })
+    ));
+    assert!(matches!(
+        store.run_lock("marmaduke", &holder("marmaduke"), Duration::ZERO),
+        Err(LedgerError::Unreachable { .. })
+    ));
+}
+
+#[test]
+fn a_dead_first_endpoint_is_passed_over() {
+    let etcd = Etcd::single();
+    let endpoints = [format!("http://127.0.0.1:{}", free_port()), etcd.endpoints()[0].clone()];
+    let store = EtcdStore::open(&etcd_config(&endpoints, "/ftl/L3500", "")).unwrap();
+    let record = store.init(Some("marmaduke"), &holder("marmaduke"), t0()).unwrap();
+    assert_eq!(store.read().unwrap(), record);
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made by `openssl`.
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+        .unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let ca = [
+        &["req", "-x509"][..],
+        &ec,
+        &["-days", "2", "-subj", "/CN=ftl test CA", "-keyout", "ca-key.pem", "-out", "ca.pem"],
+    ]
+    .concat();
+    run(&ca);
+    for name in ["server", "client"] {
+        let (key, csr, pem) = (format!("{name}-key.pem"), format!("{name}.csr"), format!("{name}.pem"));
+        run(&[&["req"][..], &ec, &["-subj", &format!("/CN=ftl-{name}"), "-keyout", &key, "-out", &csr]].concat());
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            &pem,
+        ]);
+    }
+}
+
+#[test]
+fn tls_with_client_certificates() {
+    let certs = assert_fs::TempDir::new().unwrap();
+    make_certificates(certs.path());
+    let at = |f: &str| certs.path().join(f).display().to_string();
+    let etcd = Etcd::start(1, Some(certs.path()));
+    let endpoints = etcd.endpoints();
+    assert!(endpoints[0].starts_with("https://"));
+    let keys =
+        format!("ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n", at("ca.pem"), at("client.pem"), at("client-key.pem"));
+    let store = EtcdStore::open(&etcd_config(&endpoints, "/tls/L", &keys)).unwrap();
+    let record = store.init(Some("marmaduke"), &holder("marmaduke"), t0()).unwrap();
+    assert_eq!(store.read().unwrap(), record);
+    // Without a client certificate the server refuses the handshake: the endpoint is unusable.
+    let no_cert = EtcdStore::open(&etcd_config(&endpoints, "/tls/L", &format!("ca = \"{}\"\n", at("ca.pem")))).unwrap();
+    let err = no_cert.read().unwrap_err();
+    assert!(matches!(err, LedgerError::Unreachable { .. }), "{err}");
+    // A CA that did not sign the server's certificate is refused too.
+    let other = assert_fs::TempDir::new().unwrap();
+    make_certificates(other.path());
+    let wrong_ca = format!(
+        "ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        other.path().join("ca.pem").display(),
+        at("client.pem"),
+        at("client-key.pem")
+    );
+    let err = EtcdStore::open(&etcd_config(&endpoints, "/tls/L", &wrong_ca)).unwrap().read().unwrap_err();
+    assert!(matches!(err, LedgerError::Unreachable { .. }), "{err}");
+}
+
+#[test]
+fn a_missing_tls_file_is_a_configuration_error_naming_the_key() {
+    let config = etcd_config(&["https://127.0.0.1:1".to_string()], "/ftl/L3500", "ca = \"/nonexistent/ca.pem\"\n");
+    let err = EtcdStore::open(&config).unwrap_err();
+    assert!(matches!(err, LedgerError::Setup { key: "ledger.ca", .. }), "{err}");
+    assert_eq!(err.exit(), crate::error::Exit::Usage);
+}
+
+#[test]
+fn a_run_lock_whose_holder_is_killed_is_free_after_its_lease() {
+    let etcd = Etcd::single();
+    let store = store(&etcd, "/kill/L");
+    store.init(Some("marmaduke"), &holder("marmaduke"), t0()).unwrap();
+    let mut child = spawn_child(&format!("{} /kill/L hold", etcd.endpoints()[0]));
+    child_says(&mut child, "held");
+    let note = store.running("marmaduke").unwrap().expect("held by the child");
+    assert!(note.contains(&format!("pid {}", child.id())), "{note}");
+    // Kept alive past its TTL (2 s) while the holder lives.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(store.running("marmaduke").unwrap().is_some(), "the holder keeps its lease alive");
+    let refused = store.run_lock("marmaduke", &holder("marmaduke"), Duration::ZERO).unwrap();
+    assert!(refused.unwrap_err().contains(&format!("pid {}", child.id())));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = Instant::now();
+    while store.running("marmaduke").unwrap().is_some() {
+        assert!(killed.elapsed() < Duration::from_secs(10), "the lease of a killed holder must expire");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(killed.elapsed() < Duration::from_secs(5), "freed after about its TTL: {:?}", killed.elapsed());
+    let guard = store.run_lock("marmaduke", &holder("marmaduke"), Duration::ZERO).unwrap();
+    assert!(guard.is_ok(), "free again");
+}
+
+#[test]
+fn a_watch_wakes_within_a_fraction_of_a_second_of_another_process_commit() {
+    let etcd = Etcd::single();
+    let store = store(&etcd, "/watch/L");
+    let record = store.init(Some("marmaduke"), &holder("marmaduke"), t0()).unwrap();
+    let mut child = spawn_child(&format!("{} /watch/L commit-after-300", etcd.endpoints()[0]));
+    let changed = store.wait_for_change(record.epoch, Duration::from_secs(20)).unwrap().expect("changed");
+    let woke = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
+    let committed: u128 = child_says(&mut child, "committed").parse().unwrap();
+    child.wait().unwrap();
+    assert_eq!(changed.epoch, record.epoch + 1);
+    assert_eq!(changed.state, State::Owned { owner: "marmaduke".into() });
+    // The child prints after its commit returned; the watch may even see the commit first.
+    let lag = woke.saturating_sub(committed);
+    assert!(lag < 250_000, "woke {lag} µs after the commit");
+}
+
+#[test]
+fn a_watch_from_a_compacted_revision_reads_again() {
+    let etcd = Etcd::single();
+    let store = store(&etcd, "/compact/L");
+    let record = store.init(None, &holder("marmaduke"), t0()).unwrap();
+    for i in 0..3 {
+        store.commit(&holder("flinstones"), &request("flinstones", i), Value::Null, t0()).unwrap();
+    }
+    let agent = etcd.agent();
+    let status: Value = serde_json::from_str(
+        &agent
+            .post(format!("{}/v3/kv/range", etcd.endpoints()[0]))
+            .send("{\"key\":\"AA==\"}")
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let revision = status["header"]["revision"].as_str().unwrap().to_string();
+    agent
+        .post(format!("{}/v3/kv/compaction", etcd.endpoints()[0]))
+        .send(format!("{{\"revision\":\"{revision}\"}}"))
+        .unwrap();
+    let now = store.wait_for_change(record.epoch, Duration::from_secs(5)).unwrap().expect("already past");
+    assert_eq!(now.epoch, record.epoch + 3);
+}
+
+#[test]
+fn a_three_member_cluster_serves_the_store_and_names_its_leader() {
+    let etcd = Etcd::cluster(3);
+    let leader = etcd.leader().expect("a leader");
+    let store = store(&etcd, "/three/L");
+    let record = store.init(Some("marmaduke"), &holder("marmaduke"), t0()).unwrap();
+    assert_eq!(store.read().unwrap(), record);
+    assert!(leader < 3);
+}
+
+#[test]
+fn an_unreadable_record_is_refused_and_repaired_from_the_journal() {
+    let etcd = Etcd::single();
+    let store = store(&etcd, "/repair/L");
+    store.init(Some("marmaduke"), &holder("marmaduke"), t0()).unwrap();
+    let agent = etcd.agent();
+    let put = |value: &str| {
+        let body = serde_json::json!({"key": B64.encode(b"/repair/L/state"), "value": B64.encode(value.as_bytes())});
+        agent.post(format!("{}/v3/kv/put", etcd.endpoints()[0])).send(body.to_string()).unwrap();
+    };
+    put("{not json");
+    let err = store.read().unwrap_err();
+    assert!(matches!(err, LedgerError::Unreadable { .. }), "{err}");
+    assert!(matches!(
+        store.commit(&holder("flinstones"), &request("flinstones", 0), Value::Null, t0()),
+        Err(LedgerError::Unreadable { .. })
+    ));
+    assert!(matches!(
+        store.repair(&holder("marmaduke"), t0(), &|| Ok(Some("flinstones".into()))),
+        Err(LedgerError::BoardDisagrees { .. })
+    ));
+    let repaired = store.repair(&holder("marmaduke"), t0(), &|| Ok(Some("marmaduke".into()))).unwrap();
+    assert_eq!((repaired.from_epoch, repaired.record.epoch), (1, 2));
+    assert!(repaired.copy.as_deref().is_some_and(|c| c.contains("/repair/L/state.bad-")), "{:?}", repaired.copy);
+    assert_eq!(store.read().unwrap(), repaired.record);
+    let (entries, _) = store.history(10).unwrap();
+    assert_eq!(entries.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(), ["init", "repair"]);
+}
+
+#[test]
+fn ledger_open_chooses_the_configured_store() {
+    let config = etcd_config(&["http://127.0.0.1:2379".to_string()], "/ftl/L3500", "");
+    let location = super::open(&config).unwrap().location();
+    assert_eq!((location.store, location.record.as_str()), ("etcd", "etcd key /ftl/L3500/state"));
+}
