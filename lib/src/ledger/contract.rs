@@ -29,7 +29,7 @@ fn request(domain: &str) -> Event {
 fn stores() -> Vec<(Box<dyn Store>, Box<dyn std::any::Any>)> {
     let dir = assert_fs::TempDir::new().unwrap();
     let store = super::tests::temp_ledger(dir.path());
-    let etcd = super::etcd_tests::Etcd::single();
+    let etcd = super::etcd_cluster::Etcd::single();
     let on_etcd = super::etcd_tests::store(&etcd, "/ftl/L3500");
     vec![(Box::new(store), Box::new(dir)), (Box::new(on_etcd), Box::new(etcd))]
 }

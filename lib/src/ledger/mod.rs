@@ -16,6 +16,8 @@
 
 pub mod dir;
 pub mod etcd;
+#[cfg(any(test, feature = "etcd-cluster"))]
+pub mod etcd_cluster;
 pub mod journal;
 pub mod lock;
 pub mod record;
