@@ -343,3 +343,31 @@ fn a_shorter_ask_reports_the_request_the_ledger_keeps() {
         until
     );
 }
+
+/// The same hand-over on the libvirt platform: the HBA from one Linux guest to the other, the new
+/// owner's tape and changer devices present, NetBackup running, every drive UP, the ledger and
+/// the simulated HBA agreeing, and the journal contiguous.
+#[test]
+fn release_then_acquire_moves_the_hba_between_linux_guests() {
+    let site = SimSite::with_args(&["--speed", "1000", "--platform", "libvirt"]);
+    let out = release(&site, "marmaduke", &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("R4  remove the tape and changer devices"), "{}", stdout(&out));
+    assert_eq!(site.board_domain(), None);
+    let gone = site.path().join("marmaduke/dev/tape/by-id/scsi-3500110a0012345f0");
+    assert!(!gone.exists(), "the released guest keeps no device of the library");
+    let out = acquire(&site, "flinstones", &["--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let p = site.platform();
+    assert_eq!(p["board"]["domain"], "flinstones", "{p}");
+    let d = &p["domains"]["flinstones"];
+    assert_eq!(d["netbackup"], "running", "{d}");
+    assert!(d["control"].as_array().unwrap().iter().all(|c| c == "UP"), "{d}");
+    let drive0 = site.path().join("flinstones/dev/tape/by-id/scsi-3500110a00123abcd-nst");
+    assert!(drive0.exists(), "{} is there after the attach", drive0.display());
+    assert!(site.path().join("flinstones/dev/tape/by-id/scsi-3500110a0012345f0").exists(), "the changer is there");
+    let l = site.ledger("flinstones");
+    assert_eq!((l["state"].as_str(), l["owner"].as_str()), (Some("owned"), Some("flinstones")), "{l}");
+    let epochs: Vec<u64> = site.journal().iter().map(|e| e["epoch"].as_u64().unwrap()).collect();
+    assert_eq!(epochs, (1..=l["epoch"].as_u64().unwrap()).collect::<Vec<_>>());
+}
