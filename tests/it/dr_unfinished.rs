@@ -260,6 +260,19 @@ fn a_powered_off_board_is_refused_before_an_acquire_touches_anything() {
     assert!(!ran.iter().any(|c| c == "netbackup-stop" || c == "addboard"), "{ran:?}");
     let out = run(site.ftl("flinstones", "ftl-status").arg("--check"));
     assert_eq!(code(&out), 4, "{}", stdout(&out));
+    // A force cannot attach it either: refused at once, not after stopping NetBackup.
+    let out = run(site.ftl("flinstones", "ftl-acquire").args(["--force", "--reason", "the window is open"]));
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot be attached") && stderr(&out).contains("Nothing was changed"),
+        "{}",
+        stderr(&out)
+    );
+    let now = site.snapshot();
+    assert_eq!((now.0, now.1), (before.0, before.1), "a refused force changes neither the platform nor the record");
+    let ran: Vec<String> =
+        site.calls()[calls..].iter().map(|c| c["command"].as_str().unwrap_or_default().to_string()).collect();
+    assert!(!ran.iter().any(|c| c == "netbackup-stop" || c == "addboard"), "{ran:?}");
     assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
     assert_eq!(code(&run(site.ftl("flinstones", "ftl-acquire"))), 0);
     assert_eq!(site.board_domain().as_deref(), Some("flinstones"));

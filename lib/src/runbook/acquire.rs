@@ -359,6 +359,14 @@ fn fresh(ctx: &Context, book: &Runbook, options: &AcquireOptions, jobs: precheck
     }
     let mut checks = vec![precheck::programs(ctx), jobs, controller];
     checks.extend(ctx.host.checks(ctx, false, true));
+    // A force overrides the prechecks, not the hardware: a unit that cannot be attached is refused.
+    if options.force.is_some() {
+        if let Ok(reading) = super::actions::read_board(ctx) {
+            if let Some(why) = unattachable(ctx, &reading) {
+                return Err(why);
+            }
+        }
+    }
     let opening = match (precheck::failures(&checks), &options.force) {
         (Some(failed), None) => {
             return Err(Error::Refused(format!(
@@ -369,6 +377,18 @@ fn fresh(ctx: &Context, book: &Runbook, options: &AcquireOptions, jobs: precheck
         (None, None) => Value::Null,
     };
     executor::execute(ctx, book, 0, opening)
+}
+
+/// In no domain but not attachable (absent, powered off): an attach cannot succeed, and stopping
+/// NetBackup for it would only cost a rollback, forced or not.
+fn unattachable(ctx: &Context, reading: &crate::platform::Reading) -> Option<Error> {
+    (reading.location == Location::Unassigned && reading.condition == Condition::Unused).then(|| {
+        Error::Refused(format!(
+            "refusing to force: the controller reports {} {reading}, which cannot be attached (absent or powered \
+             off); power it on first. Nothing was changed",
+            ctx.platform.unit()
+        ))
+    })
 }
 
 /// Takes the library from a domain that cannot release: the controller's view of the board
@@ -388,7 +408,10 @@ fn force_takeover(ctx: &Context, book: &Runbook, reason: &str) -> Result<Report,
         Location::Domain(d) if d == &ctx.domain && reading.condition == Condition::Settled => attach + 1,
         // Here with the attach unfinished: addboard takes it from there.
         Location::Domain(d) if d == &ctx.domain => attach,
-        Location::Unassigned => 0,
+        Location::Unassigned => match unattachable(ctx, &reading) {
+            Some(why) => return Err(why),
+            None => 0,
+        },
         Location::Domain(other) => {
             if let Some(why) = ctx.platform.forced_detach_refusal(other) {
                 return Err(Error::Refused(format!("refusing to force: {why}. Nothing was changed")));
