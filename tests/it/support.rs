@@ -283,6 +283,24 @@ impl SimSite {
 impl Drop for SimSite {
     fn drop(&mut self) {
         self.kill_strays();
+        self.stop_kernel();
+    }
+}
+
+impl SimSite {
+    /// Stops a libvirt site's guest-kernel watcher (its pid is in `kernel.lock`), so that the
+    /// site's removal cannot race with it; it would exit by itself once the site is gone.
+    pub fn stop_kernel(&self) {
+        let note = std::fs::read_to_string(self.path().join("kernel.lock")).unwrap_or_default();
+        let Some(pid) = note.split_whitespace().nth(1).and_then(|p| p.parse::<i32>().ok()) else {
+            return;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmdline == b"ftl-sim\0kernel\0" {
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
     }
 }
 
