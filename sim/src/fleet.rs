@@ -418,8 +418,12 @@ mod tests {
     /// A library on a directory ledger (the checks read it through `dyn Store` like any other).
     fn library(dir: &Path) -> Library {
         let domains: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
-        let options =
-            InitOptions { domains: domains.clone(), speed: 1000.0, windows: Some(windows(3)), ..InitOptions::default() };
+        let options = InitOptions {
+            domains: domains.clone(),
+            speed: 1000.0,
+            windows: Some(windows(3)),
+            ..InitOptions::default()
+        };
         let site = site::init(&dir.join("site"), &options).unwrap();
         let configs: Vec<PathBuf> = domains.iter().map(|d| site.config_path(d)).collect();
         let store = ftl::ledger::open(&ftl::config::Config::load(&configs[0]).unwrap()).unwrap();
