@@ -2,7 +2,7 @@
 
 use crate::fake::{CONTROLLER_COMMANDS, DOMAIN_COMMANDS};
 use crate::platform::{Module, Platform, Running, Site, Unfinished};
-use crate::site::{self, InitOptions};
+use crate::site::{self, InitOptions, LedgerChoice};
 use crate::timing;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -27,6 +27,12 @@ NetBackup commands in DIR/<domain>/bin/, the guest's /sys and /dev in DIR/<domai
 DIR/<domain>/dev) and the KVM host's virsh in DIR/controller/bin/, which passes the tape HBA \
 between the guests; a small process per site (`ftl-sim kernel`) makes writes to the guests' sysfs \
 take effect.\n\n\
+`ftl-sim init DIR --ledger etcd=URL[,URL...]` keeps the site's ledger on etcd instead of in \
+DIR/ledger: every ftl.toml says `[ledger] store = \"etcd\"`, those endpoints and prefix \
+/ftl/<library> (--library, default L3500), with --ledger-ca, --ledger-cert and --ledger-key for \
+https:// endpoints; init creates the record there and refuses a prefix that already has one. \
+`ftl-sim demo --ledger etcd=URL` runs the demo on it, and `ftl-sim fleet` rehearses several \
+libraries on one etcd cluster through a replayed week.\n\n\
 Start with `ftl-sim demo`: a complete rehearsal on a fresh temporary site.",
     after_help = "Exit codes: 0 done; 1 refused or failed (a DIR that is not empty or not a site, a \
 domain, owner, fault or value the simulator refuses, a fake command's precondition); 2 the command \
@@ -64,6 +70,11 @@ enum Command {
         /// mt-st, sysfs in DIR/<domain>/sys, drives at DIR/<domain>/dev/tape/by-id/scsi-*-nst).
         #[arg(long, default_value = "starfire", value_parser = ["starfire", "libvirt"])]
         platform: String,
+        /// The library's name ([library] name in every ftl.toml).
+        #[arg(long, default_value = "L3500")]
+        library: String,
+        #[command(flatten)]
+        ledger: LedgerArgs,
     },
     /// Print the platform state: the board, the drives, each domain.
     Show {
@@ -111,10 +122,87 @@ enum Command {
         /// The platform of the site the demo builds (see `init --platform`).
         #[arg(long, default_value = "starfire", value_parser = ["starfire", "libvirt"])]
         platform: String,
+        /// The ledger: `dir` (the site's own directory) or `etcd=URL[,URL...]` (http:// endpoints;
+        /// the demo's keys go under a prefix of their own, /ftl-sim/demo-PID-TIME/L3500, removed
+        /// afterwards unless --keep).
+        #[arg(long, default_value = "dir", value_name = "dir|etcd=URL[,URL...]", value_parser = parse_ledger)]
+        ledger: LedgerChoice,
+    },
+    /// A fleet rehearsal: several libraries, each its own simulated site with its own domains,
+    /// all recording their owners on one etcd cluster, through a replayed week of windows.
+    #[command(long_about = crate::fleet::LONG_ABOUT)]
+    Fleet {
+        /// How many libraries (each a site of its own).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+        libraries: u32,
+        /// How many domains share each library.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=12))]
+        domains_per_library: u32,
+        /// How many simulated days to replay.
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=62))]
+        days: u32,
+        /// Simulation speed of every site.
+        #[arg(long, default_value_t = 2000.0)]
+        speed: f64,
+        /// The etcd cluster (`etcd=URL[,URL...]`, http://); without it the fleet starts its own
+        /// three members on loopback ports (Debian's etcd-server) and stops them at the end.
+        #[arg(long, value_name = "etcd=URL[,URL...]", value_parser = parse_ledger)]
+        ledger: Option<LedgerChoice>,
+        /// Keep the sites in this directory (one subdirectory per library) instead of a temporary one.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// A libvirt site's guest kernels (run by its fake commands, in the site directory).
     #[command(hide = true)]
     Kernel,
+}
+
+/// `init --ledger` and the TLS files of an etcd ledger.
+#[derive(Debug, clap::Args)]
+struct LedgerArgs {
+    /// Where the domains record the owner: `dir` (DIR/ledger, a directory ledger) or
+    /// `etcd=URL[,URL...]` (`[ledger] store = "etcd"` on those endpoints, prefix /ftl/<library>;
+    /// init creates the record there and refuses when the prefix already has one).
+    #[arg(long, default_value = "dir", value_name = "dir|etcd=URL[,URL...]", value_parser = parse_ledger)]
+    ledger: LedgerChoice,
+    /// With https:// endpoints: the CA that signed the etcd servers' certificates (`[ledger] ca`).
+    #[arg(long, value_name = "PEM")]
+    ledger_ca: Option<PathBuf>,
+    /// A client certificate for etcd (`[ledger] cert`; with --ledger-key).
+    #[arg(long, value_name = "PEM")]
+    ledger_cert: Option<PathBuf>,
+    /// The client certificate's key (`[ledger] key`).
+    #[arg(long, value_name = "PEM")]
+    ledger_key: Option<PathBuf>,
+}
+
+fn parse_ledger(text: &str) -> Result<LedgerChoice, String> {
+    text.parse()
+}
+
+impl LedgerArgs {
+    /// The ledger with its TLS files (absolute: the configurations are read from anywhere).
+    fn choice(self) -> Result<LedgerChoice, String> {
+        let tls = [&self.ledger_ca, &self.ledger_cert, &self.ledger_key];
+        match self.ledger {
+            LedgerChoice::Dir if tls.iter().any(|t| t.is_some()) => {
+                Err("--ledger-ca, --ledger-cert and --ledger-key are for --ledger etcd=...".into())
+            }
+            LedgerChoice::Dir => Ok(LedgerChoice::Dir),
+            LedgerChoice::Etcd(mut etcd) => {
+                let absolute = |p: Option<PathBuf>| -> Result<Option<PathBuf>, String> {
+                    p.map(|p| std::path::absolute(&p).map_err(|e| format!("{}: {e}", p.display()))).transpose()
+                };
+                etcd.ca = absolute(self.ledger_ca)?;
+                etcd.cert = absolute(self.ledger_cert)?;
+                etcd.key = absolute(self.ledger_key)?;
+                Ok(LedgerChoice::Etcd(etcd))
+            }
+        }
+    }
 }
 
 /// The DR phases `dr-fail:` can make fail.
@@ -197,10 +285,25 @@ pub fn command() -> clap::Command {
 pub fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
-        Command::Init { dir, domains, owner, drives, speed, seed, platform } => {
-            let platform = platform.parse().unwrap_or_default();
-            let options = InitOptions { domains, owner, drives, speed, board: 7, seed, platform };
-            site::init(&dir, &options).map(|site| {
+        Command::Init { dir, domains, owner, drives, speed, seed, platform, library, ledger } => ledger
+            .choice()
+            .and_then(|ledger| {
+                let platform = platform.parse().unwrap_or_default();
+                let options = InitOptions {
+                    domains,
+                    owner,
+                    drives,
+                    speed,
+                    board: 7,
+                    seed,
+                    platform,
+                    library,
+                    ledger,
+                    windows: None,
+                };
+                site::init(&dir, &options).map(|site| (site, options))
+            })
+            .map(|(site, options)| {
                 crate::outln!("simulated site ready in {}", site.dir.display());
                 for entry in std::fs::read_dir(&site.dir).into_iter().flatten().flatten() {
                     let config = entry.path().join("ftl.toml");
@@ -208,11 +311,13 @@ pub fn main() -> ExitCode {
                         crate::outln!("  {}", config.display());
                     }
                 }
+                if let Some(prefix) = options.ledger.prefix(&options.library) {
+                    crate::outln!("  ledger: etcd keys {prefix}/* (the record is {prefix}/state)");
+                }
                 for note in site::window_notes(&options) {
                     crate::outln!("note: {note}");
                 }
-            })
-        }
+            }),
         Command::Show { dir, json } => Site::open(&dir).and_then(|s| s.read()).map(|p| {
             if json {
                 crate::outln!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
@@ -222,8 +327,13 @@ pub fn main() -> ExitCode {
         }),
         Command::Fault { dir, faults } => Site::open(&dir).and_then(|site| fault(&site, &faults)),
         Command::Job { dir, domain, action } => Site::open(&dir).and_then(|site| job(&site, &domain, &action)),
-        Command::Demo { speed, keep, json, platform } => {
-            crate::demo::run(speed, keep, json, platform.parse().unwrap_or_default())
+        Command::Demo { speed, keep, json, platform, ledger } => {
+            crate::demo::run(speed, keep, json, platform.parse().unwrap_or_default(), ledger)
+        }
+        Command::Fleet { libraries, domains_per_library, days, speed, ledger, keep, json } => {
+            let options =
+                crate::fleet::FleetOptions { libraries, domains_per_library, days, speed, ledger, keep, json };
+            crate::fleet::run(&options)
         }
         Command::Kernel => crate::kernel::run(),
         Command::Bench { json } => crate::bench::run(json),

@@ -5,7 +5,7 @@
 //! each boundary minute, against the fake commands, and the time line is printed as it happens.
 
 use crate::platform::{Module, Running, Site};
-use crate::site::{self, InitOptions, Kind};
+use crate::site::{self, InitOptions, Kind, LedgerChoice};
 use chrono::TimeZone;
 use ftl::cli::Setup;
 use ftl::clock::SystemClock;
@@ -61,10 +61,28 @@ fn temp_site_dir() -> PathBuf {
     std::env::temp_dir().join(format!("ftl-sim-demo-{}-{stamp}", std::process::id()))
 }
 
-pub fn run(speed: f64, keep: Option<PathBuf>, json: bool, platform: Kind) -> Result<(), String> {
+pub fn run(speed: f64, keep: Option<PathBuf>, json: bool, platform: Kind, ledger: LedgerChoice) -> Result<(), String> {
     let dir = keep.clone().unwrap_or_else(temp_site_dir);
-    let site = site::init(&dir, &InitOptions { speed, platform, ..InitOptions::default() })?;
-    let result = rehearse(&site, speed, json);
+    // On etcd, the demo's keys go under a prefix of their own, so that a demo never meets the
+    // record of an earlier one (or of a real library) and can remove what it made.
+    let ledger = match ledger {
+        LedgerChoice::Dir => LedgerChoice::Dir,
+        LedgerChoice::Etcd(mut etcd) => {
+            let stamp =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+            etcd.prefix = Some(format!("/ftl-sim/demo-{}-{stamp}/L3500", std::process::id()));
+            LedgerChoice::Etcd(etcd)
+        }
+    };
+    let options = InitOptions { speed, platform, ledger, ..InitOptions::default() };
+    let site = site::init(&dir, &options)?;
+    let result = rehearse(&site, &options, json);
+    if let (LedgerChoice::Etcd(etcd), None) = (&options.ledger, &keep) {
+        let prefix = options.ledger.prefix(&options.library).unwrap_or_default();
+        if let Err(e) = ftl::ledger::etcd_cluster::delete_prefix(&etcd.endpoints, &prefix) {
+            crate::errln!("ftl-sim demo: could not remove the demo's etcd keys {prefix}/*: {e}");
+        }
+    }
     if keep.is_none() {
         let _ = std::fs::remove_dir_all(&site.dir);
     } else if !json {
@@ -77,7 +95,8 @@ pub fn run(speed: f64, keep: Option<PathBuf>, json: bool, platform: Kind) -> Res
     result
 }
 
-fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
+fn rehearse(site: &Site, options: &InitOptions, json: bool) -> Result<(), String> {
+    let speed = options.speed;
     let timeline = Timeline { start: Instant::now(), json, lines: Mutex::new(Vec::new()) };
     let p = site.read()?;
     let load = |d: &str| Setup::load(&site.config_path(d), None).map_err(|e| e.to_string());
@@ -100,6 +119,12 @@ fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
                     p.board.id
                 );
             }
+        }
+        match (&options.ledger, options.ledger.prefix(&options.library)) {
+            (LedgerChoice::Etcd(etcd), Some(prefix)) => {
+                crate::outln!("  ledger: etcd {} under {prefix}", etcd.endpoints.join(","))
+            }
+            _ => crate::outln!("  ledger: the directory {}", site.ledger_dir().display()),
         }
         crate::outln!("  windows: marmaduke Mon-Sun 20:00-01:00, flinstones Mon-Sun 02:00-07:00\n");
     }
@@ -154,7 +179,7 @@ fn rehearse(site: &Site, speed: f64, json: bool) -> Result<(), String> {
         let lines = timeline.lines.lock().unwrap_or_else(|e| e.into_inner()).clone();
         crate::outln!(
             "{}",
-            serde_json::json!({ "timeline": lines, "ticks": ticks, "total_secs": total, "speed": speed, "healthy": healthy, "epoch": record.epoch })
+            serde_json::json!({ "timeline": lines, "ticks": ticks, "total_secs": total, "speed": speed, "healthy": healthy, "epoch": record.epoch, "ledger": marmaduke.ledger.location() })
         );
     } else {
         crate::outln!(

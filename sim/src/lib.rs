@@ -32,6 +32,7 @@ pub mod cli;
 pub mod demo;
 pub mod docs;
 pub mod fake;
+pub mod fleet;
 pub mod kernel;
 pub mod linux;
 pub mod platform;

@@ -23,6 +23,84 @@ pub struct InitOptions {
     /// Seeds the tape positions, so a site is reproducible.
     pub seed: u64,
     pub platform: Kind,
+    /// The library's name (`[library] name`; the etcd prefix is `/ftl/<library>`).
+    pub library: String,
+    /// Where the ledger is: the site's own directory, or an etcd cluster.
+    pub ledger: LedgerChoice,
+    /// Each domain's window, in order (`None`: the defaults, see [`window_notes`]).
+    pub windows: Option<Vec<String>>,
+}
+
+/// The ledger store a site's configurations name (`ftl-sim init --ledger`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum LedgerChoice {
+    /// The directory ledger in DIR/ledger (the default).
+    #[default]
+    Dir,
+    /// `[ledger] store = "etcd"` on these endpoints.
+    Etcd(EtcdChoice),
+}
+
+/// An etcd ledger for a site: its endpoints, its prefix and its TLS files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcdChoice {
+    pub endpoints: Vec<String>,
+    /// `None`: `/ftl/<library>`.
+    pub prefix: Option<String>,
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+impl std::str::FromStr for LedgerChoice {
+    type Err = String;
+    /// `dir`, or `etcd=URL[,URL...]`.
+    fn from_str(s: &str) -> Result<LedgerChoice, String> {
+        if s == "dir" {
+            return Ok(LedgerChoice::Dir);
+        }
+        let Some(list) = s.strip_prefix("etcd=") else {
+            return Err(format!("`{s}` is not a ledger: `dir` or `etcd=URL[,URL...]`"));
+        };
+        let endpoints: Vec<String> = list.split(',').map(|u| u.trim().to_string()).collect();
+        if let Some(bad) = endpoints.iter().find(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+            return Err(format!("`{bad}` is not an etcd endpoint: write http://HOST:PORT or https://HOST:PORT"));
+        }
+        Ok(LedgerChoice::Etcd(EtcdChoice { endpoints, ..EtcdChoice::default() }))
+    }
+}
+
+impl LedgerChoice {
+    /// The prefix the ledger of `library` is under, for an etcd ledger.
+    pub fn prefix(&self, library: &str) -> Option<String> {
+        match self {
+            LedgerChoice::Dir => None,
+            LedgerChoice::Etcd(e) => Some(e.prefix.clone().unwrap_or_else(|| format!("/ftl/{library}"))),
+        }
+    }
+
+    /// The `[ledger]` section for a site in `dir`.
+    fn section(&self, dir: &Path, library: &str) -> String {
+        match self {
+            LedgerChoice::Dir => format!(
+                "[ledger]\ndir = {}\nlock_timeout = \"10s\"\n\n",
+                toml_str(&dir.join("ledger").display().to_string())
+            ),
+            LedgerChoice::Etcd(e) => {
+                let list = e.endpoints.iter().map(|u| toml_str(u)).collect::<Vec<_>>().join(", ");
+                let mut t = format!(
+                    "[ledger]\nstore = \"etcd\"\nendpoints = [{list}]\nprefix = {}\n",
+                    toml_str(&self.prefix(library).unwrap_or_default())
+                );
+                for (key, path) in [("ca", &e.ca), ("cert", &e.cert), ("key", &e.key)] {
+                    if let Some(path) = path {
+                        t.push_str(&format!("{key} = {}\n", toml_str(&path.display().to_string())));
+                    }
+                }
+                t + "\n"
+            }
+        }
+    }
 }
 
 /// Which platform a site simulates.
@@ -63,12 +141,23 @@ impl Default for InitOptions {
             board: 7,
             seed: 1,
             platform: Kind::Starfire,
+            library: "L3500".into(),
+            ledger: LedgerChoice::Dir,
+            windows: None,
         }
     }
 }
 
 /// Default windows, one per domain in order (the SPEC's first two, then two more).
 const WINDOWS: &[&str] = &["Mon-Sun 20:00-01:00", "Mon-Sun 02:00-07:00", "Mon-Sun 08:00-12:00", "Mon-Sun 13:00-17:00"];
+
+/// The window of the `n`th domain: the one given, else the default.
+fn window_of(options: &InitOptions, n: usize) -> Option<&str> {
+    match &options.windows {
+        Some(list) => list.get(n).map(String::as_str),
+        None => WINDOWS.get(n).copied(),
+    }
+}
 
 /// A small deterministic generator (xorshift), enough for tape positions.
 fn next(seed: &mut u64) -> u64 {
@@ -85,6 +174,9 @@ fn toml_str(s: &str) -> String {
 /// What `init` says about the windows it chose: the defaults are the SPEC's for the first two
 /// domains; a later domain gets one nobody asked for, or none.
 pub fn window_notes(options: &InitOptions) -> Vec<String> {
+    if options.windows.is_some() {
+        return Vec::new();
+    }
     options
         .domains
         .iter()
@@ -128,6 +220,18 @@ fn validate(dir: &Path, options: &InitOptions) -> Result<(), String> {
             return Err(format!(
                 "`{d}` cannot be a domain name here (letters, digits, - and _; not `controller` or `ledger`)"
             ));
+        }
+    }
+    let l = &options.library;
+    if l.is_empty() || l.len() > 64 || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        return Err(format!("`{l}` cannot be a library name here (1 to 64 letters, digits, -, _ and .)"));
+    }
+    if let LedgerChoice::Etcd(etcd) = &options.ledger {
+        if etcd.endpoints.is_empty() {
+            return Err("--ledger etcd= needs at least one endpoint".into());
+        }
+        if etcd.cert.is_some() != etcd.key.is_some() {
+            return Err("--ledger-cert and --ledger-key go together (a client certificate and its key)".into());
         }
     }
     for (i, d) in options.domains.iter().enumerate() {
@@ -243,7 +347,9 @@ fn build(dir: &Path, options: &InitOptions) -> Result<Site, String> {
     for name in controller_commands {
         link(&controller_bin, name)?;
     }
-    mk(&site.ledger_dir())?;
+    if options.ledger == LedgerChoice::Dir {
+        mk(&site.ledger_dir())?;
+    }
     for d in &options.domains {
         let bin = site.domain_dir(d).join("bin");
         mk(&bin)?;
@@ -253,7 +359,7 @@ fn build(dir: &Path, options: &InitOptions) -> Result<Site, String> {
         let policies = site.domain_dir(d).join("policies");
         mk(&policies)?;
         let n = options.domains.iter().position(|x| x == d).unwrap_or(0);
-        if let Some(w) = WINDOWS.get(n) {
+        if let Some(w) = window_of(options, n) {
             let hm = |t: &str| -> (u32, u32) {
                 let (h, m) = t.split_once(':').unwrap_or(("0", "0"));
                 (h.parse().unwrap_or(0), m.parse().unwrap_or(0))
@@ -293,7 +399,16 @@ fn build(dir: &Path, options: &InitOptions) -> Result<Site, String> {
     fix_modes(&dir)?;
     let config = ftl::config::Config::load(&site.config_path(&owner)).map_err(|e| e.to_string())?;
     let ledger = ftl::ledger::open(&config).map_err(|e| e.to_string())?;
-    ledger.init(Some(&owner), &ftl::os::current_holder(&owner), chrono::Utc::now()).map_err(|e| e.to_string())?;
+    ledger.init(Some(&owner), &ftl::os::current_holder(&owner), chrono::Utc::now()).map_err(|e| {
+        match &options.ledger {
+            LedgerChoice::Dir => e.to_string(),
+            LedgerChoice::Etcd(etcd) => format!(
+                "cannot create the ledger record on etcd ({}) under {}: {e}",
+                etcd.endpoints.join(", "),
+                options.ledger.prefix(&options.library).unwrap_or_default()
+            ),
+        }
+    })?;
     if libvirt {
         crate::kernel::ensure_running(&site);
     }
@@ -335,17 +450,14 @@ fn config_text(dir: &Path, domain: &str, o: &InitOptions) -> String {
     let c = |name: &str| toml_str(&dir.join("controller").join("bin").join(name).display().to_string());
     let mut t = String::new();
     t.push_str(&format!("# A simulated site made by `ftl-sim init`: this file speaks for domain {domain}.\n"));
-    t.push_str(&format!("domain = {}\n\n[library]\nname = \"L3500\"\n\n", toml_str(domain)));
-    t.push_str(&format!(
-        "[ledger]\ndir = {}\nlock_timeout = \"10s\"\n\n",
-        toml_str(&dir.join("ledger").display().to_string())
-    ));
+    t.push_str(&format!("domain = {}\n\n[library]\nname = {}\n\n", toml_str(domain), toml_str(&o.library)));
+    t.push_str(&o.ledger.section(dir, &o.library));
     t.push_str(&format!("[board]\nid = {}\n\n", o.board));
     for i in 0..o.drives {
         t.push_str(&format!("[[drives]]\nindex = {i}\ndevice = \"/dev/rmt/{i}\"\n"));
     }
     for (n, d) in o.domains.iter().enumerate() {
-        let windows = WINDOWS.get(n).map(|w| format!("[{}]", toml_str(w))).unwrap_or_else(|| "[]".into());
+        let windows = window_of(o, n).map(|w| format!("[{}]", toml_str(w))).unwrap_or_else(|| "[]".into());
         t.push_str(&format!("\n[domains.{d}]\nhosts = [{}]\nwindows = {windows}\n", toml_str(&format!("{d}.sim"))));
     }
     t.push_str(&format!(
@@ -410,17 +522,14 @@ fn libvirt_config_text(dir: &Path, domain: &str, o: &InitOptions) -> String {
     t.push_str(&format!(
         "# A simulated libvirt site made by `ftl-sim init --platform libvirt`: this file speaks for guest {domain}.\n"
     ));
-    t.push_str(&format!("domain = {}\n\n[library]\nname = \"L3500\"\n\n", toml_str(domain)));
-    t.push_str(&format!(
-        "[ledger]\ndir = {}\nlock_timeout = \"10s\"\n\n",
-        toml_str(&dir.join("ledger").display().to_string())
-    ));
+    t.push_str(&format!("domain = {}\n\n[library]\nname = {}\n\n", toml_str(domain), toml_str(&o.library)));
+    t.push_str(&o.ledger.section(dir, &o.library));
     for i in 0..o.drives {
         let link = format!("tape/by-id/scsi-{}-nst", crate::kernel::drive_serial(i));
         t.push_str(&format!("[[drives]]\nindex = {i}\ndevice = {}\n", dev(link)));
     }
     for (n, d) in o.domains.iter().enumerate() {
-        let windows = WINDOWS.get(n).map(|w| format!("[{}]", toml_str(w))).unwrap_or_else(|| "[]".into());
+        let windows = window_of(o, n).map(|w| format!("[{}]", toml_str(w))).unwrap_or_else(|| "[]".into());
         t.push_str(&format!("\n[domains.{d}]\nhosts = [{}]\nwindows = {windows}\n", toml_str(&format!("{d}.sim"))));
     }
     t.push_str(&format!(

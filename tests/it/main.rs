@@ -9,6 +9,7 @@ mod args_fuzz;
 mod config_errors;
 mod crash;
 mod dr_unfinished;
+mod etcd;
 mod handover;
 mod help;
 mod hostile;

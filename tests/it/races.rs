@@ -14,21 +14,50 @@ struct Checker {
     agreements: usize,
 }
 
-fn check(site: &SimSite, state: &Mutex<Checker>, what: &str) {
+/// The ledger a race runs on: the site's directory, or an etcd cluster started by the test.
+#[derive(Clone, Copy)]
+pub enum Ledger<'a> {
+    Dir,
+    Etcd(&'a ftl::ledger::etcd_cluster::Etcd),
+}
+
+/// Whether no hand-over is in flight while the checker looks, and what it saw: the ledger record
+/// and the platform. On the directory ledger it holds both run locks while it looks; on etcd
+/// (whose run locks are leased keys) it asks the store's `running()` before and after, and
+/// requires the epoch not to have moved meanwhile: a hand-over changes the board only after a
+/// commit, so an unchanged epoch between two looks at no holder means no hand-over touched it.
+fn look(site: &SimSite, store: Option<&dyn ftl::ledger::Store>) -> (bool, serde_json::Value, serde_json::Value) {
+    let domains = ["marmaduke", "flinstones"];
+    match store {
+        None => {
+            let ledger = site.path().join("ledger");
+            let guards: Vec<_> = domains
+                .iter()
+                .filter_map(|d| {
+                    lock::try_lock(&ledger.join(format!("run.{d}.lock")), lock::Create::IfMissing).unwrap().ok()
+                })
+                .collect();
+            let (l, p) = (site.ledger("marmaduke"), site.platform());
+            (guards.len() == 2, l, p)
+        }
+        Some(store) => {
+            let idle = || domains.iter().all(|d| store.running(d).unwrap().is_none());
+            let before = idle();
+            let (l, p) = (site.ledger("marmaduke"), site.platform());
+            let after = idle() && Some(store.read().unwrap().epoch) == l["epoch"].as_u64();
+            (before && after, l, p)
+        }
+    }
+}
+
+fn check(site: &SimSite, store: Option<&dyn ftl::ledger::Store>, state: &Mutex<Checker>, what: &str) {
     let mut c = state.lock().unwrap();
-    let ledger = site.path().join("ledger");
-    // Holding both run locks means no hand-over is in flight while we look.
-    let guards: Vec<_> = ["marmaduke", "flinstones"]
-        .iter()
-        .filter_map(|d| lock::try_lock(&ledger.join(format!("run.{d}.lock")), lock::Create::IfMissing).unwrap().ok())
-        .collect();
-    let l = site.ledger("marmaduke");
+    let (at_rest, l, p) = look(site, store);
     let epoch = l["epoch"].as_u64().unwrap();
     assert!(epoch >= c.last_epoch, "after {what}: the epoch went back from {} to {epoch}", c.last_epoch);
     c.last_epoch = epoch;
     c.checks += 1;
-    let p = site.platform();
-    if guards.len() == 2 {
+    if at_rest {
         match l["state"].as_str().unwrap() {
             "owned" => {
                 assert_eq!(p["board"]["domain"], l["owner"], "after {what}: the ledger and the board disagree: {l}");
@@ -48,14 +77,26 @@ fn check(site: &SimSite, state: &Mutex<Checker>, what: &str) {
 }
 
 fn race(seed: u64, operations: usize) -> (usize, usize, usize) {
-    race_on("starfire", seed, operations)
+    race_on("starfire", Ledger::Dir, seed, operations)
 }
 
-fn race_on(platform: &str, seed: u64, operations: usize) -> (usize, usize, usize) {
-    let site = SimSite::with_args(&["--speed", "5000", "--platform", platform]);
+pub fn race_on(platform: &str, ledger: Ledger, seed: u64, operations: usize) -> (usize, usize, usize) {
+    let mut args = vec!["--speed".to_string(), "5000".into(), "--platform".into(), platform.into()];
+    if let Ledger::Etcd(etcd) = ledger {
+        args.extend(["--ledger".into(), format!("etcd={}", etcd.endpoints().join(","))]);
+    }
+    let site = SimSite::with_args(&args.iter().map(String::as_str).collect::<Vec<_>>());
     for d in ["marmaduke", "flinstones"] {
         site.edit_config(d, |t| t + "\n[hooks]\nacquire_wait = \"2s\"\nrelease_wait = \"1s\"\n");
     }
+    let store = match ledger {
+        Ledger::Dir => None,
+        Ledger::Etcd(_) => {
+            let config = ftl::config::Config::load(&site.config("marmaduke")).unwrap();
+            Some(ftl::ledger::open(&config).unwrap())
+        }
+    };
+    let store = store.as_deref();
     let hooks = HookDir::new();
     let state = Mutex::new(Checker { last_epoch: 0, checks: 0, agreements: 0 });
     std::thread::scope(|scope| {
@@ -89,7 +130,7 @@ fn race_on(platform: &str, seed: u64, operations: usize) -> (usize, usize, usize
                     };
                     let c = code(&out);
                     assert!([0, 3, 4].contains(&c), "seed {seed}, {domain} op {i} {what}: exit {c}: {}", stderr(&out));
-                    check(site, state, &format!("seed {seed}, {domain} op {i} {what}"));
+                    check(site, store, state, &format!("seed {seed}, {domain} op {i} {what}"));
                 }
             });
         }
@@ -97,8 +138,11 @@ fn race_on(platform: &str, seed: u64, operations: usize) -> (usize, usize, usize
     // Let the hooks' background workers finish, then stop any still waiting.
     std::thread::sleep(Duration::from_secs(3));
     site.kill_strays();
-    check(&site, &state, "the end");
-    let journal = site.transitions();
+    check(&site, store, &state, "the end");
+    let journal = match ledger {
+        Ledger::Dir => site.transitions(),
+        Ledger::Etcd(_) => site.history_transitions("marmaduke"),
+    };
     let epochs: Vec<u64> = journal.iter().map(|e| e["epoch"].as_u64().unwrap()).collect();
     let last = site.ledger("marmaduke")["epoch"].as_u64().unwrap();
     assert_eq!(epochs, (1..=last).collect::<Vec<_>>(), "seed {seed}: the journal is not contiguous");
@@ -145,7 +189,7 @@ fn seed_5_of_concurrent_random_operations_keeps_every_invariant() {
 
 /// The same race on the libvirt platform: the HBA between two Linux guests.
 fn libvirt_seed(seed: u64) {
-    let (checks, agreements, transitions) = race_on("libvirt", seed, 200);
+    let (checks, agreements, transitions) = race_on("libvirt", Ledger::Dir, seed, 200);
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr(),

@@ -11,7 +11,7 @@ fn help_init_and_show() {
     let out = sim(&["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for word in ["init", "show", "fault", "job", "demo"] {
+    for word in ["init", "show", "fault", "job", "demo", "fleet", "--ledger etcd="] {
         assert!(help.contains(word), "--help lacks {word}");
     }
     let dir = assert_fs::TempDir::new().unwrap();

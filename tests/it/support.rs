@@ -541,3 +541,20 @@ pub fn skip(test: &str, reason: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{test}: SKIPPED: {reason} (set CI to make this a failure)");
 }
+
+impl SimSite {
+    /// The journal as `ftl-status --history --json` of `domain` prints it, oldest first, on any
+    /// store (the directory ledger's journal.jsonl or etcd's journal keys).
+    pub fn history(&self, domain: &str) -> Vec<serde_json::Value> {
+        let out = run(self.ftl(domain, "ftl-status").args(["--json", "--history", "100000"]));
+        assert_eq!(code(&out), 0, "ftl-status --history: {}", stderr(&out));
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+        assert_eq!(value["history_skipped"], 0, "unreadable journal entries: {value}");
+        value["history"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// [`SimSite::history`] without the audit entries of refused overrides.
+    pub fn history_transitions(&self, domain: &str) -> Vec<serde_json::Value> {
+        self.history(domain).into_iter().filter(|e| e["event"] != "force not done").collect()
+    }
+}

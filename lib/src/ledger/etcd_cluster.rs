@@ -240,3 +240,29 @@ pub fn make_certificates(dir: &Path) {
         ]);
     }
 }
+
+/// Removes every key under `prefix` (`prefix/...`) through the first of `endpoints` (http://)
+/// that answers: what `ftl-sim demo` does to the keys its rehearsal made. Returns how many keys
+/// went.
+pub fn delete_prefix(endpoints: &[String], prefix: &str) -> Result<u64, String> {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let from = format!("{prefix}/");
+    // The range end of a prefix: its last byte plus one ('/' + 1 is '0').
+    let end = format!("{prefix}0");
+    let body = serde_json::json!({"key": b64(&from), "range_end": b64(&end)}).to_string();
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5))).proxy(None).build().into();
+    let mut failures = Vec::new();
+    for endpoint in endpoints {
+        match agent.post(format!("{endpoint}/v3/kv/deleterange")).send(&body) {
+            Ok(mut response) => {
+                let text = response.body_mut().read_to_string().map_err(|e| format!("{endpoint}: {e}"))?;
+                let value: Value = serde_json::from_str(&text).map_err(|e| format!("{endpoint}: {e}: {text}"))?;
+                return Ok(value["deleted"].as_str().and_then(|d| d.parse().ok()).unwrap_or(0));
+            }
+            Err(e) => failures.push(format!("{endpoint}: {e}")),
+        }
+    }
+    Err(failures.join("; "))
+}
