@@ -140,8 +140,10 @@ impl LedgerError {
             LedgerError::Setup { .. } => Exit::Usage,
             LedgerError::Unreachable { .. } | LedgerError::Etcd { .. } => Exit::LedgerUnreadable,
             LedgerError::Forbidden(Forbidden::NoReason) => Exit::Usage,
-            LedgerError::Forbidden(_) | LedgerError::Fenced { .. } => Exit::Busy,
-            LedgerError::BoardDisagrees { .. } | LedgerError::BoardUnknown(_) => Exit::Refused,
+            LedgerError::Forbidden(_) | LedgerError::Fenced { .. } | LedgerError::SequenceRunning { .. } => Exit::Busy,
+            LedgerError::BoardDisagrees { .. } | LedgerError::BoardUnknown(_) | LedgerError::NotEmpty { .. } => {
+                Exit::Refused
+            }
             LedgerError::LibraryMismatch { .. }
             | LedgerError::Exists { .. }
             | LedgerError::JournalExists { .. }

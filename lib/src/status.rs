@@ -2,15 +2,24 @@
 //! prechecks. Reading status reads the ledger record only (and the end of the journal for
 //! `--history`), so it costs the same on a ledger with a million journal lines as on a new one.
 
+use crate::ledger::etcd::Library;
 use crate::ledger::journal::Entry;
 use crate::ledger::record::{Record, State};
+use crate::ledger::{Holding, Liveness};
 use crate::runbook::precheck::Check;
 use chrono::{DateTime, Utc};
 use std::fmt::Write;
 
-pub fn describe(record: &Record, now: DateTime<Utc>) -> String {
+/// How long before `now` `then` was, in words ("0s" for a time in the future).
+fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    crate::duration::format(std::time::Duration::from_secs((now - then).num_seconds().max(0) as u64))
+}
+
+/// The record in words; with `holding` (see [`crate::ledger::liveness`]), whether its holder
+/// still runs.
+pub fn describe(record: &Record, holding: Option<&Holding>, now: DateTime<Utc>) -> String {
     let mut out = String::new();
-    let age = crate::duration::format(std::time::Duration::from_secs((now - record.since).num_seconds().max(0) as u64));
+    let age = ago(record.since, now);
     let _ = match &record.state {
         State::Free => {
             writeln!(
@@ -41,6 +50,28 @@ pub fn describe(record: &Record, now: DateTime<Utc>) -> String {
             )
         }
     };
+    if let Some(h) = holding {
+        let changed = format!(
+            "the record last changed {} ago ({})",
+            ago(h.changed, now),
+            h.changed.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        let _ = match &h.liveness {
+            Liveness::Running { note } => writeln!(out, "holder running: {note} holds {}'s run lock", h.domain),
+            Liveness::Lost => {
+                let op = record.state.step().map(|s| s.operation.to_string()).unwrap_or_default();
+                writeln!(
+                    out,
+                    "holder LOST: no process holds {}'s run lock; {changed}. On {} rerun ftl-{op} to resume, \
+                     or take over with --force --reason",
+                    h.domain, h.domain
+                )
+            }
+            Liveness::Unknown { error } => {
+                writeln!(out, "holder unknown: cannot tell whether {}'s sequence runs ({error}); {changed}", h.domain)
+            }
+        };
+    }
     let _ = writeln!(out, "epoch {}", record.epoch);
     for r in &record.requests {
         let until = r
@@ -112,8 +143,31 @@ pub fn describe_checks(checks: &[Check]) -> String {
     out
 }
 
-pub fn to_json(record: &Record, history: Option<(&[Entry], usize)>, checks: Option<&[Check]>) -> serde_json::Value {
+/// The record as JSON; with `holding`, a `liveness` object: the holder's domain, `state`
+/// (`running`, `lost` or `unknown`), the run lock's `note` or the `error`, and when the record
+/// last `changed` and how many seconds before `now` (`changed_secs_ago`).
+pub fn to_json(
+    record: &Record,
+    holding: Option<&Holding>,
+    history: Option<(&[Entry], usize)>,
+    checks: Option<&[Check]>,
+    now: DateTime<Utc>,
+) -> serde_json::Value {
     let mut value = record.to_value();
+    if let Some(h) = holding {
+        let mut liveness = serde_json::json!({
+            "domain": h.domain,
+            "state": h.word(),
+            "changed": h.changed,
+            "changed_secs_ago": (now - h.changed).num_seconds().max(0),
+        });
+        match &h.liveness {
+            Liveness::Running { note } => liveness["note"] = note.clone().into(),
+            Liveness::Unknown { error } => liveness["error"] = error.clone().into(),
+            Liveness::Lost => {}
+        }
+        value["liveness"] = liveness;
+    }
     if let Some((entries, skipped)) = history {
         value["history"] = serde_json::to_value(entries).unwrap_or_default();
         value["history_skipped"] = skipped.into();
@@ -122,6 +176,67 @@ pub fn to_json(record: &Record, history: Option<(&[Entry], usize)>, checks: Opti
         value["checks"] = serde_json::to_value(checks).unwrap_or_default();
     }
     value
+}
+
+/// The libraries found under `parent` ([`crate::ledger::EtcdStore::libraries`]), one line each.
+pub fn describe_libraries(parent: &str, found: &[Library]) -> String {
+    if found.is_empty() {
+        return format!("no library under {}/ (no key there ends in /state)\n", parent.trim_end_matches('/'));
+    }
+    let mut rows = vec![["PREFIX", "LIBRARY", "STATE", "OWNER", "EPOCH", "REQUESTS"].map(String::from).to_vec()];
+    for l in found {
+        rows.push(match &l.record {
+            Ok(r) => {
+                let requests: Vec<&str> = r.requests.iter().map(|q| q.domain.as_str()).collect();
+                let state = match r.state.holder() {
+                    Some(h) => format!("{} by {}", r.state.name(), h.domain),
+                    None => r.state.name().to_string(),
+                };
+                vec![
+                    l.prefix.clone(),
+                    r.library.clone(),
+                    state,
+                    r.state.owner().unwrap_or("-").to_string(),
+                    r.epoch.to_string(),
+                    if requests.is_empty() { "-".into() } else { requests.join(",") },
+                ]
+            }
+            Err(reason) => vec![l.prefix.clone(), "?".into(), format!("unreadable: {reason}")],
+        });
+    }
+    let widths: Vec<usize> =
+        (0..6).map(|c| rows.iter().filter(|r| r.len() == 6).map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| if c + 1 < row.len() { format!("{cell:<w$}", w = widths[c]) } else { cell.clone() })
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  "));
+    }
+    out
+}
+
+/// The libraries found under a parent prefix as JSON: a list of objects with `prefix`,
+/// `library`, `state`, `owner`, `holder`, `epoch` and `requests` (the domains asking), or
+/// `prefix` and `error` for a record that cannot be read.
+pub fn libraries_json(found: &[Library]) -> serde_json::Value {
+    found
+        .iter()
+        .map(|l| match &l.record {
+            Ok(r) => serde_json::json!({
+                "prefix": l.prefix,
+                "library": r.library,
+                "state": r.state.name(),
+                "owner": r.state.owner(),
+                "holder": r.state.holder().map(|h| &h.domain),
+                "epoch": r.epoch,
+                "requests": r.requests.iter().map(|q| &q.domain).collect::<Vec<_>>(),
+            }),
+            Err(reason) => serde_json::json!({"prefix": l.prefix, "error": reason}),
+        })
+        .collect()
 }
 
 /// A label value as the exposition format writes it: backslash, double quote and newline escaped.

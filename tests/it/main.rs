@@ -10,6 +10,7 @@ mod config_errors;
 mod crash;
 mod dr_unfinished;
 mod etcd;
+mod etcd_status;
 mod handover;
 mod help;
 mod hostile;

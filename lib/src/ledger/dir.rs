@@ -85,6 +85,54 @@ impl DirLedger {
         })
     }
 
+    /// The directory ledger in `dir` for the library of `config`, whatever store `config` names
+    /// (the source of `ftl-status --migrate-ledger --from-dir DIR`), with the directory ledger's
+    /// default lock timeout and journal limits.
+    pub fn open_dir(config: &Config, dir: &Path) -> Result<DirLedger, LedgerError> {
+        let mut source = config.clone();
+        source.ledger = LedgerConfig::Dir(crate::config::DirLedgerConfig {
+            dir: dir.to_path_buf(),
+            lock_timeout: Duration::from_secs(30),
+            journal_max_bytes: 16 << 20,
+            journal_keep: 8,
+        });
+        DirLedger::open(&source)
+    }
+
+    /// The record and every journal line of every journal file, oldest first, read under the
+    /// ledger lock that the export keeps (a migration). Refuses what a commit would refuse: an
+    /// unreadable record, or one older than the journal.
+    pub fn export(&self) -> Result<super::migrate::Export, LedgerError> {
+        use super::migrate::{Export, Line};
+        let guard = self.lock()?;
+        let record = self.read_locked()?;
+        let io = |action: &'static str| {
+            let path = self.journal_at();
+            move |source| LedgerError::Io { path, action, source }
+        };
+        let files = self.journal.all_files().map_err(io("list the journal files"))?;
+        let (mut lines, mut skipped, mut highest) = (Vec::new(), 0, 0);
+        for file in &files {
+            crate::trust::check_in_ledger(file, "journal")?;
+            let text = std::fs::read(file).map_err(|source| LedgerError::Io {
+                path: shown(file),
+                action: "read the journal",
+                source,
+            })?;
+            for raw in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                match serde_json::from_slice::<Entry>(raw) {
+                    Ok(entry) => {
+                        let audit = entry.epoch <= highest;
+                        highest = highest.max(entry.epoch);
+                        lines.push(Line { entry, raw: raw.to_vec(), audit });
+                    }
+                    Err(_) => skipped += 1,
+                }
+            }
+        }
+        Ok(Export { record, lines, skipped, files: files.iter().map(|f| shown(f)).collect(), _lock: Guard::new(guard) })
+    }
+
     /// Uses another mountinfo file for the host-local lock check (tests).
     pub fn with_mountinfo(mut self, path: PathBuf) -> DirLedger {
         self.mountinfo = path;

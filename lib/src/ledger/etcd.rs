@@ -20,6 +20,7 @@
 //! the last one that answered; when none answers the error names each one and what it said.
 
 use super::journal::Entry;
+use super::migrate::{Export, BATCH};
 use super::record::{Event, Holder, Record, State, StateName};
 use super::{Fence, Guard, LedgerError, Location, Repaired, Store};
 use crate::config::{Config, EtcdLedgerConfig, LedgerConfig};
@@ -61,6 +62,14 @@ struct Kv {
     value: Vec<u8>,
     mod_revision: i64,
     create_revision: i64,
+}
+
+/// A library found under a parent prefix ([`EtcdStore::libraries`]): its prefix and its record,
+/// or why the record cannot be read.
+#[derive(Debug, Clone)]
+pub struct Library {
+    pub prefix: String,
+    pub record: Result<Record, String>,
 }
 
 /// The record key and what the journal's last key says, read in one transaction.
@@ -282,6 +291,96 @@ impl EtcdStore {
         }
     }
 
+    /// Every library under `parent` (a prefix such as `/ftl`): each key below `parent/` whose
+    /// name ends in `/state`, with its record, in key order. The keys are listed without their
+    /// values, a page at a time, and only the records are read (one transaction per [`BATCH`]).
+    pub fn libraries(&self, parent: &str) -> Result<Vec<Library>, LedgerError> {
+        const PAGE: usize = 1000;
+        let dir = format!("{}/", parent.trim_end_matches('/'));
+        let end = end_of(&dir);
+        let (mut states, mut from) = (Vec::new(), dir.clone());
+        loop {
+            let page = self.client.range(&from, Some(&end), json!({"keys_only": true, "limit": PAGE.to_string()}))?;
+            states.extend(page.iter().filter(|kv| kv.key.ends_with("/state")).map(|kv| kv.key.clone()));
+            match page.last() {
+                Some(last) if page.len() == PAGE => from = format!("{}\0", last.key),
+                _ => break,
+            }
+        }
+        let mut found = Vec::new();
+        for keys in states.chunks(BATCH) {
+            let reads = keys.iter().map(|key| range_op(key, None, json!({}))).collect();
+            let answer = self.client.txn(vec![], reads, vec![])?;
+            for (i, key) in keys.iter().enumerate() {
+                let Some(kv) = answer.range(i)?.into_iter().next() else { continue }; // deleted meanwhile
+                let record = std::str::from_utf8(&kv.value)
+                    .map_err(|_| "the value is not UTF-8 text".to_string())
+                    .and_then(Record::from_json);
+                found.push(Library { prefix: key.trim_end_matches("/state").to_string(), record });
+            }
+        }
+        Ok(found)
+    }
+
+    /// The first key under this store's prefix, if there is any.
+    fn first_key(&self) -> Result<Option<String>, LedgerError> {
+        let dir = format!("{}/", self.prefix);
+        Ok(self
+            .client
+            .range(&dir, Some(&end_of(&dir)), json!({"keys_only": true, "limit": "1"}))?
+            .pop()
+            .map(|kv| kv.key))
+    }
+
+    /// Copies a directory ledger's export into this store's prefix, which must hold no key (see
+    /// [`super::migrate`]): each journal line under its epoch (an audit line under
+    /// `PREFIX/audit/`), oldest first, in transactions of at most [`BATCH`] keys, the record in the
+    /// last. Returns how many transactions it took (or would take, with `dry_run`).
+    pub fn import(&self, export: &Export, dry_run: bool) -> Result<usize, LedgerError> {
+        if let Some(key) = self.first_key()? {
+            return Err(LedgerError::NotEmpty { prefix: self.prefix.clone(), key });
+        }
+        // An audit line goes alone: the history orders keys of one transaction by key, and an
+        // audit key sorts by time, not by epoch.
+        let mut batches: Vec<(bool, Vec<Value>)> = Vec::new();
+        for (i, line) in export.lines.iter().enumerate() {
+            let key = if line.audit {
+                format!(
+                    "{}{}-{}-m{i}",
+                    self.audit_dir(),
+                    line.entry.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+                    line.entry.pid
+                )
+            } else {
+                self.journal_key(line.entry.epoch)
+            };
+            match batches.last_mut() {
+                Some((false, puts)) if !line.audit && puts.len() < BATCH => puts.push(put_op(&key, &line.raw, None)),
+                _ => batches.push((line.audit, vec![put_op(&key, &line.raw, None)])),
+            }
+        }
+        let record = put_op(&self.state_key(), export.record.to_json().as_bytes(), None);
+        match batches.last_mut() {
+            Some((false, puts)) if puts.len() < BATCH => puts.push(record),
+            _ => batches.push((false, vec![record])),
+        }
+        if dry_run {
+            return Ok(batches.len());
+        }
+        let dir = format!("{}/", self.prefix);
+        for (i, (_, puts)) in batches.iter().enumerate() {
+            // The first finds the prefix empty; each later one, that no record has appeared.
+            let compare = if i == 0 { absent_range(&dir, &end_of(&dir)) } else { absent(&self.state_key()) };
+            if !self.client.txn(vec![compare], puts.clone(), vec![])?.succeeded {
+                return Err(match self.first_key()? {
+                    Some(key) if i == 0 => LedgerError::NotEmpty { prefix: self.prefix.clone(), key },
+                    _ => LedgerError::Contended { path: self.record_at(), tries: 1 },
+                });
+            }
+        }
+        Ok(batches.len())
+    }
+
     /// Waits on a watch of the record key from `after + 1`, at most `timeout`. Returns when an
     /// event comes, when the watch is cancelled (a compacted revision), or when the time is up.
     fn watch(&self, after: i64, timeout: Duration) -> Result<(), LedgerError> {
@@ -429,7 +528,7 @@ impl Store for EtcdStore {
     }
 
     /// The last `n` entries of the journal and the audit keys together, in the order etcd wrote
-    /// them (their revisions), and how many of those could not be read.
+    /// them (their revisions, then their keys), and how many of those could not be read.
     fn history(&self, n: usize) -> Result<(Vec<Entry>, usize), LedgerError> {
         if n == 0 {
             return Ok((Vec::new(), 0));
@@ -447,7 +546,9 @@ impl Store for EtcdStore {
         )?;
         let mut kvs = answer.range(0)?;
         kvs.extend(answer.range(1)?);
-        kvs.sort_by_key(|kv| kv.create_revision);
+        // A migration writes many journal keys in one transaction (one revision): the key, the
+        // epoch, orders them there.
+        kvs.sort_by(|a, b| (a.create_revision, &a.key).cmp(&(b.create_revision, &b.key)));
         let newest = &kvs[kvs.len().saturating_sub(n)..];
         let entries: Vec<Entry> = newest.iter().filter_map(|kv| serde_json::from_slice(&kv.value).ok()).collect();
         let skipped = newest.len() - entries.len();

@@ -159,6 +159,30 @@ impl Journal {
         std::iter::once(self.path.clone()).chain((1..=self.keep).map(|n| self.rotated(n)))
     }
 
+    /// Every journal file there is, oldest first: the rotated ones from the highest number down,
+    /// then the current one. Unlike [`Journal::files`] it does not stop at `keep` (which may have
+    /// been lowered since the older files were made): a migration copies them all.
+    pub fn all_files(&self) -> io::Result<Vec<PathBuf>> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let name = self.path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let mut rotated: Vec<(u32, PathBuf)> = Vec::new();
+        for item in fs::read_dir(dir)? {
+            let item = item?;
+            let file = item.file_name().to_string_lossy().into_owned();
+            if let Some(n) =
+                file.strip_prefix(&name).and_then(|rest| rest.strip_prefix('.')).and_then(|n| n.parse().ok())
+            {
+                rotated.push((n, item.path()));
+            }
+        }
+        rotated.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+        let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, path)| path).collect();
+        if fs::symlink_metadata(&self.path).is_ok() {
+            files.push(self.path.clone());
+        }
+        Ok(files)
+    }
+
     /// The last `n` lines that parse, oldest first, and how many lines did not parse.
     pub fn tail(&self, n: usize) -> io::Result<(Vec<Entry>, usize)> {
         let mut entries = Vec::new();
@@ -280,6 +304,28 @@ mod tests {
         assert_eq!(bad, 0);
         let epochs: Vec<u64> = tail.iter().map(|e| e.epoch).collect();
         assert_eq!(epochs, (61..=100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn all_files_lists_every_rotated_file_oldest_first() {
+        let dir = assert_fs::TempDir::new().unwrap();
+        let journal = Journal::new(dir.path().join("journal.jsonl"), 4096, 40);
+        for epoch in 1..=200 {
+            journal.append(&entry(epoch)).unwrap();
+        }
+        fs::write(dir.path().join("journal.jsonl.bad-copy"), "").unwrap();
+        let files = journal.all_files().unwrap();
+        assert!(files.len() > 10, "rotated past .9, so that a string sort would be wrong: {files:?}");
+        let mut epochs = Vec::new();
+        for f in &files {
+            for line in fs::read_to_string(f).unwrap().lines() {
+                epochs.push(serde_json::from_str::<Entry>(line).unwrap().epoch);
+            }
+        }
+        assert_eq!(epochs, (1..=200).collect::<Vec<_>>(), "{files:?}");
+        // A smaller `keep` now does not hide the older files.
+        let fewer = Journal::new(dir.path().join("journal.jsonl"), 4096, 2);
+        assert_eq!(fewer.all_files().unwrap(), files);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod etcd;
 pub mod etcd_cluster;
 pub mod journal;
 pub mod lock;
+pub mod migrate;
 pub mod record;
 pub mod storage;
 
@@ -117,6 +118,18 @@ pub enum LedgerError {
          not obtained in time. Nothing was changed by this command"
     )]
     Contended { path: String, tries: u32 },
+    #[error(
+        "etcd prefix {prefix} is not empty (it holds {key}): refusing to migrate into it. Nothing was \
+         written. Migrate into an empty prefix (`prefix` in [ledger]); if these keys are what a \
+         migration that stopped part-way left, delete them (`etcdctl del --prefix {prefix}/`) and \
+         migrate again"
+    )]
+    NotEmpty { prefix: String, key: String },
+    #[error(
+        "a sequence of domain {domain} is running on this ledger ({note} holds its run lock); let it \
+         finish first. Nothing was written"
+    )]
+    SequenceRunning { domain: String, note: String },
 }
 
 /// What a repair did.
@@ -250,6 +263,52 @@ pub trait Store: Send + Sync {
     fn wait_for_change(&self, since_epoch: u64, timeout: Duration) -> Result<Option<Record>, LedgerError>;
 }
 
+/// Whether the holder of a moving or broken record still runs, judged by its run lock (a file
+/// lock the kernel drops at death, or a key on a lease that expires when nobody keeps it alive):
+/// one rule for the status, its JSON and the precheck, on every store and from any host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    /// The run lock is held: `note` says by which process.
+    Running { note: String },
+    /// Nobody holds the run lock: the holder died or was stopped (its lease expired or was
+    /// released) and the record stands where it left it.
+    Lost,
+    /// The store could not tell (`error` says why).
+    Unknown { error: String },
+}
+
+/// The holder of a moving or broken record, and whether it still runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    pub domain: String,
+    pub liveness: Liveness,
+    /// When the record last changed: the start of the step it names.
+    pub changed: DateTime<Utc>,
+}
+
+impl Holding {
+    /// The state of [`Holding::liveness`] in one word, for JSON.
+    pub fn word(&self) -> &'static str {
+        match self.liveness {
+            Liveness::Running { .. } => "running",
+            Liveness::Lost => "lost",
+            Liveness::Unknown { .. } => "unknown",
+        }
+    }
+}
+
+/// The holder of `record` and whether its run lock is held; `None` for a free or owned record.
+/// Costs one probe of the run lock, and nothing for a record without a holder.
+pub fn liveness(store: &dyn Store, record: &Record) -> Option<Holding> {
+    let (holder, step) = (record.state.holder()?, record.state.step()?);
+    let liveness = match store.running(&holder.domain) {
+        Ok(Some(note)) => Liveness::Running { note },
+        Ok(None) => Liveness::Lost,
+        Err(e) => Liveness::Unknown { error: e.to_string() },
+    };
+    Some(Holding { domain: holder.domain.clone(), liveness, changed: step.started })
+}
+
 /// The store that `config` names (`[ledger] store`).
 pub fn open(config: &Config) -> Result<Box<dyn Store>, LedgerError> {
     Ok(match &config.ledger {
@@ -309,4 +368,4 @@ mod contract;
 #[cfg(test)]
 pub(crate) mod etcd_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -212,43 +212,63 @@ pub fn driver(ctx: &Context) -> Check {
 
 /// A moving or broken record whose holder is gone needs an operator (or a tick) to finish it.
 /// Whether the holder is alive is judged by its run lock on the shared ledger, which any host
-/// can test, never by a process id that only means something on the holder's host.
+/// can test, never by a process id that only means something on the holder's host
+/// ([`crate::ledger::liveness`]); a holder whose run lock nobody holds is LOST, and the check
+/// says how long ago the record last changed.
 pub fn sequence(ctx: &Context, record: &Record) -> Check {
+    use crate::ledger::Liveness;
     const NAME: &str = "no interrupted hand-over";
-    match (&record.state, record.state.holder(), record.state.step()) {
-        (State::Broken { .. }, Some(h), Some(step)) => Check::fail(
+    let (Some(h), Some(step), Some(holding)) =
+        (record.state.holder(), record.state.step(), crate::ledger::liveness(ctx.ledger, record))
+    else {
+        return Check::pass(NAME, format!("the ledger is {}", record.state.name()));
+    };
+    let now = ctx.clock.now();
+    let changed = format!(
+        "the record last changed {} ago ({})",
+        crate::duration::format(std::time::Duration::from_secs((now - holding.changed).num_seconds().max(0) as u64)),
+        holding.changed.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let lost = format!(
+        "the holder is LOST: no process holds {}'s run lock (it was pid {} on {}); {changed}",
+        h.domain, h.pid, h.host
+    );
+    match (&record.state, &holding.liveness) {
+        (State::Broken { .. }, liveness) => Check::fail(
             NAME,
             format!(
-                "the ledger is broken at {} {} ({}): {}; fix the cause, then on {} rerun ftl-{} to resume, or take over with --force --reason",
+                "the ledger is broken at {} {} ({}): {}; {}; fix the cause, then on {} rerun ftl-{} to resume, or take over with --force --reason",
                 step.id,
                 step.name,
                 step.operation,
                 record.last_error.as_ref().map(|e| e.message.as_str()).unwrap_or("no error recorded"),
+                match liveness {
+                    Liveness::Running { note } => format!("{note} holds {}'s run lock now", h.domain),
+                    Liveness::Lost => lost.clone(),
+                    Liveness::Unknown { error } => format!("cannot tell whether its holder runs: {error}"),
+                },
                 h.domain,
                 step.operation
             ),
         ),
-        (_, Some(h), Some(step)) => match ctx.ledger.running(&h.domain) {
-            Ok(Some(note)) => Check::pass(
-                NAME,
-                format!("{} {} is running on {} ({note} holds its run lock)", step.operation, step.id, h.domain),
+        (_, Liveness::Running { note }) => Check::pass(
+            NAME,
+            format!("{} {} is running on {} ({note} holds its run lock)", step.operation, step.id, h.domain),
+        ),
+        (_, Liveness::Lost) => Check::fail(
+            NAME,
+            format!(
+                "{} was interrupted at {} {}: {lost}; on {} rerun ftl-{} to resume it, or take over with --force --reason",
+                step.operation, step.id, step.name, h.domain, step.operation
             ),
-            Ok(None) => Check::fail(
-                NAME,
-                format!(
-                    "{} was interrupted at {} {} (no process holds {}'s run lock; it was pid {} on {}); on {} rerun ftl-{} to resume it, or take over with --force --reason",
-                    step.operation, step.id, step.name, h.domain, h.pid, h.host, h.domain, step.operation
-                ),
+        ),
+        (_, Liveness::Unknown { error }) => Check::fail(
+            NAME,
+            format!(
+                "{} at {} {} of {}: cannot tell whether it still runs: {error}; {changed}",
+                step.operation, step.id, step.name, h.domain
             ),
-            Err(e) => Check::fail(
-                NAME,
-                format!(
-                    "{} at {} {} of {}: cannot tell whether it still runs: {e}",
-                    step.operation, step.id, step.name, h.domain
-                ),
-            ),
-        },
-        _ => Check::pass(NAME, format!("the ledger is {}", record.state.name())),
+        ),
     }
 }
 
