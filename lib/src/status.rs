@@ -1,6 +1,8 @@
 //! What `ftl-status` shows: the record in words or as JSON, the journal's last lines, the
-//! prechecks. Reading status reads the ledger record only (and the end of the journal for
-//! `--history`), so it costs the same on a ledger with a million journal lines as on a new one.
+//! prechecks, and the libraries under an etcd prefix. Reading status reads the ledger record
+//! only (with one probe of the holder's run lock when a hand-over is in flight or broken, and the
+//! end of the journal for `--history`), so it costs the same on a ledger with a million journal
+//! lines as on a new one.
 
 use crate::ledger::etcd::Library;
 use crate::ledger::journal::Entry;

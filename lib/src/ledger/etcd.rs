@@ -18,6 +18,10 @@
 //! lease is revoked). Waiting for a change is a watch from the revision read, re-read when the
 //! watch ends (a compacted revision cancels it). The endpoints are tried in order, beginning with
 //! the last one that answered; when none answers the error names each one and what it said.
+//!
+//! Beyond the [`Store`] trait: [`EtcdStore::libraries`] lists every library under a parent
+//! prefix, and [`EtcdStore::import`] fills an empty prefix from a directory ledger
+//! ([`super::migrate`]).
 
 use super::journal::Entry;
 use super::migrate::{Export, BATCH};
