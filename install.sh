@@ -5,13 +5,14 @@
 #
 #   --root DIR      install under DIR instead of / (testing, packaging)
 #   --prefix DIR    where the binaries, man pages and completions go (default /usr/local)
-#   --bin-dir DIR   take the static binaries from DIR instead of building them
+#   --bin-dir DIR   take the static binaries (ftl, ftl-sim) from DIR instead of building them
 #   --systemd MODE  yes: systemd units; no: the rc script, its rc links and a cron entry;
 #                   auto (default): systemd units when systemd runs this host (and --root is not given)
 #   --uninstall     remove exactly what an earlier run installed, and put back set-aside hooks
 #
-# What it installs: the static binaries (ftl-acquire, ftl-release, ftl-status, ftl-notify,
-# ftl-window) in PREFIX/sbin; the example configuration as /etc/ftl/ftl.toml, never over an
+# What it installs: the static multi-call binary PREFIX/sbin/ftl and its five names (ftl-acquire,
+# ftl-release, ftl-status, ftl-notify, ftl-window) as hard links to it, each acting as that
+# program; the example configuration as /etc/ftl/ftl.toml, never over an
 # existing one; links named like NetBackup's notify scripts in /usr/openv/netbackup/bin pointing at
 # ftl-notify; /etc/init.d/ftl with rc links around NetBackup's own (S78ftl after S77netbackup,
 # K76ftl before K77netbackup), or the systemd units ftl.service, ftl-window.service and
@@ -79,6 +80,17 @@ put() {
   record file "$2"
 }
 
+# Makes NAME (a target path) a hard link to FILE (a target path in the same directory), atomically;
+# a NAME that is FILE already is left alone (rename(2) would do nothing and leave the temporary).
+hlnk() {
+  if [ ! "$ROOT$1" -ef "$ROOT$2" ]; then
+    rm -f "$ROOT$1.ftl-tmp"
+    ln "$ROOT$2" "$ROOT$1.ftl-tmp"
+    mv -f "$ROOT$1.ftl-tmp" "$ROOT$1"
+  fi
+  record file "$1"
+}
+
 # Makes LINK (a target path) a symbolic link to TARGET.
 lnk() {
   mkd "$(dirname "$1")"
@@ -127,15 +139,15 @@ fi
 if [ -z "$BIN_DIR" ]; then
   SRC=$(cd "$(dirname "$0")" && pwd)
   command -v cargo >/dev/null 2>&1 || die "cargo is needed to build the binaries (or give --bin-dir)"
-  say "building static binaries (cargo build --release --target $TARGET)"
-  (cd "$SRC" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --target "$TARGET" -p ftl-hooks) \
+  say "building the static binaries (cargo build --release --target $TARGET --bin ftl --bin ftl-sim)"
+  (cd "$SRC" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --target "$TARGET" -p ftl-hooks --bin ftl --bin ftl-sim) \
     || die "the build failed"
   BIN_DIR=${CARGO_TARGET_DIR:-$SRC/target}/$TARGET/release
   CONFIG_SRC=$SRC/config/ftl.toml
 else
   CONFIG_SRC=$(cd "$(dirname "$0")" && pwd)/config/ftl.toml
 fi
-for b in $BINARIES ftl-sim; do [ -x "$BIN_DIR/$b" ] || die "$BIN_DIR/$b is missing"; done
+for b in ftl ftl-sim; do [ -x "$BIN_DIR/$b" ] || die "$BIN_DIR/$b is missing"; done
 [ -f "$CONFIG_SRC" ] || die "$CONFIG_SRC is missing"
 
 WORK=$(mktemp -d)
@@ -150,8 +162,11 @@ if [ "$SYSTEMD" = auto ]; then
   if [ -z "$ROOT" ] && [ -d /run/systemd/system ]; then SYSTEMD=yes; else SYSTEMD=no; fi
 fi
 
-# Binaries.
-for b in $BINARIES; do put "$BIN_DIR/$b" "$PREFIX/sbin/$b" 0755; done
+# The binary, and its five names as hard links: each name is the program itself (a regular file
+# for `file`, checksums and packaging, as the separate binaries were), removing one cannot break
+# another, and NetBackup's hooks link to ftl-notify without a second link behind it.
+put "$BIN_DIR/ftl" "$PREFIX/sbin/ftl" 0755
+for b in $BINARIES; do hlnk "$PREFIX/sbin/$b" "$PREFIX/sbin/ftl"; done
 
 # The configuration: the example, never over an existing file.
 CONF=/etc/ftl/ftl.toml

@@ -1,22 +1,36 @@
 //! `ftl-sim bench`: the figures of README's "Performance" section, measured in one run on this
 //! machine against fresh simulated sites, with the release binaries that sit next to ftl-sim.
 //!
-//! - the `bpstart_notify` fast path (library here): median and p99 of 1,000 runs, against
-//!   spawning `/bin/true` in the same loop;
+//! - the `bpstart_notify` fast path (library here), through the multi-call binary `ftl` as
+//!   install.sh installs it: median and p99 of 1,000 runs on the directory ledger and on etcd
+//!   (a single member this bench starts), against spawning `/bin/true` and `etcdctl get` of the
+//!   same key, all four in turns in the same loop;
+//! - `ftl-acquire --wait`'s reaction: from the finishing commit of the owner's release to the
+//!   start of the waiting acquire's first step (A1), on the directory ledger (which polls) and on
+//!   etcd (which watches), in turns;
+//! - commit latency: a request committed through the store, median and p99, on the directory
+//!   ledger, on one etcd member and on a three-member cluster, in turns;
 //! - 64 start hooks at once while the library is elsewhere: wall time, and how many acquire
 //!   sequences they started (counted as `addboard` calls once the owner released);
 //! - a hand-over (release + acquire) at a fixed speed: wall time, the critical path computed
 //!   from the fake commands' own durations (sequential commands plus the slowest drive of each
 //!   parallel group), their ratio, and the blueprint's serial procedure on an identical site;
 //! - `ftl-status --json` on a journal of 10 lines and of 1,000,000 lines, in turns;
-//! - the size of each product binary, and whether it is static.
+//! - the size of each product binary and of the multi-call binary, and whether they are static.
+//!
+//! The etcd members are Debian's `etcd` (etcd-server), started on free loopback ports and
+//! stopped by pid (`ftl::ledger::etcd_cluster`); `etcdctl` comes from etcd-client.
 //!
 //! A figure that misses its goal is printed as a `WARNING:` line (and listed in `missed_goals`
 //! of the JSON).
 
+use crate::platform::Site;
 use crate::site::{self, InitOptions};
 use ftl::clock::SystemClock;
 use ftl::exec::SystemRunner;
+use ftl::ledger::etcd_cluster::Etcd;
+use ftl::ledger::record::{Event, Request};
+use ftl::ledger::Store;
 use ftl::runbook::acquire::{self, AcquireOptions};
 use ftl::runbook::progress::Silent;
 use ftl::runbook::release::{self, ReleaseOptions};
@@ -26,6 +40,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const PRODUCT: &[&str] = &["ftl-acquire", "ftl-release", "ftl-status", "ftl-notify", "ftl-window"];
+/// The multi-call binary: the five above in one, the one install.sh installs.
+pub const MULTI: &str = "ftl";
 const HANDOVER_SPEED: f64 = 100.0;
 
 struct Scratch(PathBuf);
@@ -44,7 +60,7 @@ fn scratch() -> Scratch {
 fn bin_dir() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let dir = exe.parent().ok_or("ftl-sim has no directory")?.to_path_buf();
-    for b in PRODUCT {
+    for b in PRODUCT.iter().chain([MULTI].iter()) {
         if !dir.join(b).exists() {
             return Err(format!(
                 "{} is missing next to ftl-sim: build everything first (cargo build --release), then run {}/ftl-sim bench",
@@ -80,31 +96,254 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-fn fast_path(bins: &Path, runs: usize) -> Result<Value, String> {
-    let dir = scratch();
-    let site = site::init(&dir.0.join("site"), &InitOptions { speed: 1000.0, ..InitOptions::default() })?;
-    let hook = dir.0.join("bpstart_notify");
-    std::os::unix::fs::symlink(bins.join("ftl-notify"), &hook).map_err(|e| e.to_string())?;
-    let config = site.config_path("marmaduke");
-    let mut hooks = Vec::with_capacity(runs);
-    let mut trues = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let mut c = quiet(Command::new(&hook));
-        c.args(["db1", "daily", "incr", "INCR"]).env_clear().env("FTL_CONFIG", &config);
-        hooks.push(time_one(&mut c)?);
-        trues.push(time_one(&mut quiet(Command::new("/bin/true")))?);
+/// The key prefix of the bench's sites on etcd (each site gets its own, under it).
+const ETCD_PREFIX: &str = "/ftl-bench";
+
+/// Makes every domain's configuration of `site` use etcd at `endpoints` under `prefix` instead
+/// of the site's ledger directory, and creates the record there, owned by marmaduke as the
+/// site's directory ledger says. The platform (the board, the fakes) stays as `site::init` made it.
+fn use_etcd(site: &Site, endpoints: &[String], prefix: &str) -> Result<(), String> {
+    let list = endpoints.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join(", ");
+    let section =
+        format!("[ledger]\nstore = \"etcd\"\nendpoints = [{list}]\nprefix = {prefix:?}\nrequest_timeout = \"5s\"\n");
+    for d in ["marmaduke", "flinstones"] {
+        let path = site.config_path(d);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let at = text.find("[ledger]\n").ok_or_else(|| format!("{}: no [ledger] section", path.display()))?;
+        let len = text[at..].find("\n\n").ok_or_else(|| format!("{}: [ledger] does not end", path.display()))?;
+        let text = format!("{}{section}{}", &text[..at], &text[at + len + 1..]);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    hooks.sort();
-    trues.sort();
-    let calls = site.calls().len();
+    let store = open_store(site, "marmaduke")?;
+    store
+        .init(Some("marmaduke"), &ftl::os::current_holder("marmaduke"), chrono::Utc::now())
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn open_store(site: &Site, domain: &str) -> Result<Box<dyn Store>, String> {
+    let config = ftl::config::Config::load(&site.config_path(domain)).map_err(|e| e.to_string())?;
+    ftl::ledger::open(&config).map_err(|e| e.to_string())
+}
+
+/// `etcdctl` (Debian's etcd-client), v3 API.
+fn etcdctl(endpoints: &[String]) -> Command {
+    let mut c = quiet(Command::new("etcdctl"));
+    c.env_clear().env("ETCDCTL_API", "3").arg("--endpoints").arg(endpoints.join(","));
+    c
+}
+
+/// Median, p99 and the whole sorted sample of one timed command.
+fn spread(mut times: Vec<Duration>) -> (Duration, Duration) {
+    times.sort();
+    (percentile(&times, 0.5), percentile(&times, 0.99))
+}
+
+/// The start-hook fast path (the library is here, nothing is run) through the multi-call binary,
+/// on the directory ledger and on etcd, with `/bin/true` and `etcdctl get` of the record's key:
+/// the four in turns, `runs` times each.
+fn fast_paths(bins: &Path, runs: usize, etcd: &Etcd) -> Result<(Value, Value), String> {
+    let dir = scratch();
+    let dir_site = site::init(&dir.0.join("dir"), &InitOptions { speed: 1000.0, ..InitOptions::default() })?;
+    let etcd_site = site::init(&dir.0.join("etcd"), &InitOptions { speed: 1000.0, ..InitOptions::default() })?;
+    let prefix = format!("{ETCD_PREFIX}/fast-path");
+    use_etcd(&etcd_site, &etcd.endpoints(), &prefix)?;
+    let key = format!("{prefix}/state");
+    let mut get = etcdctl(&etcd.endpoints());
+    get.args(["get", &key]);
+    let out = etcdctl(&etcd.endpoints())
+        .args(["get", "--print-value-only", &key])
+        .stdout(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run etcdctl ({e}): install Debian's etcd-client"))?;
+    if !out.status.success() || !String::from_utf8_lossy(&out.stdout).contains("marmaduke") {
+        return Err(format!("etcdctl get {key} did not return the record ({})", out.status));
+    }
+    let hook = dir.0.join("bpstart_notify");
+    std::os::unix::fs::symlink(bins.join(MULTI), &hook).map_err(|e| e.to_string())?;
+    let hook_on = |site: &Site| {
+        let mut c = quiet(Command::new(&hook));
+        c.args(["db1", "daily", "incr", "INCR"]).env_clear().env("FTL_CONFIG", site.config_path("marmaduke"));
+        c
+    };
+    let (mut dirs, mut etcds, mut trues, mut gets) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        dirs.push(time_one(&mut hook_on(&dir_site))?);
+        etcds.push(time_one(&mut hook_on(&etcd_site))?);
+        trues.push(time_one(&mut quiet(Command::new("/bin/true")))?);
+        gets.push(time_one(&mut get)?);
+    }
+    let (dir_med, dir_p99) = spread(dirs);
+    let (etcd_med, etcd_p99) = spread(etcds);
+    let (true_med, true_p99) = spread(trues);
+    let (get_med, get_p99) = spread(gets);
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let on_dir = json!({
+        "runs": runs,
+        "binary": MULTI,
+        "hook_median_ms": ms(dir_med),
+        "hook_p99_ms": ms(dir_p99),
+        "true_median_ms": ms(true_med),
+        "true_p99_ms": ms(true_p99),
+        "ratio_median": ratio(dir_med, true_med),
+        "commands_run": dir_site.calls().len(),
+    });
+    let on_etcd = json!({
+        "runs": runs,
+        "binary": MULTI,
+        "members": etcd.members.len(),
+        "hook_median_ms": ms(etcd_med),
+        "hook_p99_ms": ms(etcd_p99),
+        "true_median_ms": ms(true_med),
+        "true_p99_ms": ms(true_p99),
+        "etcdctl_get_median_ms": ms(get_med),
+        "etcdctl_get_p99_ms": ms(get_p99),
+        "ratio_to_true": ratio(etcd_med, true_med),
+        "ratio_to_etcdctl_get": ratio(etcd_med, get_med),
+        "ratio_to_dir": ratio(etcd_med, dir_med),
+        "commands_run": etcd_site.calls().len(),
+    });
+    Ok((on_dir, on_etcd))
+}
+
+/// `ftl-acquire --wait` on the domain without the library, then the owner releases: the time
+/// from the release's finishing commit to the start of the acquire's first step (A1), both read
+/// from the journal. The directory store polls the record (every second once the acquire's pause
+/// has grown past it), etcd's watches it. The stores take turns, `rounds` each, the library
+/// going back and forth; the release comes 3 s plus a fraction of a second (spread over the
+/// rounds, so that it falls at every phase of the poll) after the request is recorded.
+fn wait_reaction(bins: &Path, rounds: usize, etcd: &Etcd) -> Result<Value, String> {
+    let dir = scratch();
+    let opts = InitOptions { speed: 1000.0, ..InitOptions::default() };
+    let dir_site = site::init(&dir.0.join("dir"), &opts)?;
+    let etcd_site = site::init(&dir.0.join("etcd"), &opts)?;
+    use_etcd(&etcd_site, &etcd.endpoints(), &format!("{ETCD_PREFIX}/wait"))?;
+    let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        let (owner, waiter) = if round % 2 == 0 { ("marmaduke", "flinstones") } else { ("flinstones", "marmaduke") };
+        let delay = Duration::from_secs(3) + Duration::from_secs_f64(round as f64 / rounds as f64);
+        for (i, site) in [&dir_site, &etcd_site].into_iter().enumerate() {
+            times[i].push(one_wait(bins, site, owner, waiter, delay)?);
+        }
+    }
+    for t in times.iter_mut() {
+        t.sort();
+    }
+    let figure = |sorted: &[Duration]| {
+        json!({
+            "median_ms": ms(percentile(sorted, 0.5)),
+            "min_ms": ms(sorted[0]),
+            "max_ms": ms(sorted[sorted.len() - 1]),
+        })
+    };
+    Ok(json!({
+        "rounds": rounds,
+        "dir_polling": figure(&times[0]),
+        "etcd_watch": figure(&times[1]),
+        "ratio_median": percentile(&times[0], 0.5).as_secs_f64() / percentile(&times[1], 0.5).as_secs_f64(),
+    }))
+}
+
+fn one_wait(bins: &Path, site: &Site, owner: &str, waiter: &str, delay: Duration) -> Result<Duration, String> {
+    let store = open_store(site, owner)?;
+    let mut acquire = quiet(Command::new(bins.join("ftl-acquire")));
+    acquire.arg("--config").arg(site.config_path(waiter)).args(["--wait", "10m"]).stderr(Stdio::piped());
+    let mut child = acquire.spawn().map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.read().map_err(|e| e.to_string())?.request_of(waiter).is_none() {
+        if Instant::now() > deadline || child.try_wait().map_err(|e| e.to_string())?.is_some() {
+            let _ = child.kill();
+            let out = child.wait_with_output().map_err(|e| e.to_string())?;
+            return Err(format!(
+                "ftl-acquire --wait on {waiter} recorded no request: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(delay);
+    let setup = ftl::cli::Setup::load(&site.config_path(owner), None).map_err(|e| e.to_string())?;
+    release::release(&setup.context(&SystemRunner, &SystemClock, &Silent), &ReleaseOptions::default())
+        .map_err(|e| format!("release on {owner}: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("ftl-acquire --wait on {waiter} did not finish within 60 s of the release"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        return Err(format!("ftl-acquire --wait on {waiter}: {status}: {err}"));
+    }
+    let (entries, _) = store.history(64).map_err(|e| e.to_string())?;
+    let finished = entries
+        .iter()
+        .rposition(|e| e.event == "finish" && e.domain == owner)
+        .ok_or_else(|| format!("no finishing commit of {owner}'s release in the journal"))?;
+    let first_step = entries[finished..]
+        .iter()
+        .find(|e| e.event.starts_with("acquire A1") && e.domain == waiter)
+        .ok_or_else(|| format!("no A1 of {waiter}'s acquire after {owner}'s release in the journal"))?;
+    (first_step.at - entries[finished].at).to_std().map_err(|e| format!("the journal's times go back: {e}"))
+}
+
+/// One request committed through the store, `runs` times on each store in turns: the directory
+/// ledger (on this machine's temporary directory, with its fsyncs), one etcd member, three.
+fn commit_latency(runs: usize, single: &Etcd, three: &Etcd) -> Result<Value, String> {
+    let dir = scratch();
+    let opts = InitOptions { speed: 1000.0, ..InitOptions::default() };
+    let dir_site = site::init(&dir.0.join("dir"), &opts)?;
+    let one_site = site::init(&dir.0.join("one"), &opts)?;
+    let three_site = site::init(&dir.0.join("three"), &opts)?;
+    use_etcd(&one_site, &single.endpoints(), &format!("{ETCD_PREFIX}/commit"))?;
+    use_etcd(&three_site, &three.endpoints(), &format!("{ETCD_PREFIX}/commit"))?;
+    let stores = [
+        open_store(&dir_site, "flinstones")?,
+        open_store(&one_site, "flinstones")?,
+        open_store(&three_site, "flinstones")?,
+    ];
+    let holder = ftl::os::current_holder("flinstones");
+    let now = chrono::Utc::now();
+    let mut times: [Vec<Duration>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for i in 0..runs {
+        // A later expiry each time, so that every commit changes the record.
+        let request = Request {
+            domain: "flinstones".into(),
+            at: now,
+            until: Some(now + chrono::Duration::seconds(3600 + i as i64)),
+        };
+        for (store, times) in stores.iter().zip(times.iter_mut()) {
+            let before = store.read().map_err(|e| e.to_string())?.epoch;
+            let t0 = Instant::now();
+            let record = store
+                .commit(&holder, &Event::Request(request.clone()), Value::Null, chrono::Utc::now())
+                .map_err(|e| e.to_string())?;
+            times.push(t0.elapsed());
+            if record.epoch != before + 1 {
+                return Err(format!("a request commit made epoch {} from {before}", record.epoch));
+            }
+        }
+    }
+    let [dir_t, one_t, three_t] = times;
+    let figure = |t: Vec<Duration>| {
+        let (median, p99) = spread(t);
+        json!({ "median_ms": ms(median), "p99_ms": ms(p99) })
+    };
     Ok(json!({
         "runs": runs,
-        "hook_median_ms": ms(percentile(&hooks, 0.5)),
-        "hook_p99_ms": ms(percentile(&hooks, 0.99)),
-        "true_median_ms": ms(percentile(&trues, 0.5)),
-        "true_p99_ms": ms(percentile(&trues, 0.99)),
-        "ratio_median": percentile(&hooks, 0.5).as_secs_f64() / percentile(&trues, 0.5).as_secs_f64(),
-        "commands_run": calls,
+        "dir": figure(dir_t),
+        "etcd_1": figure(one_t),
+        "etcd_3": figure(three_t),
+        "etcd_3_leader": three.leader().map(|i| three.members[i].name.clone()),
     }))
 }
 
@@ -112,7 +351,7 @@ fn concurrent_hooks(bins: &Path, hooks: usize) -> Result<Value, String> {
     let dir = scratch();
     let site = site::init(&dir.0.join("site"), &InitOptions { speed: 1000.0, ..InitOptions::default() })?;
     let hook = dir.0.join("bpstart_notify");
-    std::os::unix::fs::symlink(bins.join("ftl-notify"), &hook).map_err(|e| e.to_string())?;
+    std::os::unix::fs::symlink(bins.join(MULTI), &hook).map_err(|e| e.to_string())?;
     let config = site.config_path("flinstones");
     let t0 = Instant::now();
     let children: Vec<_> = (0..hooks)
@@ -329,7 +568,7 @@ pub fn is_static(path: &Path) -> Result<bool, String> {
 
 fn sizes(bins: &Path) -> Result<Value, String> {
     let mut out = serde_json::Map::new();
-    for b in PRODUCT.iter().chain(["ftl-sim"].iter()) {
+    for b in PRODUCT.iter().chain([MULTI, "ftl-sim"].iter()) {
         let path = bins.join(b);
         let size = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?.len();
         out.insert(
@@ -366,13 +605,18 @@ pub fn missed_goals(all: &Value) -> Vec<String> {
         ratio <= 1.2,
         format!("ftl-status --json: ratio {ratio:.2} (1,000,000 against 10 journal lines), goal <= 1.2"),
     );
+    // Issue 15: each product binary at most 3 MiB, or one multi-call binary at most 4 MiB under
+    // the five names. install.sh installs the multi-call binary: its goal is the one that holds;
+    // the separate binaries (development and tests) must still be static.
+    let v = &all["sizes"][MULTI];
+    let mib = num(&v["mib"]);
+    goal(
+        mib <= 4.0 && v["static"] == true,
+        format!("{MULTI} (the multi-call binary): {mib:.3} MiB, static: {}; goal <= 4 MiB, static", v["static"]),
+    );
     for b in PRODUCT {
         let v = &all["sizes"][b];
-        let mib = num(&v["mib"]);
-        goal(
-            mib <= 2.0 && v["static"] == true,
-            format!("{b}: {mib:.3} MiB, static: {}; goal <= 2 MiB, static", v["static"]),
-        );
+        goal(v["static"] == true, format!("{b}: static: {}; goal static", v["static"]));
     }
     missed
 }
@@ -384,22 +628,46 @@ pub fn run(json: bool) -> Result<(), String> {
             crate::errln!("bench: {what} ...");
         }
     };
-    say("hook fast path, 1,000 runs");
-    let fast = fast_path(&bins, 1000)?;
+    say("starting etcd: one member, and a cluster of three");
+    let single = Etcd::single();
+    let three = Etcd::cluster(3);
+    say("hook fast path on the directory ledger and on etcd, /bin/true and etcdctl get, 1,000 runs each");
+    let (fast, fast_etcd) = fast_paths(&bins, 1000, &single)?;
     say("64 concurrent start hooks");
     let concurrent = concurrent_hooks(&bins, 64)?;
     say(&format!("hand-over at speed {HANDOVER_SPEED}, and the serial procedure"));
     let hand = handover(1)?;
     say("ftl-status on 10 and 1,000,000 journal lines");
     let status = status_history(&bins, 200)?;
+    say("ftl-acquire --wait's reaction to a release, directory ledger and etcd, 6 rounds each");
+    let wait = wait_reaction(&bins, 6, &single)?;
+    say("request commits on the directory ledger, one etcd member and three, 300 each");
+    let commits = commit_latency(300, &single, &three)?;
     let sizes = sizes(&bins)?;
+    let etcd_version = Command::new(ftl::ledger::etcd_cluster::etcd_program())
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(|l| l.trim().to_string()))
+        .unwrap_or_default();
     let machine = json!({
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
         "cpu": std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default().lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).unwrap_or("").trim(),
         "binaries": bins.display().to_string(),
+        "etcd": etcd_version,
     });
-    let mut all = json!({ "machine": machine, "hook_fast_path": fast, "concurrent_hooks": concurrent, "handover": hand, "status": status, "sizes": sizes });
+    let mut all = json!({
+        "machine": machine,
+        "hook_fast_path": fast,
+        "hook_fast_path_etcd": fast_etcd,
+        "concurrent_hooks": concurrent,
+        "handover": hand,
+        "status": status,
+        "wait_reaction": wait,
+        "commit_latency": commits,
+        "sizes": sizes,
+    });
     let missed = missed_goals(&all);
     all["missed_goals"] = missed.clone().into();
     if json {
@@ -407,16 +675,24 @@ pub fn run(json: bool) -> Result<(), String> {
         return Ok(());
     }
     let f = &all["hook_fast_path"];
+    let num = |v: &Value| v.as_f64().unwrap_or(0.0);
     crate::outln!(
-        "machine: {} cpus, {}, Linux {}",
+        "machine: {} cpus, {}, Linux {}; {}",
         machine["cpus"],
         machine["cpu"].as_str().unwrap_or(""),
-        machine["kernel"].as_str().unwrap_or("")
+        machine["kernel"].as_str().unwrap_or(""),
+        machine["etcd"].as_str().unwrap_or("")
     );
     crate::outln!("binaries: {}", machine["binaries"].as_str().unwrap_or(""));
     crate::outln!(
-        "bpstart_notify fast path ({} runs): median {} ms, p99 {} ms; /bin/true median {} ms, p99 {} ms; ratio {:.2} (goal <= 2); commands run: {}",
-        f["runs"], f["hook_median_ms"], f["hook_p99_ms"], f["true_median_ms"], f["true_p99_ms"], f["ratio_median"].as_f64().unwrap_or(0.0), f["commands_run"]
+        "bpstart_notify fast path, directory ledger (through {MULTI}, {} runs): median {} ms, p99 {} ms; /bin/true median {} ms, p99 {} ms; ratio {:.2} (goal <= 2); commands run: {}",
+        f["runs"], f["hook_median_ms"], f["hook_p99_ms"], f["true_median_ms"], f["true_p99_ms"], num(&f["ratio_median"]), f["commands_run"]
+    );
+    let e = &all["hook_fast_path_etcd"];
+    crate::outln!(
+        "bpstart_notify fast path, etcd ({} member, same loop): median {} ms, p99 {} ms; etcdctl get of the same key median {} ms, p99 {} ms; ratio {:.2} to /bin/true, {:.2} to etcdctl get, {:.2} to the directory ledger (no goal in issue 15); commands run: {}",
+        e["members"], e["hook_median_ms"], e["hook_p99_ms"], e["etcdctl_get_median_ms"], e["etcdctl_get_p99_ms"],
+        num(&e["ratio_to_true"]), num(&e["ratio_to_etcdctl_get"]), num(&e["ratio_to_dir"]), e["commands_run"]
     );
     let c = &all["concurrent_hooks"];
     crate::outln!(
@@ -428,22 +704,41 @@ pub fn run(json: bool) -> Result<(), String> {
     let h = &all["handover"];
     crate::outln!(
         "hand-over (release + acquire, 7 drives, speed {}): {:.2} s wall, critical path {:.2} s, ratio {:.3} (goal <= 1.10); serial procedure {:.2} s, speed-up {:.2}x; on the real platform about {:.1} min against {:.1} min",
-        h["speed"], h["wall_s"].as_f64().unwrap_or(0.0), h["critical_path_s"].as_f64().unwrap_or(0.0), h["ratio"].as_f64().unwrap_or(0.0),
-        h["serial_procedure_s"].as_f64().unwrap_or(0.0), h["speedup_over_serial"].as_f64().unwrap_or(0.0), h["real_platform_minutes"].as_f64().unwrap_or(0.0), h["real_serial_minutes"].as_f64().unwrap_or(0.0)
+        h["speed"], num(&h["wall_s"]), num(&h["critical_path_s"]), num(&h["ratio"]),
+        num(&h["serial_procedure_s"]), num(&h["speedup_over_serial"]), num(&h["real_platform_minutes"]), num(&h["real_serial_minutes"])
     );
     let s = &all["status"];
     crate::outln!(
         "ftl-status --json: median {} ms with 10 journal lines, {} ms with 1,000,000; ratio {:.2} (goal <= 1.2)",
         s["median_ms_10_lines"],
         s["median_ms_1000000_lines"],
-        s["ratio"].as_f64().unwrap_or(0.0)
+        num(&s["ratio"])
     );
-    crate::outln!("binary sizes (goal: each product binary <= 2 MiB, static):");
+    let w = &all["wait_reaction"];
+    crate::outln!(
+        "ftl-acquire --wait, from the release's finishing commit to the start of A1 ({} rounds each, speed 1000): directory ledger (polling) median {} ms, {}-{} ms; etcd (watch) median {} ms, {}-{} ms; the watch reacts {:.1}x sooner (no goal in issue 15)",
+        w["rounds"], w["dir_polling"]["median_ms"], w["dir_polling"]["min_ms"], w["dir_polling"]["max_ms"],
+        w["etcd_watch"]["median_ms"], w["etcd_watch"]["min_ms"], w["etcd_watch"]["max_ms"], num(&w["ratio_median"])
+    );
+    let k = &all["commit_latency"];
+    crate::outln!(
+        "request commit through the store ({} each, in turns): directory ledger median {} ms, p99 {} ms; etcd 1 member median {} ms, p99 {} ms; etcd 3 members median {} ms, p99 {} ms (no goal in issue 15)",
+        k["runs"], k["dir"]["median_ms"], k["dir"]["p99_ms"], k["etcd_1"]["median_ms"], k["etcd_1"]["p99_ms"],
+        k["etcd_3"]["median_ms"], k["etcd_3"]["p99_ms"]
+    );
+    crate::outln!(
+        "binary sizes (goal: the multi-call {MULTI}, which install.sh installs under the five names, <= 4 MiB; every binary static):"
+    );
     for (name, v) in all["sizes"].as_object().into_iter().flatten() {
+        let role = match name.as_str() {
+            MULTI => "installed, as the five names",
+            "ftl-sim" => "simulator, not installed",
+            _ => "separate, for development and tests",
+        };
         crate::outln!(
-            "  {name:<12} {:>9} bytes  {:.3} MiB  static: {}",
+            "  {name:<12} {:>9} bytes  {:.3} MiB  static: {}  ({role})",
             v["bytes"],
-            v["mib"].as_f64().unwrap_or(0.0),
+            num(&v["mib"]),
             v["static"]
         );
     }
@@ -470,14 +765,18 @@ mod tests {
             "sizes": {},
         });
         for b in PRODUCT {
-            all["sizes"][b] = json!({ "mib": 1.9, "static": true });
+            all["sizes"][b] = json!({ "mib": 3.6, "static": true });
         }
-        assert_eq!(missed_goals(&all), Vec::<String>::new());
+        all["sizes"][MULTI] = json!({ "mib": 3.9, "static": true });
+        assert_eq!(missed_goals(&all), Vec::<String>::new(), "separate binaries over 3 MiB are allowed with ftl");
         all["status"]["ratio"] = json!(1.5);
-        all["sizes"]["ftl-window"]["mib"] = json!(2.01);
+        all["sizes"][MULTI]["mib"] = json!(4.01);
+        all["sizes"]["ftl-window"]["static"] = json!(false);
         let missed = missed_goals(&all);
-        assert_eq!(missed.len(), 2, "{missed:?}");
-        assert!(missed[0].contains("ftl-status") && missed[1].contains("ftl-window"), "{missed:?}");
+        assert_eq!(missed.len(), 3, "{missed:?}");
+        assert!(missed[0].contains("ftl-status"), "{missed:?}");
+        assert!(missed[1].contains("multi-call") && missed[1].contains("4.010"), "{missed:?}");
+        assert!(missed[2].contains("ftl-window"), "{missed:?}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! install.sh under --root: every file in place, the binaries static, a second run leaves the
-//! same tree, a foreign notify script set aside and restored, uninstall back to the start.
+//! install.sh under --root: every file in place, the multi-call binary static and its five names
+//! hard links to it (each acting as its program, NetBackup's hooks through them), a second run
+//! leaves the same tree, a foreign notify script set aside and restored, uninstall back to the start.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -50,7 +51,7 @@ fn static_bin_dir() -> PathBuf {
         let out = Command::new(cargo)
             .current_dir(repo())
             .env("RUSTFLAGS", "-C target-feature=+crt-static")
-            .args(["build", "--quiet", "--target", target, "-p", "ftl-hooks"])
+            .args(["build", "--quiet", "--target", target, "-p", "ftl-hooks", "--bin", "ftl", "--bin", "ftl-sim"])
             .output()
             .unwrap();
         assert!(out.status.success(), "static build: {}", String::from_utf8_lossy(&out.stderr));
@@ -89,12 +90,32 @@ fn install_is_complete_static_idempotent_and_uninstalls_cleanly() {
     let out = install(&root, &[]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("set aside the site's own /usr/openv/netbackup/bin/bpend_notify"), "{said}");
-    for b in ["ftl-acquire", "ftl-release", "ftl-status", "ftl-notify", "ftl-window"] {
-        let path = root.join("usr/local/sbin").join(b);
-        assert!(path.is_file(), "{b} missing");
+    // One static binary, ftl, and the five names as hard links to it, each acting as its program.
+    let sbin = root.join("usr/local/sbin");
+    let ftl = std::fs::symlink_metadata(sbin.join("ftl")).unwrap();
+    assert!(ftl.is_file(), "ftl missing");
+    assert_eq!(ftl.mode() & 0o7777, 0o755);
+    assert_eq!(ftl.nlink(), 6, "ftl and its five names");
+    assert_eq!(
+        std::fs::read(sbin.join("ftl")).unwrap(),
+        std::fs::read(static_bin_dir().join("ftl")).unwrap(),
+        "the multi-call binary is installed"
+    );
+    for b in ["ftl", "ftl-acquire", "ftl-release", "ftl-status", "ftl-notify", "ftl-window"] {
+        let path = sbin.join(b);
+        let meta = std::fs::symlink_metadata(&path).unwrap_or_else(|e| panic!("{b} missing: {e}"));
+        assert!(meta.is_file(), "{b} is not a regular file");
+        assert_eq!((meta.dev(), meta.ino()), (ftl.dev(), ftl.ino()), "{b} is not a hard link to ftl");
         let file = Command::new("file").arg(&path).output().expect("`file` is installed");
         let says = String::from_utf8_lossy(&file.stdout);
         assert!(says.contains("statically linked") || says.contains("static-pie linked"), "{b}: {says}");
+        if b == "ftl" {
+            continue;
+        }
+        let version = Command::new(&path).arg("--version").output().unwrap();
+        assert!(version.status.success(), "{b} --version: {}", String::from_utf8_lossy(&version.stderr));
+        let said = String::from_utf8_lossy(&version.stdout);
+        assert!(said.starts_with(&format!("{b} ")), "{b} --version acts as its program: {said}");
         assert!(root.join(format!("usr/local/share/man/man1/{b}.1")).is_file(), "{b}.1 missing");
         assert!(root.join(format!("usr/local/share/bash-completion/completions/{b}")).is_file());
         assert!(root.join(format!("usr/local/share/zsh/site-functions/_{b}")).is_file());
@@ -125,9 +146,24 @@ fn install_is_complete_static_idempotent_and_uninstalls_cleanly() {
     let rc = std::fs::read_to_string(root.join("etc/init.d/ftl")).unwrap();
     assert!(rc.contains("ftl-acquire --at-boot") && rc.contains("ftl-release --at-shutdown"));
 
+    // NetBackup's hook works through the installed binary: the fast path on the owner.
+    let site = crate::support::SimSite::new();
+    let hooks = tmp.path().join("hooks");
+    std::fs::create_dir(&hooks).unwrap();
+    std::os::unix::fs::symlink(sbin.join("ftl-notify"), hooks.join("bpstart_notify")).unwrap();
+    let out = Command::new(hooks.join("bpstart_notify"))
+        .args(["db1", "daily", "incr", "FULL"])
+        .env_clear()
+        .env("FTL_CONFIG", site.config("marmaduke"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "bpstart_notify: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(site.calls().len(), 0, "the fast path runs nothing");
+
     let first = tree(&root);
     install(&root, &[]);
     assert_eq!(tree(&root), first, "a second run changed the tree");
+    assert_eq!(std::fs::metadata(sbin.join("ftl-status")).unwrap().nlink(), 6, "a second run keeps the links");
 
     install(&root, &["--uninstall"]);
     assert_eq!(tree(&root), before, "uninstall did not restore the tree");

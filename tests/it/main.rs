@@ -20,6 +20,7 @@ mod journald;
 mod ledger_cli;
 mod ledger_faults;
 mod libvirt_safety;
+mod multicall;
 mod netbackup_truth;
 mod notify;
 mod plan_truth;

@@ -16,6 +16,7 @@ pub fn bin(name: &str) -> PathBuf {
         "ftl-status" => env!("CARGO_BIN_EXE_ftl-status"),
         "ftl-notify" => env!("CARGO_BIN_EXE_ftl-notify"),
         "ftl-window" => env!("CARGO_BIN_EXE_ftl-window"),
+        "ftl" => env!("CARGO_BIN_EXE_ftl"),
         "ftl-sim" => env!("CARGO_BIN_EXE_ftl-sim"),
         other => panic!("`{other}` is not a binary of this workspace"),
     })

@@ -214,6 +214,9 @@ fn spawn_background(kind: &str, config: &Path, domain: &str) -> Result<(), Error
     let exe =
         std::env::current_exe().map_err(|source| Error::Spawn { what: "find the ftl-notify binary".into(), source })?;
     let mut cmd = std::process::Command::new(exe);
+    // By its name: the multi-call binary `ftl` acts by argv[0], and current_exe() names `ftl`
+    // itself when the hook reached it through a symbolic link.
+    cmd.arg0("ftl-notify");
     cmd.arg("--config").arg(config).args(["--domain", domain, "--background", kind]);
     cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
