@@ -99,7 +99,9 @@ enum Command {
         action: String,
     },
     /// Measure the hook fast path, concurrent hooks, a hand-over against its critical path and the
-    /// serial procedure, ftl-status on a huge journal, and the binary sizes (use release binaries).
+    /// serial procedure, ftl-status on a huge journal, the fast path, --wait reaction and commit
+    /// latency on etcd (it starts its own members: needs etcd and etcdctl), and the binary sizes
+    /// (use release binaries).
     Bench {
         /// As JSON.
         #[arg(long)]
