@@ -9,9 +9,55 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The etcd program: `$FTL_TEST_ETCD`, else `etcd` on the PATH.
+/// The etcd program: `$FTL_TEST_ETCD`, else `etcd` on the PATH, installed from Debian's
+/// packages first when it is missing ([`install`]).
 pub fn etcd_program() -> String {
-    std::env::var("FTL_TEST_ETCD").unwrap_or_else(|_| "etcd".into())
+    if let Ok(program) = std::env::var("FTL_TEST_ETCD") {
+        return program;
+    }
+    install();
+    "etcd".into()
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// On a fresh machine (root, with apt), installs what the etcd tests need, as `.ci/run` does:
+/// Debian's `etcd-server` and `etcd-client` (`etcdctl`), and `openssl` for the TLS tests. Once
+/// per machine: concurrent test processes wait on one lock file. So `cargo test --workspace`
+/// needs nothing but the Rust toolchain and the package archive; without apt, the starter's panic
+/// says what to install.
+pub fn install() {
+    if on_path("etcd") && on_path("etcdctl") && on_path("openssl") {
+        return;
+    }
+    let is_root = unsafe { libc::geteuid() } == 0;
+    if !is_root || !on_path("apt-get") {
+        return;
+    }
+    let Ok(lock) = std::fs::File::create(std::env::temp_dir().join("ftl-test-etcd-install.lock")) else {
+        return;
+    };
+    if lock.lock().is_err() {
+        return;
+    }
+    if on_path("etcd") && on_path("etcdctl") && on_path("openssl") {
+        return;
+    }
+    eprintln!("the etcd tests need Debian's etcd-server, etcd-client and openssl: installing them with apt-get");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !(apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", "etcd-server", "etcd-client", "openssl"])) {
+        eprintln!("apt-get could not install etcd-server, etcd-client and openssl");
+    }
 }
 
 pub fn free_port() -> u16 {
@@ -204,6 +250,7 @@ impl Etcd {
 /// A CA, a server certificate for 127.0.0.1 and a client certificate in `dir` (`ca.pem`,
 /// `server.pem`, `server-key.pem`, `client.pem`, `client-key.pem`), made with the `openssl` CLI.
 pub fn make_certificates(dir: &Path) {
+    install();
     let run = |args: &[&str]| {
         let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
         assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
