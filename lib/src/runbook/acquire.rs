@@ -447,20 +447,7 @@ fn force_takeover(ctx: &Context, book: &Runbook, reason: &str) -> Result<Report,
 
 pub fn plan(ctx: &Context, options: &AcquireOptions) -> Result<Plan, Error> {
     let book = runbook(ctx);
-    let precheck = PlanStep {
-        id: "A0".into(),
-        name: "precheck".into(),
-        groups: vec![super::actions::Group {
-            parallel: false,
-            commands: [crate::netbackup::NetBackup::new(ctx.config).jobs()]
-                .into_iter()
-                .chain(ctx.platform.locate(&ctx.domain))
-                .map(|c| c.to_string())
-                .chain(ctx.host.plan_checks(ctx, true))
-                .collect(),
-        }],
-        on_failure: if options.force.is_some() { "overridden by --force".into() } else { "refuse, exit 4".into() },
-    };
+    let precheck = PlanStep::precheck(ctx, "A0", true, options.force.is_some());
     let last = PlanStep {
         // A6, or A7 where A6 resumes the policy scheduler.
         id: format!("A{}", book.steps.len() + 1),

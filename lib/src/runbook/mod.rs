@@ -250,6 +250,26 @@ pub struct PlanStep {
     pub on_failure: String,
 }
 
+impl PlanStep {
+    /// R0 or A0: what the prechecks of a release (`attach` false) or an acquire run and read.
+    pub fn precheck(ctx: &Context, id: &str, attach: bool, forced: bool) -> PlanStep {
+        PlanStep {
+            id: id.into(),
+            name: "precheck".into(),
+            groups: vec![actions::Group {
+                parallel: false,
+                commands: [crate::netbackup::NetBackup::new(ctx.config).jobs()]
+                    .into_iter()
+                    .chain(ctx.platform.locate(&ctx.domain))
+                    .map(|c| c.to_string())
+                    .chain(ctx.host.plan_checks(ctx, attach))
+                    .collect(),
+            }],
+            on_failure: if forced { "overridden by --force".into() } else { "refuse, exit 4".into() },
+        }
+    }
+}
+
 impl Plan {
     pub fn new(
         ctx: &Context,

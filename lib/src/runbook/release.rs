@@ -233,20 +233,7 @@ fn force_for_other(ctx: &Context, owner: &str, reason: &str) -> Result<Report, E
 
 pub fn plan(ctx: &Context, options: &ReleaseOptions) -> Result<Plan, Error> {
     let book = runbook(ctx);
-    let precheck = PlanStep {
-        id: "R0".into(),
-        name: "precheck".into(),
-        groups: vec![super::actions::Group {
-            parallel: false,
-            commands: [crate::netbackup::NetBackup::new(ctx.config).jobs()]
-                .into_iter()
-                .chain(ctx.platform.locate(&ctx.domain))
-                .map(|c| c.to_string())
-                .chain(ctx.host.plan_checks(ctx, false))
-                .collect(),
-        }],
-        on_failure: if options.force.is_some() { "overridden by --force".into() } else { "refuse, exit 4".into() },
-    };
+    let precheck = PlanStep::precheck(ctx, "R0", false, options.force.is_some());
     let last = PlanStep { id: "R7".into(), name: "ledger: free".into(), groups: vec![], on_failure: String::new() };
     Ok(match decide(ctx, &book, options.force.is_some())? {
         Err(why) => Plan { operation: Operation::Release, domain: ctx.domain.clone(), note: why, steps: vec![] },
