@@ -839,6 +839,15 @@ impl Client {
                 }
                 let private = PrivateKey::from_pem(&read("ledger.key", key)?)
                     .map_err(|e| bad("ledger.key", key, e.to_string()))?;
+                // rustls panics inside ureq on a key that does not go with the certificate:
+                // check the pair here, so that it is a configuration error naming the key.
+                let certs: Vec<rustls::pki_types::CertificateDer<'static>> =
+                    chain.iter().map(|c| c.der().to_vec().into()).collect();
+                let der = rustls::pki_types::PrivateKeyDer::try_from(private.der().to_vec())
+                    .map_err(|e| bad("ledger.key", key, e.to_string()))?;
+                rustls::sign::CertifiedKey::from_der(certs, der, &rustls::crypto::ring::default_provider()).map_err(
+                    |e| bad("ledger.key", key, format!("does not go with the certificate of ledger.cert ({e})")),
+                )?;
                 Some(ClientCert::new_with_certs(&chain, private))
             }
         };

@@ -176,6 +176,20 @@ fn tls_with_client_certificates() {
     );
     let err = EtcdStore::open(&etcd_config(&endpoints, "/tls/L", &wrong_ca)).unwrap().read().unwrap_err();
     assert!(matches!(err, LedgerError::Unreachable { .. }), "{err}");
+    // A key of another certificate: a configuration error naming ledger.key (rustls would panic).
+    let mismatched = format!(
+        "ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        at("ca.pem"),
+        at("client.pem"),
+        other.path().join("client-key.pem").display()
+    );
+    match EtcdStore::open(&etcd_config(&endpoints, "/tls/L", &mismatched)) {
+        Err(err @ LedgerError::Setup { key: "ledger.key", .. }) => {
+            assert!(err.to_string().contains("ledger.cert"), "{err}")
+        }
+        Err(other) => panic!("not a setup error of ledger.key: {other}"),
+        Ok(_) => panic!("a key of another certificate was accepted"),
+    }
 }
 
 #[test]

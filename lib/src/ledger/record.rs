@@ -201,6 +201,8 @@ impl Event {
 /// A transition the rules forbid. Each variant names who holds what.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Forbidden {
+    #[error("the record's epoch {epoch} cannot grow (a record no ftl wrote: repair it from the journal)")]
+    EpochExhausted { epoch: u64 },
     #[error("the library is {state} by `{holder}`, not by `{domain}`")]
     HeldByOther { state: StateName, holder: String, domain: String },
     #[error("`{domain}` cannot {operation} the library while it is {state}")]
@@ -294,7 +296,7 @@ impl Record {
         // Every request has an expiry: an expired one (or one without, from an older ftl) is no
         // claim, and goes with the next commit.
         next.requests.retain(|r| r.until.is_some_and(|u| u > now));
-        next.epoch = self.epoch + 1;
+        next.epoch = self.epoch.checked_add(1).ok_or(Forbidden::EpochExhausted { epoch: self.epoch })?;
         if next.state.name() != self.state.name() || next.state.owner() != self.state.owner() {
             next.since = now;
         }

@@ -667,3 +667,11 @@ fn a_deleted_ledger_lock_stops_every_commit_until_repair_makes_it_again() {
     assert_eq!(repaired.record.epoch, 3, "the record itself was fine and is not rewritten");
     ledger.commit(&actor, &begin("marmaduke", Operation::Release, "R3"), serde_json::Value::Null, t0()).unwrap();
 }
+
+#[test]
+fn an_epoch_that_cannot_grow_is_refused_not_a_panic() {
+    let mut last = record(owned("marmaduke"));
+    last.epoch = u64::MAX;
+    let err = last.apply(&begin("marmaduke", Operation::Release, "R1"), t0()).unwrap_err();
+    assert!(matches!(err, Forbidden::EpochExhausted { epoch: u64::MAX }), "{err}");
+}
