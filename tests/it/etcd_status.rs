@@ -140,13 +140,18 @@ fn libraries_lists_every_library_under_the_parent_prefix() {
     let etcd = Etcd::single();
     let site = SimSite::new();
     let dir = assert_fs::TempDir::new().unwrap();
-    let at = |prefix: &str, library: &str| {
+    // The free libraries are another simulated site's, whose board is in no domain: an init
+    // records only what its controller confirms.
+    let spare = SimSite::new();
+    assert_eq!(code(&run(spare.ftl("marmaduke", "ftl-release"))), 0);
+    let at = |on: &SimSite, prefix: &str, library: &str| {
         let endpoints = etcd.endpoints();
-        config_copy(&site, "marmaduke", dir.path(), &format!("{library}.toml"), |t| {
+        config_copy(on, "marmaduke", dir.path(), &format!("{library}.toml"), |t| {
             on_etcd(&t, &endpoints, prefix).replace("name = \"L3500\"", &format!("name = \"{library}\""))
         })
     };
-    let (l3500, l9000, elsewhere) = (at("/ftl/L3500", "L3500"), at("/ftl/site2/L9000", "L9000"), at("/other/L1", "L1"));
+    let (l3500, l9000, elsewhere) =
+        (at(&site, "/ftl/L3500", "L3500"), at(&spare, "/ftl/site2/L9000", "L9000"), at(&spare, "/other/L1", "L1"));
     expect(ftl("ftl-status", &l3500, &["--init-ledger", "--owner", "marmaduke"]), 0);
     expect(ftl("ftl-status", &l9000, &["--init-ledger"]), 0);
     expect(ftl("ftl-status", &elsewhere, &["--init-ledger"]), 0);

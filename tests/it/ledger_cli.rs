@@ -157,3 +157,29 @@ fn prometheus_metrics_for_the_textfile_collector() {
         assert!(value.parse::<f64>().is_ok(), "{l}");
     }
 }
+
+/// The first record says where the board is: a controller that answers and places it elsewhere
+/// refuses `--init-ledger` (exit 4, nothing written); one that agrees lets it through.
+#[test]
+fn init_ledger_records_only_what_the_controller_confirms() {
+    let site = SimSite::new();
+    let fresh = site.dir.path().join("fresh-ledger");
+    std::fs::create_dir(&fresh).unwrap();
+    let old = site.path().join("ledger").display().to_string();
+    site.edit_config("marmaduke", |c| {
+        c.replace(&format!("dir = \"{old}\""), &format!("dir = \"{}\"", fresh.display()))
+    });
+    let out = run(site.ftl("marmaduke", "ftl-status").args(["--init-ledger", "--owner", "flinstones"]));
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("in domain marmaduke") && stderr(&out).contains("nothing was written"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_dir(&fresh).unwrap().count(), 0, "a refused init writes nothing");
+    let out = run(site.ftl("marmaduke", "ftl-status").arg("--init-ledger"));
+    assert_eq!(code(&out), 4, "free, while the board is in marmaduke: {}", stderr(&out));
+    let out = run(site.ftl("marmaduke", "ftl-status").args(["--init-ledger", "--owner", "marmaduke"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(site.ledger("marmaduke")["owner"], "marmaduke");
+}

@@ -176,6 +176,31 @@ fn status_run(args: &StatusArgs, format: Format) -> Result<(), Error> {
             ));
             return Ok(());
         }
+        // The first record must say where the unit is: a controller that answers and places it
+        // elsewhere refuses the init (one that cannot be asked is warned about: --check tells).
+        let progress = StderrProgress::new(true);
+        let ctx = setup.context(&SystemRunner, &SystemClock, &progress);
+        let want = match &args.owner {
+            Some(owner) => platform::Location::Domain(owner.clone()),
+            None => platform::Location::Unassigned,
+        };
+        match crate::runbook::actions::read_board(&ctx) {
+            Ok(at) if at.location != want => {
+                return Err(Error::Refused(format!(
+                    "--init-ledger would record the library {}, but the controller reports {} {at}; nothing was \
+                     written (give --owner the domain that has it, or none when it is in no domain)",
+                    args.owner.as_deref().map(|o| format!("owned by {o}")).unwrap_or("free".into()),
+                    ctx.platform.unit()
+                )))
+            }
+            Ok(_) => {}
+            Err(e) => warn_line(format_args!(
+                "ftl-status: could not confirm with the controller where the {} is ({}); run ftl-status --check \
+                 once it answers",
+                ctx.platform.noun(),
+                e.message
+            )),
+        }
         let record = setup.ledger.init(args.owner.as_deref(), &holder, now)?;
         print_record(&record, format, now);
         return Ok(());
