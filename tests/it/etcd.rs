@@ -329,3 +329,35 @@ fn a_fleet_on_a_given_cluster_prints_its_figures_and_removes_its_keys() {
     assert!(text.contains("no library ever had two owners, every record agreed with its board"), "{text}");
     assert_eq!(keys_under(&etcd, "/ftl-sim"), 0, "the fleet's keys are removed");
 }
+
+/// A sequence that lost its run lock (stopped longer than its lease: SIGSTOP, or cut off) starts
+/// no new step and undoes nothing, since another sequence may hold the lock by then: it leaves
+/// the ledger `broken`, saying so, and a rerun resumes.
+#[test]
+fn a_sequence_that_lost_its_run_lock_runs_and_undoes_nothing_more() {
+    let etcd = Etcd::single();
+    let site = site_on(&etcd, "starfire", "1000");
+    site.edit_config("marmaduke", |c| c.replace("[ledger]\n", "[ledger]\nlease_ttl = \"2s\"\n"));
+    assert_eq!(code(&site.sim(&["fault", "hang:mt"])), 0);
+    let mut child = site.ftl("marmaduke", "ftl-release").stderr(std::process::Stdio::piped()).spawn().unwrap();
+    site.wait_for(20, "the release to reach R3", |s| s.ledger("marmaduke")["step"]["id"] == "R3");
+    signal(child.id(), libc::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(4));
+    signal(child.id(), libc::SIGCONT);
+    // The keeper finds the lease gone at its next renewal (a third of the TTL), then the hung
+    // rewind is ended and R3 fails.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(code(&site.sim(&["fault", "clear"])), 0);
+    site.kill_strays_named("mt");
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("lost its run lock"), "{said}");
+    assert!(!said.contains("undo R2"), "nothing is undone: {said}");
+    assert_eq!(site.platform()["domains"]["marmaduke"]["netbackup"], "stopped", "R2 was not undone");
+    let l = site.ledger("marmaduke");
+    assert_eq!((l["state"].as_str(), l["step"]["id"].as_str()), (Some("broken"), Some("R3")), "{l}");
+    let out = run(site.ftl("marmaduke", "ftl-release"));
+    assert_eq!(code(&out), 0, "the rerun resumes: {}", stderr(&out));
+    assert_eq!(site.ledger("marmaduke")["state"], "free");
+}

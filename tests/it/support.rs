@@ -255,6 +255,23 @@ impl SimSite {
 
     /// Kills every process still running a fake command of this site (a hung one whose caller
     /// was killed), so that a test leaves nothing behind.
+    /// Kills this site's fake commands named `name` (a hung one), and nothing else.
+    pub fn kill_strays_named(&self, name: &str) {
+        let program = format!("{}/", self.path().display());
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let argv0 = String::from_utf8_lossy(cmdline.split(|b| *b == 0).next().unwrap_or_default()).to_string();
+            if argv0.starts_with(&program) && argv0.ends_with(&format!("/bin/{name}")) {
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+
     pub fn kill_strays(&self) {
         let site = self.path().display().to_string();
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {

@@ -742,17 +742,29 @@ impl KeptLease {
     fn start(client: Arc<Client>, id: i64, ttl: Duration) -> KeptLease {
         let (stop, stopped) = mpsc::channel::<()>();
         let keeping = client.clone();
-        let keeper = std::thread::spawn(move || loop {
-            if stopped.recv_timeout(ttl / 3) != Err(mpsc::RecvTimeoutError::Timeout) {
-                return;
-            }
-            match keeping.call("/v3/lease/keepalive", &json!({"ID": id.to_string()})) {
-                Ok((_, answer)) if int(&answer["result"]["TTL"]) <= 0 => {
-                    tracing::error!(lease = id, "the lease of a held lock expired: the lock is no longer held");
+        let keeper = std::thread::spawn(move || {
+            let mut kept = std::time::Instant::now();
+            loop {
+                if stopped.recv_timeout(ttl / 3) != Err(mpsc::RecvTimeoutError::Timeout) {
                     return;
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(lease = id, "cannot keep the lease of a held lock alive: {e}"),
+                match keeping.call("/v3/lease/keepalive", &json!({"ID": id.to_string()})) {
+                    Ok((_, answer)) if int(&answer["result"]["TTL"]) <= 0 => {
+                        tracing::error!(lease = id, "the lease of a held lock expired: the lock is no longer held");
+                        super::note_lock_lost();
+                        return;
+                    }
+                    Ok(_) => kept = std::time::Instant::now(),
+                    Err(e) => {
+                        tracing::warn!(lease = id, "cannot keep the lease of a held lock alive: {e}");
+                        // Not renewed for a whole TTL: the cluster has let the lease go.
+                        if kept.elapsed() >= ttl {
+                            tracing::error!(lease = id, "the lease of a held lock was not renewed within its TTL");
+                            super::note_lock_lost();
+                            return;
+                        }
+                    }
+                }
             }
         });
         KeptLease { client, id, stop: Some(stop), keeper: Some(keeper) }

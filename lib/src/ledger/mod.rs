@@ -310,6 +310,19 @@ pub fn liveness(store: &dyn Store, record: &Record) -> Option<Holding> {
 }
 
 /// The store that `config` names (`[ledger] store`).
+/// Set when a lock this process holds was lost (its lease expired, or could not be renewed within
+/// its TTL): another process may hold it now, so this one starts no new step.
+static LOCK_LOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn note_lock_lost() {
+    LOCK_LOST.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether a lock this process holds has been lost ([`note_lock_lost`]).
+pub fn lock_lost() -> bool {
+    LOCK_LOST.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 pub fn open(config: &Config) -> Result<Box<dyn Store>, LedgerError> {
     Ok(match &config.ledger {
         LedgerConfig::Dir(_) => Box::new(DirLedger::open(config)?),

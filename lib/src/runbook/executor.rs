@@ -55,6 +55,23 @@ pub fn execute_fenced(
             holder: ctx.holder.clone(),
             step: StepRef { operation: op, id: step.id.into(), name: step.name.clone(), started: ctx.clock.now() },
         };
+        if crate::ledger::lock_lost() {
+            // Another sequence may hold the run lock now: run nothing more, undo nothing, write
+            // nothing (the fence stops a commit anyway once the other writes).
+            let done: Vec<&str> = book.steps[..index].iter().map(|s| s.id).collect();
+            return Err(Error::Failed(format!(
+                "the {op} stopped before {} {}: this process lost its run lock (its lease expired: it was stopped \
+                 or cut off from the ledger longer than ledger.lease_ttl), so another sequence may run now. Nothing \
+                 more was run or undone (steps done here: {}); the ledger says {}. Run {} on {} again once \
+                 ftl-status shows no holder running",
+                step.id,
+                step.name,
+                if done.is_empty() { "none".to_string() } else { done.join(", ") },
+                standing(ctx),
+                resume_hint(op),
+                ctx.domain
+            )));
+        }
         if let Some(signal) = signals::interrupted() {
             if fence.is_none() {
                 return Err(Error::Interrupted { signal, during: None });
@@ -200,6 +217,13 @@ fn on_failure(
     changed: &[bool],
 ) -> Result<Continue, Error> {
     let step = &book.steps[index];
+    if crate::ledger::lock_lost() {
+        // Another sequence may act now: an undo would fight it. Leave it to the operator.
+        let note = "this process lost its run lock (its lease expired), so nothing is undone";
+        ctx.progress.note(note);
+        error.message = format!("{}; {note}", error.message);
+        return Ok(Continue::No(Left::Broken, Vec::new()));
+    }
     match step.on_failure {
         OnFailure::Warn => {
             ctx.progress.note(&format!(
