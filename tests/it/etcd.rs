@@ -339,7 +339,7 @@ fn a_sequence_that_lost_its_run_lock_runs_and_undoes_nothing_more() {
     let site = site_on(&etcd, "starfire", "1000");
     site.edit_config("marmaduke", |c| c.replace("[ledger]\n", "[ledger]\nlease_ttl = \"2s\"\n"));
     assert_eq!(code(&site.sim(&["fault", "hang:mt"])), 0);
-    let mut child = site.ftl("marmaduke", "ftl-release").stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = site.ftl("marmaduke", "ftl-release").stderr(std::process::Stdio::piped()).spawn().unwrap();
     site.wait_for(20, "the release to reach R3", |s| s.ledger("marmaduke")["step"]["id"] == "R3");
     signal(child.id(), libc::SIGSTOP);
     std::thread::sleep(Duration::from_secs(4));
