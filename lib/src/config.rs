@@ -708,6 +708,9 @@ fn build_etcd_ledger(s: &Section, library: &str) -> Option<EtcdLedgerConfig> {
             Some("must not end with `/` (the keys are PREFIX/state, PREFIX/journal/...)")
         } else if p.chars().any(|c| c.is_control() || c.is_whitespace()) {
             Some("must not contain spaces or control characters")
+        } else if p.split('/').any(|part| ["state", "journal", "audit", "run", "worker"].contains(&part)) {
+            // Under another library's prefix, its keys and this one's would mix.
+            Some("must not use state, journal, audit, run or worker as a part: those are the names of a library's own keys")
         } else {
             None
         };
@@ -1461,6 +1464,8 @@ prefix = ["ssh", "-o", "BatchMode=yes", "ssp@ssp0"]
             ("store = \"etcd\"\nendpoints = [\"https://h:2379\"]", "ledger.ca"),
             (&format!("{etcd}prefix = \"ftl/L\""), "ledger.prefix"),
             (&format!("{etcd}prefix = \"/ftl/L/\""), "ledger.prefix"),
+            (&format!("{etcd}prefix = \"/ftl/L3500/journal\""), "ledger.prefix"),
+            (&format!("{etcd}prefix = \"/ftl/run/L\""), "ledger.prefix"),
             (&format!("{etcd}dial_timeout = \"0s\""), "ledger.dial_timeout"),
             (&format!("{etcd}request_timeout = 5"), "ledger.request_timeout"),
             (&format!("{etcd}lease_ttl = \"1s\""), "ledger.lease_ttl"),
