@@ -83,6 +83,39 @@ struct Snapshot {
 }
 
 impl EtcdStore {
+    /// Every configured endpoint that answers belongs to one cluster (the `cluster_id` of its
+    /// answer's header): a list that mixes clusters would let a record be created on one while
+    /// another holds the library's. Checked when a first record is created, where that mistake
+    /// does its harm; an endpoint that does not answer is not judged.
+    fn one_cluster(&self) -> Result<(), LedgerError> {
+        let mut seen: Option<(String, String)> = None;
+        for endpoint in &self.client.endpoints {
+            let Ok(response) =
+                self.client.post(endpoint, "/v3/maintenance/status", &json!({}), self.client.request_timeout)
+            else {
+                continue;
+            };
+            let Ok(Answer::Ok(status)) = Client::answer(response) else {
+                continue;
+            };
+            let id = status["header"]["cluster_id"].as_str().unwrap_or_default().to_string();
+            match &seen {
+                None => seen = Some((endpoint.clone(), id)),
+                Some((first, first_id)) if *first_id != id => {
+                    return Err(LedgerError::Setup {
+                        key: "ledger.endpoints",
+                        path: endpoint.clone(),
+                        reason: format!(
+                            "belongs to etcd cluster {id}, but {first} to cluster {first_id}: every endpoint must be a \
+                             member of one cluster"
+                        ),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
     /// A handle on the configured cluster. Reads the TLS files and the password, and does no
     /// request: the first request dials.
     pub fn open(config: &Config) -> Result<EtcdStore, LedgerError> {
@@ -471,6 +504,7 @@ impl Store for EtcdStore {
             Some(owner) => State::Owned { owner: owner.to_string() },
             None => State::Free,
         };
+        self.one_cluster()?;
         let mut record = Record::new(&self.library, state, now);
         record.epoch = 1;
         let entry = self.entry(actor, "init", StateName::Free, &record, Value::Null, now);

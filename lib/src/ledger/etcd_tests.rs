@@ -316,3 +316,20 @@ fn ledger_open_chooses_the_configured_store() {
     let location = super::open(&config).unwrap().location();
     assert_eq!((location.store, location.record.as_str()), ("etcd", "etcd key /ftl/L3500/state"));
 }
+
+#[test]
+fn an_endpoint_list_that_mixes_two_clusters_cannot_create_a_record() {
+    let (one, other) = (Etcd::single(), Etcd::single());
+    let mixed = [one.endpoints()[0].clone(), other.endpoints()[0].clone()];
+    let store = EtcdStore::open(&etcd_config(&mixed, "/ftl/L3500", "")).unwrap();
+    match store.init(Some("marmaduke"), &holder("marmaduke"), t0()) {
+        Err(err @ LedgerError::Setup { key: "ledger.endpoints", .. }) => {
+            assert!(err.to_string().contains(&other.endpoints()[0]), "{err}")
+        }
+        Err(err) => panic!("not a setup error of ledger.endpoints: {err}"),
+        Ok(_) => panic!("a record was created through endpoints of two clusters"),
+    }
+    // One cluster's endpoints are fine.
+    let store = EtcdStore::open(&etcd_config(&one.endpoints(), "/ftl/L3500", "")).unwrap();
+    assert!(store.init(Some("marmaduke"), &holder("marmaduke"), t0()).is_ok());
+}
