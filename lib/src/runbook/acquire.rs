@@ -117,9 +117,21 @@ fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, 
                 None => Error::Interrupted { signal, during: None },
             });
         }
+        // A waiting acquire rides out a ledger that is unreachable for a while (an etcd leader
+        // election, a restart): it asks again after its pause until its wait is over.
+        let waiting = options.wait.is_some() && !out_of_time();
+        let outage = |e: &Error| matches!(e, Error::Ledger(crate::ledger::LedgerError::Unreachable { .. }));
+        let record = match ctx.ledger.read().map_err(Error::from) {
+            Err(e) if waiting && outage(&e) => {
+                ctx.progress.note(&format!("{e}; asking again in {}", crate::duration::format(pause)));
+                std::thread::sleep(pause);
+                pause = (pause * 3 / 2).min(Duration::from_secs(10));
+                continue;
+            }
+            other => other?,
+        };
         // A request this run recorded, withdrawn meanwhile (ftl-acquire --cancel): stop waiting.
         if requested.is_some() {
-            let record = ctx.ledger.read()?;
             if record.request_of(&ctx.domain).is_none() && record.state.owner() != Some(ctx.domain.as_str()) {
                 return Ok(Report::nothing(
                     Operation::Acquire,
@@ -252,8 +264,12 @@ fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, 
         }
         // Wakes at once when the record changes (the store watches it), else after the pause:
         // idleness and claims change without a new record.
-        let seen = ctx.ledger.read()?.epoch;
-        ctx.ledger.wait_for_change(seen, pause)?;
+        if let Err(e) = ctx.ledger.wait_for_change(record.epoch, pause) {
+            if !(options.wait.is_some() && matches!(e, crate::ledger::LedgerError::Unreachable { .. })) {
+                return Err(e.into());
+            }
+            std::thread::sleep(pause);
+        }
         pause = (pause * 3 / 2).min(Duration::from_secs(10));
     }
 }
