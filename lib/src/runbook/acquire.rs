@@ -131,15 +131,16 @@ fn acquire_validated(ctx: &Context, options: &AcquireOptions) -> Result<Report, 
             other => other?,
         };
         // A request this run recorded, withdrawn meanwhile (ftl-acquire --cancel): stop waiting.
-        if requested.is_some() {
-            if record.request_of(&ctx.domain).is_none() && record.state.owner() != Some(ctx.domain.as_str()) {
-                return Ok(Report::nothing(
-                    Operation::Acquire,
-                    &ctx.domain,
-                    "the request was withdrawn (ftl-acquire --cancel); stopped waiting".into(),
-                    record.epoch,
-                ));
-            }
+        if requested.is_some()
+            && record.request_of(&ctx.domain).is_none()
+            && record.state.owner() != Some(ctx.domain.as_str())
+        {
+            return Ok(Report::nothing(
+                Operation::Acquire,
+                &ctx.domain,
+                "the request was withdrawn (ftl-acquire --cancel); stopped waiting".into(),
+                record.epoch,
+            ));
         }
         match decide(ctx, &book, options.force.is_some())? {
             (Decision::Nothing(why), _) => {
