@@ -348,6 +348,18 @@ fn drive_table(p: &Platform, domain: &str) -> String {
     out
 }
 
+/// Rewinds drive `index` in its realistic time, unless the `bot:I` fault keeps it where it is.
+pub(crate) fn rewind(call: &Call, platform: &Platform, index: usize) -> Result<Reply, Reply> {
+    call.sleep(timing::rewind_secs(platform.drives[index].position));
+    let stuck = platform.has_fault(&format!("bot:{index}"));
+    call.update(|p| {
+        if !stuck {
+            p.drives[index].position = 0;
+        }
+    })?;
+    Ok(ok(""))
+}
+
 fn mt(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
     let args: Vec<&str> = call.args.iter().map(String::as_str).collect();
     let usage = fail(1, "usage: mt [ -f device ] command [ count ]\n");
@@ -387,16 +399,7 @@ fn mt(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
                 position % 10_000
             )))
         }
-        "rewind" => {
-            call.sleep(timing::rewind_secs(drive.position));
-            let stuck = platform.has_fault(&format!("bot:{index}"));
-            call.update(|p| {
-                if !stuck {
-                    p.drives[index].position = 0;
-                }
-            })?;
-            Ok(ok(""))
-        }
+        "rewind" => rewind(call, platform, index),
         _ => Ok(fail(2, format!("{device}: {op}: I/O error\n"))),
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::fake::{fail, ok, Call, Reply};
 use crate::platform::{Platform, Running};
-use crate::timing::{self, secs};
+use crate::timing::secs;
 
 /// mtio.h: GMT_BOT, GMT_ONLINE, GMT_DR_OPEN, GMT_IM_REP_EN.
 const GMT_BOT: u32 = 0x4000_0000;
@@ -89,16 +89,7 @@ pub fn mt(call: &Call, platform: &Platform) -> Result<Reply, Reply> {
         }
         // offline rewinds and unloads; the simulator rewinds and leaves the tape in the drive
         // (the robot is not simulated).
-        _ => {
-            call.sleep(timing::rewind_secs(drive.position));
-            let stuck = platform.has_fault(&format!("bot:{index}"));
-            call.update(|p| {
-                if !stuck {
-                    p.drives[index].position = 0;
-                }
-            })?;
-            Ok(ok(""))
-        }
+        _ => crate::fake::rewind(call, platform, index),
     }
 }
 

@@ -444,6 +444,19 @@ const SHOWREV: &str = "Patch: 105181-17 Obsoletes: 105210-27, 105212-01 Requires
 Patch: 106381-02 Obsoletes:  Requires:  Incompatibles:  Packages: SUNWcar\n\
 Patch: 107000-01 Obsoletes: 106048-05, 106284-03 Requires:  Incompatibles:  Packages: SUNWcsu\n";
 
+/// A domain's `[netbackup]` table, its programs in the domain's `bin` (`b` names one there).
+fn netbackup_section(b: &dyn Fn(&str) -> String) -> String {
+    format!(
+        "\n[netbackup]\nvmoprcmd = {}\nbpdbjobs = {}\nbpps = {}\nbppllist = {}\nstop = [{}, \"stop\"]\nstart = [{}, \"start\"]\n",
+        b("vmoprcmd"),
+        b("bpdbjobs"),
+        b("bpps"),
+        b("bppllist"),
+        b("netbackup-stop"),
+        b("netbackup-start")
+    )
+}
+
 fn config_text(dir: &Path, domain: &str, o: &InitOptions) -> String {
     let bin = dir.join(domain).join("bin");
     let b = |name: &str| toml_str(&bin.join(name).display().to_string());
@@ -466,15 +479,7 @@ fn config_text(dir: &Path, domain: &str, o: &InitOptions) -> String {
         c("addboard"),
         c("deleteboard")
     ));
-    t.push_str(&format!(
-        "\n[netbackup]\nvmoprcmd = {}\nbpdbjobs = {}\nbpps = {}\nbppllist = {}\nstop = [{}, \"stop\"]\nstart = [{}, \"start\"]\n",
-        b("vmoprcmd"),
-        b("bpdbjobs"),
-        b("bpps"),
-        b("bppllist"),
-        b("netbackup-stop"),
-        b("netbackup-start")
-    ));
+    t.push_str(&netbackup_section(&b));
     t.push_str(&format!(
         "\n[commands]\nmt = {}\nmodinfo = {}\nmodunload = {}\nmodload = {}\npsrset = {}\npbind = {}\nkill = {}\n",
         b("mt"),
@@ -551,15 +556,7 @@ fn libvirt_config_text(dir: &Path, domain: &str, o: &InitOptions) -> String {
         dev(format!("tape/by-id/scsi-{}", crate::kernel::CHANGER_SERIAL)),
         scaled(120.0, s)
     ));
-    t.push_str(&format!(
-        "\n[netbackup]\nvmoprcmd = {}\nbpdbjobs = {}\nbpps = {}\nbppllist = {}\nstop = [{}, \"stop\"]\nstart = [{}, \"start\"]\n",
-        b("vmoprcmd"),
-        b("bpdbjobs"),
-        b("bpps"),
-        b("bppllist"),
-        b("netbackup-stop"),
-        b("netbackup-start")
-    ));
+    t.push_str(&netbackup_section(&b));
     t.push_str(&format!("\n[commands]\nmt = {}\nkill = {}\n", b("mt"), b("kill")));
     t.push_str(&format!(
         "\n[timeouts]\ncommand = \"{}\"\nnetbackup_stop = \"{}\"\nnetbackup_start = \"{}\"\nstop_grace = \"{}\"\nrewind = \"{}\"\n",

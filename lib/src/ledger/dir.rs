@@ -232,18 +232,7 @@ impl DirLedger {
         detail: serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        let entry = Entry {
-            epoch: next.epoch,
-            at: now,
-            domain: actor.domain.clone(),
-            host: actor.host.clone(),
-            pid: actor.pid,
-            event: label.to_string(),
-            from,
-            to: next.state.name(),
-            detail,
-            record: next.to_value(),
-        };
+        let entry = Entry::of(actor, label, from, next, detail, now);
         let appended = self.journal.append(&entry).map_err(|source| LedgerError::NotWritten {
             path: self.journal_at(),
             action: "append to the journal",
@@ -364,18 +353,7 @@ impl Store for DirLedger {
     ) -> Result<(), LedgerError> {
         let _guard = self.lock()?;
         let current = self.read_locked()?;
-        let entry = Entry {
-            epoch: current.epoch,
-            at: now,
-            domain: actor.domain.clone(),
-            host: actor.host.clone(),
-            pid: actor.pid,
-            event: label.to_string(),
-            from: current.state.name(),
-            to: current.state.name(),
-            detail,
-            record: current.to_value(),
-        };
+        let entry = Entry::of(actor, label, current.state.name(), &current, detail, now);
         self.journal.append(&entry).map(|_| ()).map_err(|source| LedgerError::NotWritten {
             path: self.journal_at(),
             action: "append to the journal",

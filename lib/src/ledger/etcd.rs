@@ -234,29 +234,6 @@ impl EtcdStore {
         Err(LedgerError::Contended { path: self.record_at(), tries: TRIES })
     }
 
-    fn entry(
-        &self,
-        actor: &Holder,
-        label: &str,
-        from: StateName,
-        record: &Record,
-        detail: Value,
-        now: DateTime<Utc>,
-    ) -> Entry {
-        Entry {
-            epoch: record.epoch,
-            at: now,
-            domain: actor.domain.clone(),
-            host: actor.host.clone(),
-            pid: actor.pid,
-            event: label.to_string(),
-            from,
-            to: record.state.name(),
-            detail,
-            record: record.to_value(),
-        }
-    }
-
     /// The transition's two puts: the record and its journal entry.
     fn transition(&self, next: &Record, entry: &Entry) -> Vec<Value> {
         vec![
@@ -474,7 +451,7 @@ impl Store for EtcdStore {
             match current.apply(event, now)? {
                 None => Ok(Ok(current)),
                 Some(next) => {
-                    let entry = self.entry(actor, &event.label(), current.state.name(), &next, detail.clone(), now);
+                    let entry = Entry::of(actor, &event.label(), current.state.name(), &next, detail.clone(), now);
                     attempted = Some(next.clone());
                     Ok(Err((self.transition(&next, &entry), next)))
                 }
@@ -492,7 +469,7 @@ impl Store for EtcdStore {
             SEQUENCE.fetch_add(1, Ordering::Relaxed)
         );
         self.swap(|current| {
-            let entry = self.entry(actor, label, current.state.name(), &current, detail.clone(), now);
+            let entry = Entry::of(actor, label, current.state.name(), &current, detail.clone(), now);
             Ok(Err((vec![put_op(&key, &entry_json(&entry), None)], ())))
         })
     }
@@ -507,7 +484,7 @@ impl Store for EtcdStore {
         self.one_cluster()?;
         let mut record = Record::new(&self.library, state, now);
         record.epoch = 1;
-        let entry = self.entry(actor, "init", StateName::Free, &record, Value::Null, now);
+        let entry = Entry::of(actor, "init", StateName::Free, &record, Value::Null, now);
         let journal = self.journal_dir();
         let compare = vec![absent(&self.state_key()), absent_range(&journal, &end_of(&journal))];
         if self.client.txn(compare, self.transition(&record, &entry), vec![])?.succeeded {
@@ -553,7 +530,7 @@ impl Store for EtcdStore {
         let stands = snapshot.last_epoch.unwrap_or(0).max(from_epoch);
         record.epoch = stands + 1;
         let detail = json!({"reason": reason, "copy": copy, "rebuilt_from_epoch": from_epoch, "board": at});
-        let entry = self.entry(actor, "repair", record.state.name(), &record, detail, now);
+        let entry = Entry::of(actor, "repair", record.state.name(), &record, detail, now);
         puts.extend(self.transition(&record, &entry));
         let compare = match &snapshot.state {
             Some(kv) => mod_is(&self.state_key(), kv.mod_revision),

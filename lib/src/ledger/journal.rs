@@ -35,6 +35,32 @@ pub struct Entry {
     pub record: serde_json::Value,
 }
 
+impl Entry {
+    /// The line of `label` by `actor`, from state `from` to `record` (an audit line stays in
+    /// the state it found: `from` is `record`'s own).
+    pub fn of(
+        actor: &crate::ledger::record::Holder,
+        label: &str,
+        from: StateName,
+        record: &crate::ledger::record::Record,
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Entry {
+        Entry {
+            epoch: record.epoch,
+            at: now,
+            domain: actor.domain.clone(),
+            host: actor.host.clone(),
+            pid: actor.pid,
+            event: label.to_string(),
+            from,
+            to: record.state.name(),
+            detail,
+            record: record.to_value(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Journal {
     path: PathBuf,
